@@ -1,0 +1,121 @@
+package fiberauth
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// Errors a handler or a Go API call can return. Each maps to one row of the
+// error table in docs/api.md; match them with errors.Is.
+var (
+	ErrInvalidRequest     = errors.New("fiberauth: invalid request")
+	ErrInvalidCredentials = errors.New("fiberauth: invalid credentials")
+	ErrInvalidToken       = errors.New("fiberauth: invalid token")
+	ErrInvalidGrant       = errors.New("fiberauth: invalid grant")
+	ErrRefreshTokenReused = errors.New("fiberauth: refresh token reused")
+	ErrCSRF               = errors.New("fiberauth: csrf check failed")
+	ErrEmailNotVerified   = errors.New("fiberauth: email not verified")
+	ErrForbidden          = errors.New("fiberauth: forbidden")
+	ErrPayloadTooLarge    = errors.New("fiberauth: payload too large")
+	ErrRateLimited        = errors.New("fiberauth: rate limited")
+	ErrSignupDisabled     = errors.New("fiberauth: signup disabled")
+	ErrUnavailable        = errors.New("fiberauth: store unavailable")
+)
+
+// Errors a Store returns. Any other error from a Store is a system fault and
+// answers 503.
+var (
+	// ErrNotFound: no record matches.
+	ErrNotFound = errors.New("fiberauth: not found")
+	// ErrConflict: the email or username is taken by another user.
+	ErrConflict = errors.New("fiberauth: conflict")
+	// ErrStale: a conditional write lost, because the record changed since it
+	// was read (the refresh token is no longer current, the etag moved on, the
+	// session was revoked).
+	ErrStale = errors.New("fiberauth: stale")
+	// ErrCodeMismatch: a one-time code exists but the one given is wrong.
+	ErrCodeMismatch = errors.New("fiberauth: code mismatch")
+)
+
+// FieldError is a validation failure of one request field. It wraps
+// ErrInvalidRequest and answers 400 with "where" and "reason".
+type FieldError struct {
+	Where  string // the wire name of the field, or "body"
+	Reason string // a short snake_case reason, e.g. "too_short"
+	Msg    string // human text
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("fiberauth: invalid %s: %s", e.Where, e.Reason)
+}
+
+func (e *FieldError) Unwrap() error { return ErrInvalidRequest }
+
+func fieldErr(where, reason, msg string) error {
+	return &FieldError{Where: where, Reason: reason, Msg: msg}
+}
+
+// errorBody is the wire shape of every error (CONTRACT §5).
+type errorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+	Code    int    `json:"code"`
+	Where   string `json:"where,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// errorRows maps each sentinel to its status, wire code and message. Order
+// matters only in that the first match wins.
+var errorRows = []struct {
+	err    error
+	status int
+	code   string
+	msg    string
+}{
+	{ErrInvalidRequest, http.StatusBadRequest, "invalid_request", "The request is malformed."},
+	{ErrInvalidCredentials, http.StatusUnauthorized, "invalid_credentials", "Wrong username, email or password."},
+	{ErrInvalidToken, http.StatusUnauthorized, "invalid_token", "The access token is missing, invalid or expired."},
+	{ErrRefreshTokenReused, http.StatusUnauthorized, "refresh_token_reused", "This refresh token was already used; the session has been ended."},
+	{ErrInvalidGrant, http.StatusUnauthorized, "invalid_grant", "The token, session or code is invalid or has expired."},
+	{ErrCSRF, http.StatusForbidden, "csrf_failed", "The CSRF token is missing or wrong."},
+	{ErrEmailNotVerified, http.StatusForbidden, "email_not_verified", "Confirm your email address before signing in."},
+	{ErrForbidden, http.StatusForbidden, "forbidden", "You are not allowed to do this."},
+	{ErrSignupDisabled, http.StatusForbidden, "forbidden", "Signup is disabled."},
+	{ErrNotFound, http.StatusNotFound, "not_found", "No such resource."},
+	{ErrConflict, http.StatusConflict, "conflict", "That email or username is already taken."},
+	{ErrPayloadTooLarge, http.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large."},
+	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited", "Too many attempts; try again later."},
+}
+
+// errorResponse turns any error into the wire shape. Errors that are not one
+// of ours (store faults, bugs) become 503 unavailable: a request never gets a
+// 2xx or another 5xx for them (fail closed).
+func errorResponse(err error) (int, errorBody) {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return http.StatusBadRequest, errorBody{Error: "invalid_request", Message: fe.Msg, Code: http.StatusBadRequest, Where: fe.Where, Reason: fe.Reason}
+	}
+	for _, r := range errorRows {
+		if errors.Is(err, r.err) {
+			return r.status, errorBody{Error: r.code, Message: r.msg, Code: r.status}
+		}
+	}
+	return http.StatusServiceUnavailable, errorBody{Error: "unavailable", Message: "The service is temporarily unavailable.", Code: http.StatusServiceUnavailable}
+}
+
+// writeError sends err as JSON. It is the one place errors meet the wire.
+func (a *Auth) writeError(c *fiber.Ctx, err error) error {
+	status, body := errorResponse(err)
+	if status == http.StatusServiceUnavailable {
+		// Store errors carry no secrets: they are built from ids and driver
+		// messages, never from request values.
+		a.log.Error("fiberauth: request failed", "path", c.Path(), "err", err)
+	}
+	if status == http.StatusUnauthorized && errors.Is(err, ErrInvalidToken) {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token"`)
+	}
+	return c.Status(status).JSON(body)
+}

@@ -1,0 +1,249 @@
+package fiberauth_test
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/fiberauth/fiberauth"
+)
+
+// mint signs claims like fiberauth does, then lets a test spoil one thing.
+type mint struct {
+	method jwt.SigningMethod
+	key    any
+	typ    any // nil: no typ header
+	claims jwt.MapClaims
+}
+
+func (m mint) sign(t *testing.T) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(m.method, m.claims)
+	if m.typ == nil {
+		delete(tok.Header, "typ")
+	} else {
+		tok.Header["typ"] = m.typ
+	}
+	s, err := tok.SignedString(m.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestTokenNegatives(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ada := h.createUser("ada@example.com")
+	bob := h.createUser("bob@example.com")
+	p := h.login("ada@example.com", goodPassword)
+	ended := h.login("ada@example.com", goodPassword)
+	expect(t, h.do("POST", "/auth/logout", nil, bearer(ended.access)...), 200, "")
+	bobs := h.login("bob@example.com", goodPassword)
+	now := h.clock.Now()
+
+	base := func() mint {
+		return mint{method: jwt.SigningMethodHS256, key: testSecret, typ: "at+jwt", claims: jwt.MapClaims{
+			"iss": "fiberauth", "aud": []string{"fiberauth"}, "sub": ada.ID, "sid": p.sid, "etag": ada.ETag,
+			"iat": now.Unix(), "exp": now.Add(15 * time.Minute).Unix(), "jti": "j1",
+		}}
+	}
+	with := func(f func(m *mint)) string {
+		m := base()
+		f(&m)
+		return m.sign(t)
+	}
+	// The control: a token minted this way is accepted, so each case below
+	// fails for its one spoilt part.
+	if got := h.profileStatus(with(func(*mint) {})); got != 200 {
+		t.Fatalf("the control token got %d", got)
+	}
+
+	real := p.access
+	parts := strings.Split(real, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(payload), ada.ID, bob.ID, 1))) + "." + parts[2]
+
+	for _, tc := range []struct {
+		name   string
+		header string
+	}{
+		{"no header", ""},
+		{"basic scheme", "Basic YWRhOnB3"},
+		{"empty bearer", "Bearer "},
+		{"garbage", "Bearer not.a.jwt"},
+		{"alg none", "Bearer " + with(func(m *mint) { m.method, m.key = jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType })},
+		{"another key", "Bearer " + with(func(m *mint) { m.key = []byte("another key that is long enough to sign!!") })},
+		{"HS512 with the right key", "Bearer " + with(func(m *mint) { m.method = jwt.SigningMethodHS512 })},
+		{"tampered payload", "Bearer " + tampered},
+		{"truncated signature", "Bearer " + real[:len(real)-4]},
+		{"expired", "Bearer " + with(func(m *mint) { m.claims["exp"] = now.Add(-2 * time.Minute).Unix() })},
+		{"no exp", "Bearer " + with(func(m *mint) { delete(m.claims, "exp") })},
+		{"nbf ahead", "Bearer " + with(func(m *mint) { m.claims["nbf"] = now.Add(5 * time.Minute).Unix() })},
+		{"iat ahead", "Bearer " + with(func(m *mint) { m.claims["iat"] = now.Add(5 * time.Minute).Unix() })},
+		{"wrong iss", "Bearer " + with(func(m *mint) { m.claims["iss"] = "someone-else" })},
+		{"no iss", "Bearer " + with(func(m *mint) { delete(m.claims, "iss") })},
+		{"wrong aud", "Bearer " + with(func(m *mint) { m.claims["aud"] = []string{"other-api"} })},
+		{"empty aud", "Bearer " + with(func(m *mint) { m.claims["aud"] = []string{} })},
+		{"no aud", "Bearer " + with(func(m *mint) { delete(m.claims, "aud") })},
+		{"wrong typ", "Bearer " + with(func(m *mint) { m.typ = "JWT" })},
+		{"no typ", "Bearer " + with(func(m *mint) { m.typ = nil })},
+		{"stale etag", "Bearer " + with(func(m *mint) { m.claims["etag"] = "an-old-etag" })},
+		{"no etag", "Bearer " + with(func(m *mint) { delete(m.claims, "etag") })},
+		{"revoked sid", "Bearer " + with(func(m *mint) { m.claims["sid"] = ended.sid })},
+		{"unknown sid", "Bearer " + with(func(m *mint) { m.claims["sid"] = "no-such-family" })},
+		{"another user's sid", "Bearer " + with(func(m *mint) { m.claims["sid"] = bobs.sid })},
+		{"unknown sub", "Bearer " + with(func(m *mint) { m.claims["sub"] = "no-such-user" })},
+		{"no sub", "Bearer " + with(func(m *mint) { delete(m.claims, "sub") })},
+		{"oversized header", "Bearer " + real + strings.Repeat("A", 9<<10)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var hdr []string
+			if tc.header != "" {
+				hdr = []string{"Authorization", tc.header}
+			}
+			expect(t, h.do("GET", "/api/profile", nil, hdr...), 401, "invalid_token")
+			expect(t, h.do("GET", "/auth/me", nil, hdr...), 401, "invalid_token")
+		})
+	}
+	// Nothing above disturbed the real token.
+	if h.profileStatus(real) != 200 {
+		t.Fatal("the real token stopped working")
+	}
+	// The scheme is case-insensitive.
+	expect(t, h.do("GET", "/api/profile", nil, "Authorization", "bearer "+real), 200, "")
+}
+
+// Tokens are plain HS256 JWTs: any JWT library verifies them with the secret.
+func TestAccessTokenShape(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := h.createUser("ada@example.com")
+	p := h.login("ada@example.com", goodPassword)
+	var claims fiberauth.Claims
+	tok, err := jwt.ParseWithClaims(p.access, &claims, func(*jwt.Token) (any, error) { return testSecret, nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithTimeFunc(h.clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Header["typ"] != "at+jwt" || claims.Issuer != "fiberauth" || len(claims.Audience) != 1 || claims.Audience[0] != "fiberauth" ||
+		claims.Subject != u.ID || claims.SessionID != p.sid || claims.ETag != u.ETag || claims.ID == "" ||
+		claims.ExpiresAt.Sub(claims.IssuedAt.Time) != 15*time.Minute {
+		t.Fatalf("header %v claims %+v", tok.Header, claims)
+	}
+}
+
+func TestMiddlewareOptions(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	a := h.auth
+	h.app.Get("/open-or-closed", a.Middleware(fiberauth.MiddlewareConfig{Next: func(c *fiber.Ctx) bool { return c.Query("skip") == "1" }}),
+		func(c *fiber.Ctx) error {
+			_, ok := fiberauth.ClaimsFrom(c)
+			return c.JSON(fiber.Map{"signed_in": ok, "user_id": fiberauth.UserIDFrom(c), "admin": fiberauth.HasRole(c, "admin")})
+		})
+	h.app.Get("/staff", a.Middleware(fiberauth.MiddlewareConfig{Roles: []string{"admin", "support"}}), func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"ok": true})
+	})
+	admin := h.createUser("root@example.com", "admin")
+	support := h.createUser("help@example.com", "support")
+	h.createUser("ada@example.com")
+	pa, ps, pu := h.login("root@example.com", goodPassword), h.login("help@example.com", goodPassword), h.login("ada@example.com", goodPassword)
+
+	r := h.do("GET", "/open-or-closed?skip=1", nil)
+	expect(t, r, 200, "")
+	if r.body["signed_in"] != false || r.body["user_id"] != "" {
+		t.Fatalf("skipped route: %s", r.raw)
+	}
+	expect(t, h.do("GET", "/open-or-closed", nil), 401, "invalid_token")
+	r = h.do("GET", "/open-or-closed", nil, bearer(pa.access)...)
+	if r.body["signed_in"] != true || r.body["user_id"] != admin.ID || r.body["admin"] != true {
+		t.Fatalf("protected route: %s", r.raw)
+	}
+
+	expect(t, h.do("GET", "/staff", nil, bearer(pa.access)...), 200, "")
+	expect(t, h.do("GET", "/staff", nil, bearer(ps.access)...), 200, "")
+	expect(t, h.do("GET", "/staff", nil, bearer(pu.access)...), 403, "forbidden")
+	expect(t, h.do("GET", "/staff", nil), 401, "invalid_token")
+	expect(t, h.do("GET", "/api/admin/ping", nil, bearer(pa.access)...), 200, "")
+	expect(t, h.do("GET", "/api/admin/ping", nil, bearer(ps.access)...), 403, "forbidden")
+
+	// Taking a role away works at once.
+	if err := a.SetRoles(context.Background(), support.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, h.do("GET", "/staff", nil, bearer(ps.access)...), 401, "invalid_token")
+}
+
+// Another process sharing the store notices a revocation within CacheTTL.
+func TestCacheTTLAcrossInstances(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *fiberauth.Config) { c.CacheTTL = 2 * time.Second })
+	other, err := fiberauth.New(fiberauth.Config{Store: h.store, Secret: testSecret, Now: h.clock.Now, CacheTTL: 2 * time.Second, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := fiber.New()
+	app.Get("/p", other.Middleware(), func(c *fiber.Ctx) error { return c.SendString("ok") })
+	status := func(access string) int {
+		req, _ := newRequest("GET", "/p", access)
+		resp, err := app.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode
+	}
+	h.createUser("ada@example.com")
+	p := h.login("ada@example.com", goodPassword)
+	if status(p.access) != 200 {
+		t.Fatal("the other instance rejects a fresh token")
+	}
+	expect(t, h.do("POST", "/auth/logout", nil, bearer(p.access)...), 200, "")
+	// The cache of the other instance is wall-clock based (go-cache), so this
+	// waits for CacheTTL rather than moving the fake clock.
+	deadline := time.Now().Add(10 * time.Second)
+	for status(p.access) == 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("the other instance still accepts a logged-out token long after CacheTTL")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestNewValidatesConfig(t *testing.T) {
+	t.Parallel()
+	ok := func() fiberauth.Config {
+		return fiberauth.Config{Store: newHarness(t).store, Secret: testSecret, Logger: quiet}
+	}
+	for _, tc := range []struct {
+		name string
+		mut  func(*fiberauth.Config)
+	}{
+		{"no store", func(c *fiberauth.Config) { c.Store = nil }},
+		{"short secret", func(c *fiberauth.Config) { c.Secret = testSecret[:31] }},
+		{"password min below 6", func(c *fiberauth.Config) { c.PasswordMinLength = 5 }},
+		{"weak argon2", func(c *fiberauth.Config) {
+			c.PasswordHashParams.Memory, c.PasswordHashParams.Iterations, c.PasswordHashParams.Parallelism = 4096, 1, 1
+		}},
+		{"leeway over a minute", func(c *fiberauth.Config) { c.Leeway = 2 * time.Minute }},
+		{"negative TTL", func(c *fiberauth.Config) { c.AccessTTL = -time.Second }},
+		{"idle longer than max", func(c *fiberauth.Config) { c.RefreshIdleTTL = 100 * 24 * time.Hour }},
+		{"signup without sender", func(c *fiberauth.Config) { c.AllowSignup = true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ok()
+			tc.mut(&c)
+			if _, err := fiberauth.New(c); err == nil {
+				t.Fatal("New accepted it")
+			}
+		})
+	}
+	if _, err := fiberauth.New(ok()); err != nil {
+		t.Fatalf("New refused a minimal config: %v", err)
+	}
+}

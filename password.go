@@ -1,0 +1,107 @@
+package fiberauth
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/alexedwards/argon2id"
+
+	"github.com/fiberauth/fiberauth/internal/commonpw"
+)
+
+// maxPasswordBytes bounds what argon2 is asked to hash.
+const maxPasswordBytes = 1024
+
+// passwordHasher hashes and verifies passwords with argon2id, at most
+// `slots` at a time: each hash holds Memory KiB while it runs, so a login
+// flood waits here instead of exhausting memory.
+type passwordHasher struct {
+	params argon2id.Params
+	slots  chan struct{}
+	// dummy is a hash of a random password with the configured parameters,
+	// verified for unknown accounts so they cost what known ones do.
+	dummy string
+}
+
+func newPasswordHasher(p argon2id.Params, concurrency int) (*passwordHasher, error) {
+	h := &passwordHasher{params: p, slots: make(chan struct{}, concurrency)}
+	if p == minHashParams {
+		h.dummy = dummyHashDefault
+		return h, nil
+	}
+	var err error
+	if h.dummy, err = argon2id.CreateHash(rand.Text(), &h.params); err != nil {
+		return nil, fmt.Errorf("fiberauth: creating dummy hash: %w", err)
+	}
+	return h, nil
+}
+
+// dummyHashDefault is the argon2id hash, at the default parameters, of a
+// random password nobody knows; it saves New from computing one.
+const dummyHashDefault = "$argon2id$v=19$m=19456,t=2,p=1$QXqS0lI9RJXf0fZ9ItSiWw$4Bq8m2pGZ3W1gQ5x0JgMHgC0HrxL3Jb5Sx6FVPK2oc8"
+
+func (h *passwordHasher) acquire(ctx context.Context) error {
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: waiting for a password hash slot: %w", ErrUnavailable, ctx.Err())
+	}
+}
+
+func (h *passwordHasher) release() { <-h.slots }
+
+// hash returns the PHC string of password.
+func (h *passwordHasher) hash(ctx context.Context, password string) (string, error) {
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer h.release()
+	s, err := argon2id.CreateHash(password, &h.params)
+	if err != nil {
+		return "", fmt.Errorf("%w: hashing password: %w", ErrUnavailable, err)
+	}
+	return s, nil
+}
+
+// verify reports whether password matches hash, and whether hash was made
+// with weaker parameters than the configured ones. An empty hash (unknown
+// account, or no password set) is verified against the dummy and never
+// matches.
+func (h *passwordHasher) verify(ctx context.Context, password, hash string) (ok, weak bool, err error) {
+	known := hash != ""
+	if !known {
+		hash = h.dummy
+	}
+	if err := h.acquire(ctx); err != nil {
+		return false, false, err
+	}
+	defer h.release()
+	ok, p, err := argon2id.CheckHash(password, hash)
+	if err != nil {
+		// A corrupt stored hash: refuse the password, as for a wrong one.
+		return false, false, nil
+	}
+	weak = p.Memory < h.params.Memory || p.Iterations < h.params.Iterations ||
+		p.Parallelism < h.params.Parallelism || p.KeyLength < h.params.KeyLength
+	return ok && known, weak, nil
+}
+
+// checkPassword applies CONTRACT §3's rules to a new password sent in field.
+func (a *Auth) checkPassword(field, password string) error {
+	switch {
+	case password == "":
+		return fieldErr(field, "missing", "A password is required.")
+	case len(password) > maxPasswordBytes:
+		return fieldErr(field, "too_long", fmt.Sprintf("The password must be at most %d bytes.", maxPasswordBytes))
+	case !utf8.ValidString(password):
+		return fieldErr(field, "invalid_utf8", "The password must be valid UTF-8.")
+	case utf8.RuneCountInString(password) < a.cfg.PasswordMinLength:
+		return fieldErr(field, "too_short", fmt.Sprintf("The password must be at least %d characters.", a.cfg.PasswordMinLength))
+	case commonpw.Contains(password):
+		return fieldErr(field, "too_common", "This password is too common; choose another.")
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package fiberauth
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// accessTokenType is the JWT "typ" header of access tokens (RFC 9068).
+const accessTokenType = "at+jwt"
+
+// maxTokenLength bounds the Authorization header the middleware will parse.
+const maxTokenLength = 8 << 10
+
+// Claims are the claims of an access token.
+type Claims struct {
+	jwt.RegisteredClaims
+	// SessionID is the session family ("sid").
+	SessionID string `json:"sid"`
+	// ETag is the user's etag when the token was issued.
+	ETag string `json:"etag"`
+}
+
+// tokenSigner signs and verifies access tokens. Its parser is built once with
+// the algorithm pinned and every registered-claim check switched on.
+type tokenSigner struct {
+	key      []byte
+	issuer   string
+	audience jwt.ClaimStrings
+	ttl      time.Duration
+	parser   *jwt.Parser
+	keyFunc  jwt.Keyfunc
+}
+
+func newTokenSigner(cfg Config) tokenSigner {
+	s := tokenSigner{
+		key:      cfg.Secret,
+		issuer:   cfg.Issuer,
+		audience: jwt.ClaimStrings{cfg.Audience},
+		ttl:      cfg.AccessTTL,
+	}
+	s.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(cfg.Issuer),
+		jwt.WithAudience(cfg.Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithTimeFunc(cfg.Now),
+	)
+	s.keyFunc = func(t *jwt.Token) (any, error) {
+		if typ, _ := t.Header["typ"].(string); typ != accessTokenType {
+			return nil, errors.New("typ is not " + accessTokenType)
+		}
+		return s.key, nil
+	}
+	return s
+}
+
+// sign issues an access token for the user's session family at now.
+func (s *tokenSigner) sign(userID, sessionID, etag string, now time.Time) (string, *Claims, error) {
+	claims := &Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    s.issuer,
+			Subject:   userID,
+			Audience:  s.audience,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(s.ttl)),
+			ID:        randomID(),
+		},
+		SessionID: sessionID,
+		ETag:      etag,
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	t.Header["typ"] = accessTokenType
+	signed, err := t.SignedString(s.key)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: signing access token: %w", ErrUnavailable, err)
+	}
+	return signed, claims, nil
+}
+
+// verify checks the signature, algorithm, typ, iss, aud, exp, nbf and iat of
+// raw and returns its claims. The etag and session checks are the
+// middleware's.
+func (s *tokenSigner) verify(raw string) (*Claims, error) {
+	if len(raw) > maxTokenLength {
+		return nil, fmt.Errorf("%w: token too long", ErrInvalidToken)
+	}
+	claims := new(Claims)
+	if _, err := s.parser.ParseWithClaims(raw, claims, s.keyFunc); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if claims.Subject == "" || claims.SessionID == "" || claims.ETag == "" || claims.ID == "" {
+		return nil, fmt.Errorf("%w: missing sub, sid, etag or jti", ErrInvalidToken)
+	}
+	return claims, nil
+}
+
+// randomToken returns 256 bits from crypto/rand, base64url without padding.
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// randomID returns 128 bits from crypto/rand as base64url: ids of users,
+// session families, tokens and etags.
+func randomID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// hashToken is how refresh tokens and challenge sessions are stored.
+func hashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// issuedPair is what a rotation hands out, kept sealed for grace replays.
+type issuedPair struct {
+	Access        string    `json:"a"`
+	Refresh       string    `json:"r"`
+	AccessExpires time.Time `json:"e"`
+}
+
+// replayAEAD returns the cipher that seals the pair a rotation of oldToken
+// issued. Its key needs both the server's replay key and the old token, which
+// the store holds only as a hash: a copy of the database alone opens nothing.
+func (a *Auth) replayAEAD(oldToken string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, []byte(oldToken), a.replayKey, "fiberauth v1 replay", 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+func (a *Auth) sealPair(oldToken string, p issuedPair) ([]byte, error) {
+	aead, err := a.replayAEAD(oldToken)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sealing replay: %w", ErrUnavailable, err)
+	}
+	plain, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sealing replay: %w", ErrUnavailable, err)
+	}
+	nonce := make([]byte, aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return aead.Seal(nonce, nonce, plain, nil), nil
+}
+
+func (a *Auth) openPair(oldToken string, sealed []byte) (issuedPair, error) {
+	var p issuedPair
+	aead, err := a.replayAEAD(oldToken)
+	if err != nil || len(sealed) < aead.NonceSize() {
+		return p, ErrInvalidGrant
+	}
+	n := aead.NonceSize()
+	plain, err := aead.Open(nil, sealed[:n], sealed[n:], nil)
+	if err != nil {
+		return p, ErrInvalidGrant
+	}
+	if err := json.Unmarshal(plain, &p); err != nil {
+		return p, ErrInvalidGrant
+	}
+	return p, nil
+}

@@ -1,0 +1,222 @@
+package fiberauth
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// NewUser describes an account a host creates with CreateUser.
+type NewUser struct {
+	Email       string // required
+	Username    string // optional
+	DisplayName string
+	Password    string // required; the password rules apply
+	Roles       []string
+	Attributes  map[string]string
+	// Verified marks the email as confirmed already.
+	Verified bool
+}
+
+// CreateUser adds an account. It returns a *FieldError for an invalid email,
+// username or password and ErrConflict when the email or username is taken.
+func (a *Auth) CreateUser(ctx context.Context, nu NewUser) (User, error) {
+	email, err := normalizeEmail("email", nu.Email)
+	if err != nil {
+		return User{}, err
+	}
+	username, err := normalizeUsername("username", nu.Username)
+	if err != nil {
+		return User{}, err
+	}
+	if err := a.checkPassword("password", nu.Password); err != nil {
+		return User{}, err
+	}
+	hash, err := a.hasher.hash(ctx, nu.Password)
+	if err != nil {
+		return User{}, err
+	}
+	now := a.now()
+	u := User{
+		ID:            randomID(),
+		Email:         email,
+		Username:      username,
+		DisplayName:   nu.DisplayName,
+		PasswordHash:  hash,
+		EmailVerified: nu.Verified,
+		Roles:         slices.Clone(nu.Roles),
+		Attributes:    maps.Clone(nu.Attributes),
+		ETag:          randomID(),
+		CreatedAt:     now,
+		UpdatedAt:     now,
+	}
+	if err := a.store.CreateUser(ctx, u); err != nil {
+		return User{}, storeErr("create user", err)
+	}
+	a.cacheUser(&u)
+	a.emit(Event{Type: EventUserCreated, UserID: u.ID})
+	return u, nil
+}
+
+// UserByID returns the user with that id, or ErrNotFound.
+func (a *Auth) UserByID(ctx context.Context, id string) (User, error) {
+	u, err := a.store.UserByID(ctx, id)
+	return u, storeErr("user by id", err)
+}
+
+// UserByEmail returns the user with that email (any case), or ErrNotFound.
+func (a *Auth) UserByEmail(ctx context.Context, email string) (User, error) {
+	u, err := a.store.UserByEmail(ctx, strings.ToLower(strings.TrimSpace(email)))
+	return u, storeErr("user by email", err)
+}
+
+// SetRoles replaces the user's roles. The etag changes, so access tokens
+// issued before stop working and clients refresh to pick up the new roles.
+func (a *Auth) SetRoles(ctx context.Context, userID string, roles []string) error {
+	_, err := a.modifyUser(ctx, userID, userChange{}, func(u *User) error {
+		u.Roles = slices.Clone(roles)
+		return nil
+	})
+	if err == nil {
+		a.emit(Event{Type: EventRolesChanged, UserID: userID})
+	}
+	return err
+}
+
+// DisableUser disables the account: its etag changes, every session family is
+// revoked, and login answers invalid_credentials from then on.
+func (a *Auth) DisableUser(ctx context.Context, userID string) error {
+	_, err := a.modifyUser(ctx, userID, userChange{revoke: true}, func(u *User) error {
+		u.Disabled = true
+		return nil
+	})
+	if err == nil {
+		a.emit(Event{Type: EventUserDisabled, UserID: userID})
+	}
+	return err
+}
+
+// EnableUser lets a disabled account sign in again.
+func (a *Auth) EnableUser(ctx context.Context, userID string) error {
+	_, err := a.modifyUser(ctx, userID, userChange{}, func(u *User) error {
+		u.Disabled = false
+		return nil
+	})
+	return err
+}
+
+// RevokeAllSessions ends every session family of the user; their access
+// tokens stop working at once in this process and within CacheTTL in others.
+func (a *Auth) RevokeAllSessions(ctx context.Context, userID string) error {
+	ids, err := a.store.RevokeUserSessions(ctx, userID, "", a.now())
+	if err != nil {
+		return storeErr("revoke user sessions", err)
+	}
+	a.forgetSessions(ids...)
+	return nil
+}
+
+// userChange says what else a user change does besides the record.
+type userChange struct {
+	revoke bool   // revoke the user's session families...
+	keep   string // ...except this one
+	// sameETag keeps the etag: for changes that do not matter for
+	// authorization (a rehash at new parameters).
+	sameETag bool
+}
+
+// maxUpdateTries bounds the read-modify-write retries when another request
+// changes the same user concurrently.
+const maxUpdateTries = 3
+
+// modifyUser reads the user, applies fn and writes it back only if nobody
+// changed it meanwhile (compare-and-swap on the etag), retrying a few times.
+// Every user change goes through here, so the etag and caches stay right.
+func (a *Auth) modifyUser(ctx context.Context, id string, ch userChange, fn func(*User) error) (User, error) {
+	for try := 0; ; try++ {
+		u, err := a.store.UserByID(ctx, id)
+		if err != nil {
+			return User{}, storeErr("user by id", err)
+		}
+		old := u.ETag
+		if err := fn(&u); err != nil {
+			return User{}, err
+		}
+		now := a.now()
+		if !ch.sameETag {
+			u.ETag = randomID()
+		}
+		u.UpdatedAt = now
+		revoked, err := a.store.UpdateUser(ctx, UserUpdate{User: u, IfETag: old, RevokeSessions: ch.revoke, KeepSession: ch.keep, At: now})
+		if errors.Is(err, ErrStale) && try+1 < maxUpdateTries {
+			continue
+		}
+		if err != nil {
+			return User{}, storeErr("update user", err)
+		}
+		a.cacheUser(&u)
+		a.forgetSessions(revoked...)
+		return u, nil
+	}
+}
+
+// Field limits (bytes).
+const (
+	maxEmailLength    = 254
+	maxUsernameLength = 64
+)
+
+// normalizeEmail lowercases and checks an email sent in field.
+func normalizeEmail(field, s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	switch {
+	case s == "":
+		return "", fieldErr(field, "missing", "An email address is required.")
+	case len(s) > maxEmailLength:
+		return "", fieldErr(field, "too_long", "The email address is too long.")
+	case !utf8.ValidString(s) || strings.IndexFunc(s, notPrintable) >= 0:
+		return "", fieldErr(field, "invalid", "The email address has characters that are not allowed.")
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at < 1 || at == len(s)-1 || strings.Count(s, "@") != 1 {
+		return "", fieldErr(field, "invalid", "That is not an email address.")
+	}
+	return s, nil
+}
+
+// normalizeUsername lowercases and checks a username; "" stays "" (none).
+func normalizeUsername(field, s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	switch {
+	case s == "":
+		return "", nil
+	case len(s) > maxUsernameLength:
+		return "", fieldErr(field, "too_long", "The username is too long.")
+	case !utf8.ValidString(s) || strings.IndexFunc(s, notPrintable) >= 0:
+		return "", fieldErr(field, "invalid", "The username has characters that are not allowed.")
+	case strings.Contains(s, "@"):
+		// Login tells emails from usernames by the '@'.
+		return "", fieldErr(field, "invalid", "A username must not contain '@'.")
+	}
+	return s, nil
+}
+
+func notPrintable(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }
+
+// userByName finds a user by email (when the name has an '@') or username.
+func (a *Auth) userByName(ctx context.Context, name string) (User, error) {
+	var (
+		u   User
+		err error
+	)
+	if strings.Contains(name, "@") {
+		u, err = a.store.UserByEmail(ctx, name)
+	} else {
+		u, err = a.store.UserByUsername(ctx, name)
+	}
+	return u, storeErr("user by name", err)
+}
