@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -145,12 +146,15 @@ type userJSON struct {
 	UpdatedAt     time.Time         `json:"updated_at"`
 }
 
+// wireTime is how times go on the wire: UTC, whole seconds (RFC 3339).
+func wireTime(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
+
 func toUserJSON(u *User) *userJSON {
 	j := &userJSON{
 		ID: u.ID, Email: u.Email, Username: u.Username, DisplayName: u.DisplayName,
 		EmailVerified: u.EmailVerified, MFAEnabled: u.MFAEnabled,
 		Roles: u.Roles, Attributes: u.Attributes,
-		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
+		CreatedAt: wireTime(u.CreatedAt), UpdatedAt: wireTime(u.UpdatedAt),
 	}
 	if j.Roles == nil {
 		j.Roles = []string{}
@@ -192,12 +196,12 @@ func (a *Auth) tokenResponse(u *User, s *Session, p issuedPair, clientETag strin
 		Access: p.Access, AccessToken: p.Access,
 		Refresh: p.Refresh, RefreshToken: p.Refresh,
 		TokenType: "Bearer",
-		ExpiresIn: max(int(p.AccessExpires.Sub(now).Seconds()), 0),
+		ExpiresIn: max(int(math.Ceil(p.AccessExpires.Sub(now).Seconds())), 0),
 		UserETag:  u.ETag,
 		Session: sessionJSON{
 			SessionFamilyID:  s.ID,
-			AccessExpiresAt:  p.AccessExpires.UTC(),
-			RefreshExpiresAt: s.ExpiresAt.UTC(),
+			AccessExpiresAt:  wireTime(p.AccessExpires),
+			RefreshExpiresAt: wireTime(s.ExpiresAt),
 		},
 	}
 	if clientETag == "" || clientETag != u.ETag {
@@ -579,8 +583,8 @@ func (a *Auth) handleMe(c *fiber.Ctx) error {
 		UserETag: u.ETag,
 		Session: sessionJSON{
 			SessionFamilyID:  s.ID,
-			AccessExpiresAt:  p.claims.ExpiresAt.Time.UTC(),
-			RefreshExpiresAt: s.ExpiresAt.UTC(),
+			AccessExpiresAt:  wireTime(p.claims.ExpiresAt.Time),
+			RefreshExpiresAt: wireTime(s.ExpiresAt),
 		},
 	})
 }
@@ -606,7 +610,7 @@ func (a *Auth) handleSessions(c *fiber.Ctx) error {
 	items := make([]sessionListItem, 0, len(list))
 	for _, s := range list {
 		items = append(items, sessionListItem{
-			SessionFamilyID: s.ID, CreatedAt: s.CreatedAt.UTC(), LastUsedAt: s.LastUsedAt.UTC(),
+			SessionFamilyID: s.ID, CreatedAt: wireTime(s.CreatedAt), LastUsedAt: wireTime(s.LastUsedAt),
 			UserAgent: s.UserAgent, IP: s.IP, Current: s.ID == p.claims.SessionID,
 		})
 	}
@@ -858,10 +862,7 @@ func (a *Auth) handleEmailConfirm(c *fiber.Ctx) error {
 	if err := a.consumeCode(ctx, u.ID, PurposeEmailConfirm, req.Code); err != nil {
 		return err
 	}
-	if _, err := a.modifyUser(ctx, u.ID, userChange{}, func(u *User) error {
-		u.EmailVerified = true
-		return nil
-	}); err != nil {
+	if err := a.MarkEmailVerified(ctx, u.ID); err != nil {
 		return err
 	}
 	ci := client(c)

@@ -109,6 +109,16 @@ func (a *Auth) EnableUser(ctx context.Context, userID string) error {
 	return err
 }
 
+// MarkEmailVerified marks the user's email confirmed, as POST /email/confirm
+// does; the etag changes.
+func (a *Auth) MarkEmailVerified(ctx context.Context, userID string) error {
+	_, err := a.modifyUser(ctx, userID, userChange{}, func(u *User) error {
+		u.EmailVerified = true
+		return nil
+	})
+	return err
+}
+
 // RevokeAllSessions ends every session family of the user; their access
 // tokens stop working at once in this process and within CacheTTL in others.
 func (a *Auth) RevokeAllSessions(ctx context.Context, userID string) error {

@@ -1,0 +1,142 @@
+// Command example is a small app that mounts fiberauth: what to run first.
+//
+//	go run ./example            # listens on :3000, in-memory store
+//
+// A session with curl (jq only for reading):
+//
+//	$ curl -s localhost:3000/auth/signup -H 'Content-Type: application/json' \
+//	    -d '{"email":"ada@example.com","password":"correct horse battery"}'
+//	{"user":{"id":"…","email":"ada@example.com",…,"email_verified":false,…},"user_etag":"…"}
+//
+//	$ curl -s 'localhost:3000/dev/outbox?to=ada@example.com'
+//	{"messages":[{"to":"ada@example.com","purpose":"email_confirm","code":"123456","sent_at":"…"}]}
+//
+//	$ curl -s localhost:3000/auth/email/confirm -H 'Content-Type: application/json' \
+//	    -d '{"email":"ada@example.com","code":"123456"}'
+//	{"ok":true}
+//
+//	$ curl -s localhost:3000/auth/login -H 'Content-Type: application/json' \
+//	    -d '{"email":"ada@example.com","password":"correct horse battery"}' | tee login.json
+//	{"access":"eyJ…","access_token":"eyJ…","refresh":"…","refresh_token":"…","token_type":"Bearer","expires_in":900,…}
+//
+//	$ curl -s localhost:3000/api/profile -H "Authorization: Bearer $(jq -r .access login.json)"
+//	{"email":"ada@example.com","user_id":"…"}
+//
+//	$ curl -s localhost:3000/auth/refresh -H 'Content-Type: application/json' \
+//	    -d "{\"refresh\":\"$(jq -r .refresh login.json)\"}" | tee login.json
+//	{"access":"eyJ…",…}
+//
+//	$ curl -s localhost:3000/auth/password/change -H "Authorization: Bearer $(jq -r .access login.json)" \
+//	    -H 'Content-Type: application/json' \
+//	    -d '{"previous_password":"correct horse battery","proposed_password":"a new long passphrase"}' | tee login.json
+//	{"access":"eyJ…",…}
+//
+//	$ curl -s -X POST localhost:3000/auth/logout -H "Authorization: Bearer $(jq -r .access login.json)"
+//	{"ok":true}
+//
+// Flags (each also read from the environment variable in brackets):
+//
+//	-addr (ADDR)                      listen address, default :3000
+//	-store (STORE)                    memory (the only store in this build)
+//	-dsn (DSN)                        SQLite file or PostgreSQL URL, default fiberauth-example.db
+//	-secret (FIBERAUTH_SECRET)        HS256 secret, at least 32 bytes; random per start if unset
+//	-admin-email, -admin-password     (ADMIN_EMAIL, ADMIN_PASSWORD) make sure this admin exists
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	opts, err := parseOptions(os.Args[1:], os.Getenv, os.Stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		log.Error("bad flags", "err", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, opts, log); err != nil {
+		log.Error("example stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// options are the example's flags (CONTRACT §6).
+type options struct {
+	addr, store, dsn, secret  string
+	adminEmail, adminPassword string
+}
+
+// parseOptions reads flags, each falling back to its environment variable.
+func parseOptions(args []string, getenv func(string) string, out io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("example", flag.ContinueOnError)
+	fs.SetOutput(out)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&o.addr, "addr", env("ADDR", ":3000"), "listen address (ADDR)")
+	fs.StringVar(&o.store, "store", env("STORE", "memory"), "store: memory (STORE)")
+	fs.StringVar(&o.dsn, "dsn", env("DSN", "fiberauth-example.db"), "SQLite file or PostgreSQL URL (DSN)")
+	fs.StringVar(&o.secret, "secret", env("FIBERAUTH_SECRET", ""), "HS256 secret, at least 32 bytes; random per start if empty (FIBERAUTH_SECRET)")
+	fs.StringVar(&o.adminEmail, "admin-email", env("ADMIN_EMAIL", ""), "make sure this admin user exists (ADMIN_EMAIL)")
+	fs.StringVar(&o.adminPassword, "admin-password", env("ADMIN_PASSWORD", ""), "the admin's password (ADMIN_PASSWORD)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if (o.adminEmail == "") != (o.adminPassword == "") {
+		return o, errors.New("-admin-email and -admin-password go together")
+	}
+	return o, nil
+}
+
+// run serves until ctx ends, then lets in-flight requests finish and closes
+// the store.
+func run(ctx context.Context, opts options, log *slog.Logger) error {
+	srv, err := newServer(ctx, opts, log)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.app.Listen(opts.addr) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.app.ShutdownWithContext(shutdownCtx)
+}
+
+// secretOrRandom returns the configured secret, or a random one with a
+// warning: tokens then die at restart.
+func secretOrRandom(secret string, log *slog.Logger) ([]byte, error) {
+	if secret != "" {
+		if len(secret) < 32 {
+			return nil, fmt.Errorf("the secret must be at least 32 bytes, got %d", len(secret))
+		}
+		return []byte(secret), nil
+	}
+	log.Warn("no -secret or FIBERAUTH_SECRET: using a random secret; every token dies when the server restarts")
+	return []byte(rand.Text() + rand.Text()), nil
+}

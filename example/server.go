@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
+
+	"github.com/fiberauth/fiberauth"
+	"github.com/fiberauth/fiberauth/memstore"
+)
+
+// server is the example app and what it must close.
+type server struct {
+	app    *fiber.App
+	auth   *fiberauth.Auth
+	outbox *outbox
+	close  func() error
+}
+
+func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, error) {
+	secret, err := secretOrRandom(opts.secret, log)
+	if err != nil {
+		return nil, err
+	}
+	store, closeStore, err := openStore(opts)
+	if err != nil {
+		return nil, err
+	}
+	box := &outbox{}
+	auth, err := fiberauth.New(fiberauth.Config{
+		Store:                store,
+		Secret:               secret,
+		AllowSignup:          true,
+		RequireVerifiedEmail: true,
+		SendCode:             box.send,
+		Logger:               log,
+	})
+	if err != nil {
+		_ = closeStore()
+		return nil, err
+	}
+	if opts.adminEmail != "" {
+		if err := ensureAdmin(ctx, auth, opts.adminEmail, opts.adminPassword); err != nil {
+			_ = closeStore()
+			return nil, fmt.Errorf("admin user: %w", err)
+		}
+	}
+	app := fiber.New(fiber.Config{
+		AppName: "fiberauth example",
+		// Room for long Authorization headers, so fiberauth answers them
+		// with its own 401 rather than fasthttp with a bare 431.
+		ReadBufferSize: 16 << 10,
+		ErrorHandler:   jsonError,
+	})
+	auth.Mount(app.Group("/auth"))
+
+	api := app.Group("/api", auth.Middleware())
+	api.Get("/profile", func(c *fiber.Ctx) error {
+		u, err := auth.UserByID(c.UserContext(), fiberauth.UserIDFrom(c))
+		if err != nil {
+			return fiber.ErrServiceUnavailable
+		}
+		return c.JSON(fiber.Map{"user_id": u.ID, "email": u.Email})
+	})
+	api.Get("/admin/ping", auth.RequireRole("admin"), func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"ok": true})
+	})
+
+	app.Get("/dev/outbox", func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"messages": box.to(strings.ToLower(c.Query("to")))})
+	})
+	app.Get("/healthz", func(c *fiber.Ctx) error {
+		// A lookup of an id nobody has: ErrNotFound means the store answers.
+		if _, err := auth.UserByID(c.UserContext(), "healthz"); !errors.Is(err, fiberauth.ErrNotFound) {
+			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"ok": false})
+		}
+		return c.JSON(fiber.Map{"ok": true})
+	})
+	app.Get("/", func(c *fiber.Ctx) error {
+		c.Type("html")
+		return c.SendString(indexPage)
+	})
+	return &server{app: app, auth: auth, outbox: box, close: closeStore}, nil
+}
+
+func openStore(opts options) (fiberauth.Store, func() error, error) {
+	switch opts.store {
+	case "memory":
+		return memstore.New(), func() error { return nil }, nil
+	default:
+		return nil, nil, fmt.Errorf("unknown -store %q: this build has memory", opts.store)
+	}
+}
+
+// ensureAdmin makes sure the admin exists, verified, with role admin. An
+// existing account keeps its password.
+func ensureAdmin(ctx context.Context, auth *fiberauth.Auth, email, password string) error {
+	u, err := auth.UserByEmail(ctx, email)
+	if errors.Is(err, fiberauth.ErrNotFound) {
+		_, err = auth.CreateUser(ctx, fiberauth.NewUser{Email: email, Password: password, Roles: []string{"admin"}, Verified: true})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if !u.HasRole("admin") {
+		if err := auth.SetRoles(ctx, u.ID, append(slices.Clone(u.Roles), "admin")); err != nil {
+			return err
+		}
+	}
+	if !u.EmailVerified {
+		return auth.MarkEmailVerified(ctx, u.ID)
+	}
+	return nil
+}
+
+// jsonError answers Fiber's own errors (404, 405, …) in the same JSON shape
+// as fiberauth's; any server-side failure is a 503, as CONTRACT §5 wants.
+func jsonError(c *fiber.Ctx, err error) error {
+	code := fiber.StatusServiceUnavailable
+	var fe *fiber.Error
+	if errors.As(err, &fe) && fe.Code < 500 {
+		code = fe.Code
+	}
+	name := "unavailable"
+	if code != fiber.StatusServiceUnavailable {
+		name = strings.ToLower(strings.ReplaceAll(utils.StatusMessage(code), " ", "_"))
+	}
+	return c.Status(code).JSON(fiber.Map{"error": name, "message": utils.StatusMessage(code), "code": code})
+}
+
+// message is one code the example "sent".
+type message struct {
+	To      string    `json:"to"`
+	Purpose string    `json:"purpose"`
+	Code    string    `json:"code"`
+	SentAt  time.Time `json:"sent_at"`
+}
+
+// outbox is the development mailbox: codes are kept in memory and shown at
+// /dev/outbox instead of being mailed. A real host plugs in its mailer.
+type outbox struct {
+	mu   sync.Mutex
+	msgs []message
+}
+
+// maxOutbox bounds the mailbox; the oldest messages go first.
+const maxOutbox = 1000
+
+func (o *outbox) send(_ context.Context, m fiberauth.CodeMessage) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.msgs = append(o.msgs, message{To: m.To, Purpose: m.Purpose, Code: m.Code, SentAt: time.Now().UTC()})
+	if len(o.msgs) > maxOutbox {
+		o.msgs = slices.Delete(o.msgs, 0, len(o.msgs)-maxOutbox)
+	}
+	return nil
+}
+
+// to returns the messages sent to the address, oldest first.
+func (o *outbox) to(addr string) []message {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := []message{}
+	for _, m := range o.msgs {
+		if m.To == addr {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+const indexPage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>fiberauth example</title></head>
+<body>
+<h1>fiberauth example</h1>
+<p>The handlers are mounted on <code>/auth</code>. Try the curl session in
+<code>example/main.go</code>: sign up, read the code at <code>/dev/outbox?to=EMAIL</code>,
+confirm, log in and call <code>/api/profile</code>.</p>
+</body></html>
+`
