@@ -52,9 +52,10 @@ type harness struct {
 	clock *clock
 	logs  *syncBuffer
 
-	mu     sync.Mutex
-	outbox []fiberauth.CodeMessage
-	events []fiberauth.Event
+	mu      sync.Mutex
+	outbox  []fiberauth.CodeMessage
+	events  []fiberauth.Event
+	secrets []string // every password, token and code the test saw
 }
 
 type syncBuffer struct {
@@ -92,6 +93,7 @@ func newHarness(t *testing.T, configure ...func(*fiberauth.Config)) *harness {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.outbox = append(h.outbox, m)
+			h.secrets = append(h.secrets, m.Code)
 			return nil
 		},
 		OnEvent: func(e fiberauth.Event) {
@@ -108,6 +110,18 @@ func newHarness(t *testing.T, configure ...func(*fiberauth.Config)) *harness {
 		t.Fatalf("New: %v", err)
 	}
 	h.auth = a
+	h.secrets = append(h.secrets, goodPassword)
+	// Whatever the test did, no secret may reach a log line.
+	t.Cleanup(func() {
+		logs := h.logs.String()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, s := range h.secrets {
+			if s != "" && strings.Contains(logs, s) {
+				t.Errorf("a secret reached the log: %q", s)
+			}
+		}
+	})
 	// Room for the 8 KiB Authorization headers the middleware must refuse
 	// itself (fasthttp's default of 4 KiB would refuse them first).
 	h.app = fiber.New(fiber.Config{ReadBufferSize: 32 << 10})
@@ -177,6 +191,9 @@ func (h *harness) do(method, path string, body any, headers ...string) response 
 			h.t.Fatalf("%s %s answered %d with a body that is not a JSON object: %q", method, path, r.status, raw)
 		}
 	}
+	h.mu.Lock()
+	h.secrets = append(h.secrets, r.str("access_token"), r.str("refresh_token"))
+	h.mu.Unlock()
 	return r
 }
 
