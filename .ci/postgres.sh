@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Starts a throwaway PostgreSQL (Debian's package) on a temporary data
-# directory and prints its DSN on stdout. Used by .ci/run; handy locally:
+# Starts a throwaway PostgreSQL (Debian's package) in directory $1 (a new
+# temporary one if not given) on a free loopback port, and prints its DSN on
+# stdout. Used by .ci/run; handy locally:
 #   export FIBERAUTH_TEST_POSTGRES_DSN=$(bash .ci/postgres.sh)
-# Stop it with: pg_ctl -D "$dir/data" stop (the directory is in the log line).
+# Stop it with: pg_ctl -D DIR/data stop (DIR is in the log line).
 set -euo pipefail
 
 if ! ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; then
@@ -13,8 +14,11 @@ if ! ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
 fi
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-port=${PGPORT_FOR_TESTS:-54329}
-dir=$(mktemp -d /tmp/fiberauth-pg.XXXXXX)
+dir=${1:-$(mktemp -d /tmp/fiberauth-pg.XXXXXX)}
+port=54329
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+  port=$((port + 1))
+done
 
 as_pg() {
   if [ "$(id -u)" -eq 0 ]; then

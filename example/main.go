@@ -1,6 +1,7 @@
 // Command example is a small app that mounts fiberauth: what to run first.
 //
-//	go run ./example            # listens on :3000, in-memory store
+//	go run ./example            # listens on :3000, SQLite file fiberauth-example.db
+//	go run ./example -store postgres -dsn postgres://user@host/db
 //
 // A session with curl (jq only for reading):
 //
@@ -37,7 +38,7 @@
 // Flags (each also read from the environment variable in brackets):
 //
 //	-addr (ADDR)                      listen address, default :3000
-//	-store (STORE)                    memory (the only store in this build)
+//	-store (STORE)                    sqlite (default), postgres or memory
 //	-dsn (DSN)                        SQLite file or PostgreSQL URL, default fiberauth-example.db
 //	-secret (FIBERAUTH_SECRET)        HS256 secret, at least 32 bytes; random per start if unset
 //	-admin-email, -admin-password     (ADMIN_EMAIL, ADMIN_PASSWORD) make sure this admin exists
@@ -93,7 +94,7 @@ func parseOptions(args []string, getenv func(string) string, out io.Writer) (opt
 		return def
 	}
 	fs.StringVar(&o.addr, "addr", env("ADDR", ":3000"), "listen address (ADDR)")
-	fs.StringVar(&o.store, "store", env("STORE", "memory"), "store: memory (STORE)")
+	fs.StringVar(&o.store, "store", env("STORE", "sqlite"), "store: sqlite, postgres or memory (STORE)")
 	fs.StringVar(&o.dsn, "dsn", env("DSN", "fiberauth-example.db"), "SQLite file or PostgreSQL URL (DSN)")
 	fs.StringVar(&o.secret, "secret", env("FIBERAUTH_SECRET", ""), "HS256 secret, at least 32 bytes; random per start if empty (FIBERAUTH_SECRET)")
 	fs.StringVar(&o.adminEmail, "admin-email", env("ADMIN_EMAIL", ""), "make sure this admin user exists (ADMIN_EMAIL)")

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -137,6 +140,10 @@ func TestParseOptions(t *testing.T) {
 	if o.addr != ":8080" || o.secret != "s" || o.store != "memory" || o.dsn != "fiberauth-example.db" {
 		t.Fatalf("options %+v", o)
 	}
+	o, _ = parseOptions(nil, func(string) string { return "" }, io.Discard)
+	if o.store != "sqlite" || o.addr != ":3000" {
+		t.Fatalf("options %+v", o)
+	}
 	if _, err := parseOptions([]string{"-admin-email", "a@example.com"}, func(string) string { return "" }, io.Discard); err == nil {
 		t.Fatal("an admin email without a password was accepted")
 	}
@@ -150,4 +157,40 @@ func TestParseOptions(t *testing.T) {
 
 func fiberauthUser(email string) fiberauth.NewUser {
 	return fiberauth.NewUser{Email: email, Password: "correct horse battery", Verified: true}
+}
+
+// Restarting the example on the same SQLite file keeps users and sessions:
+// an old refresh token still refreshes.
+func TestRestartKeepsSessions(t *testing.T) {
+	opts := options{store: "sqlite", dsn: filepath.Join(t.TempDir(), "example.db"), secret: "0123456789abcdef0123456789abcdef-restart"}
+	first := newTestServer(t, opts)
+	if _, err := first.srv.auth.CreateUser(context.Background(), fiberauthUser("ada@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	login := first.must(200, "POST", "/auth/login", "", map[string]any{"email": "ada@example.com", "password": "correct horse battery"})
+	if err := first.srv.close(); err != nil {
+		t.Fatal(err)
+	}
+
+	second := newTestServer(t, opts)
+	second.must(200, "GET", "/api/profile", login["access"].(string), nil)
+	second.must(200, "POST", "/auth/refresh", "", map[string]any{"refresh": login["refresh"]})
+}
+
+func TestPostgresStore(t *testing.T) {
+	dsn := os.Getenv("FIBERAUTH_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("FIBERAUTH_TEST_POSTGRES_DSN is not set; .ci/run starts a PostgreSQL and sets it")
+	}
+	c := newTestServer(t, options{store: "postgres", dsn: dsn})
+	email := strings.ToLower(rand.Text()) + "@example.com"
+	if _, err := c.srv.auth.CreateUser(context.Background(), fiberauthUser(email)); err != nil {
+		t.Fatal(err)
+	}
+	login := c.must(200, "POST", "/auth/login", "", map[string]any{"email": email, "password": "correct horse battery"})
+	c.must(200, "GET", "/api/profile", login["access"].(string), nil)
+	c.must(200, "GET", "/healthz", "", nil)
+	if _, err := newServer(context.Background(), options{store: "postgres", dsn: "fiberauth-example.db"}, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("-store postgres with a file DSN was accepted")
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fiberauth/fiberauth"
 	"github.com/fiberauth/fiberauth/memstore"
+	"github.com/fiberauth/fiberauth/sqlstore"
 )
 
 // server is the example app and what it must close.
@@ -30,7 +31,7 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 	if err != nil {
 		return nil, err
 	}
-	store, closeStore, err := openStore(opts)
+	store, closeStore, err := openStore(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -91,12 +92,27 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 	return &server{app: app, auth: auth, outbox: box, close: closeStore}, nil
 }
 
-func openStore(opts options) (fiberauth.Store, func() error, error) {
+func openStore(ctx context.Context, opts options) (fiberauth.Store, func() error, error) {
 	switch opts.store {
 	case "memory":
 		return memstore.New(), func() error { return nil }, nil
+	case "sqlite":
+		s, err := sqlstore.Open(ctx, "sqlite", opts.dsn)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, s.Close, nil
+	case "postgres":
+		if !strings.Contains(opts.dsn, "://") && !strings.Contains(opts.dsn, "=") {
+			return nil, nil, fmt.Errorf("-store postgres needs -dsn postgres://…, got %q", opts.dsn)
+		}
+		s, err := sqlstore.Open(ctx, "pgx", opts.dsn)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, s.Close, nil
 	default:
-		return nil, nil, fmt.Errorf("unknown -store %q: this build has memory", opts.store)
+		return nil, nil, fmt.Errorf("unknown -store %q: want memory, sqlite or postgres", opts.store)
 	}
 }
 

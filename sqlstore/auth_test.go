@@ -1,0 +1,314 @@
+package sqlstore_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/fiberauth/fiberauth"
+	"github.com/fiberauth/fiberauth/sqlstore"
+)
+
+var secret = []byte("0123456789abcdef0123456789abcdef")
+
+const password = "correct horse battery staple"
+
+// instance is one app process: its own store handle, Auth and Fiber app.
+type instance struct {
+	auth *fiberauth.Auth
+	app  *fiber.App
+}
+
+func newInstance(t *testing.T, store fiberauth.Store, cacheTTL time.Duration) instance {
+	t.Helper()
+	a, err := fiberauth.New(fiberauth.Config{Store: store, Secret: secret, CacheTTL: cacheTTL, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := fiber.New()
+	a.Mount(app.Group("/auth"))
+	app.Get("/api/profile", a.Middleware(), func(c *fiber.Ctx) error { return c.SendString(fiberauth.UserIDFrom(c)) })
+	return instance{auth: a, app: app}
+}
+
+func (in instance) do(t *testing.T, method, path, access string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if access != "" {
+		req.Header.Set("Authorization", "Bearer "+access)
+	}
+	resp, err := in.app.Test(req, -1)
+	if err != nil {
+		t.Error(err)
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func (in instance) login(t *testing.T, email string) (access, refresh string) {
+	t.Helper()
+	status, out := in.do(t, "POST", "/auth/login", "", map[string]any{"email": email, "password": password})
+	if status != 200 {
+		t.Fatalf("login: %d %v", status, out)
+	}
+	return out["access_token"].(string), out["refresh_token"].(string)
+}
+
+// 50 goroutines refresh one token through two Auth instances, each with its
+// own connection pool, as two machines would: exactly one pair comes out.
+func TestTwoInstancesRefreshOneToken(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db.name, func(t *testing.T) {
+			t.Parallel()
+			dsn := db.dsn(t)
+			a := newInstance(t, open(t, db.driver, dsn), time.Second)
+			b := newInstance(t, open(t, db.driver, dsn), time.Second)
+			if _, err := a.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {
+				t.Fatal(err)
+			}
+			_, refresh := a.login(t, "ada@example.com")
+
+			const n = 50
+			var (
+				wg    sync.WaitGroup
+				mu    sync.Mutex
+				pairs = map[[2]string]int{}
+				fails []any
+				start = make(chan struct{})
+			)
+			for i := range n {
+				in := a
+				if i%2 == 1 {
+					in = b
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					status, out := in.do(t, "POST", "/auth/refresh", "", map[string]any{"refresh_token": refresh})
+					mu.Lock()
+					defer mu.Unlock()
+					if status != 200 {
+						fails = append(fails, out)
+						return
+					}
+					pairs[[2]string{out["access_token"].(string), out["refresh_token"].(string)}]++
+				}()
+			}
+			close(start)
+			wg.Wait()
+			if len(fails) > 0 {
+				t.Fatalf("%d of %d refreshes failed, e.g. %v", len(fails), n, fails[0])
+			}
+			if len(pairs) != 1 {
+				t.Fatalf("%d refreshes of one token on two instances gave %d pairs, want 1", n, len(pairs))
+			}
+			for p := range pairs {
+				// The pair works on both instances.
+				for _, in := range []instance{a, b} {
+					if status, _ := in.do(t, "GET", "/api/profile", p[0], nil); status != 200 {
+						t.Fatalf("the winning access token gets %d", status)
+					}
+				}
+				if status, out := b.do(t, "POST", "/auth/refresh", "", map[string]any{"refresh": p[1]}); status != 200 {
+					t.Fatalf("the winning refresh token: %d %v", status, out)
+				}
+			}
+		})
+	}
+}
+
+// A logout on one instance reaches the other within CacheTTL.
+func TestRevocationSeenByOtherInstance(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db.name, func(t *testing.T) {
+			t.Parallel()
+			dsn := db.dsn(t)
+			a := newInstance(t, open(t, db.driver, dsn), 500*time.Millisecond)
+			b := newInstance(t, open(t, db.driver, dsn), 500*time.Millisecond)
+			if _, err := a.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {
+				t.Fatal(err)
+			}
+			access, _ := a.login(t, "ada@example.com")
+			if status, _ := b.do(t, "GET", "/api/profile", access, nil); status != 200 {
+				t.Fatalf("instance b rejects a fresh token: %d", status)
+			}
+			if status, _ := a.do(t, "POST", "/auth/logout", access, nil); status != 200 {
+				t.Fatal("logout failed")
+			}
+			if status, _ := a.do(t, "GET", "/api/profile", access, nil); status != 401 {
+				t.Fatalf("instance a still accepts the token: %d", status)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				status, _ := b.do(t, "GET", "/api/profile", access, nil)
+				if status == 401 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("instance b accepts a logged-out token long after CacheTTL")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// proxy forwards TCP to a database and can be cut and restored, as a
+// database that stops and comes back.
+type proxy struct {
+	t      *testing.T
+	target string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]struct{}
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	p := &proxy{t: t, target: target, conns: map[net.Conn]struct{}{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	p.serve(ln)
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *proxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.pipe(c)
+		}
+	}()
+}
+
+func (p *proxy) pipe(c net.Conn) {
+	s, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[s] = struct{}{}, struct{}{}
+	p.mu.Unlock()
+	go func() { _, _ = io.Copy(s, c); s.Close() }()
+	_, _ = io.Copy(c, s)
+	c.Close()
+}
+
+// down refuses new connections and cuts the open ones.
+func (p *proxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+func (p *proxy) up() {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatalf("proxy up: %v", err)
+	}
+	p.serve(ln)
+}
+
+// A PostgreSQL that goes away mid-test: every call answers 503 (the
+// middleware too: it fails closed), nothing panics, and once the database is
+// back everything works, with no change half-made. SQLite is embedded and
+// cannot go away like this.
+func TestDatabaseDownAndBack(t *testing.T) {
+	t.Parallel()
+	dsn := postgresDSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := newProxy(t, u.Host)
+	u.Host = px.addr
+	q := u.Query()
+	q.Set("connect_timeout", "2")
+	u.RawQuery = q.Encode()
+	store := open(t, "pgx", u.String(), sqlstore.WithQueryTimeout(2*time.Second))
+	// CacheTTL of 1ns: every request asks the database.
+	in := newInstance(t, store, time.Nanosecond)
+	if _, err := in.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {
+		t.Fatal(err)
+	}
+	access, refresh := in.login(t, "ada@example.com")
+
+	px.down()
+	for _, c := range []struct {
+		method, path, access string
+		body                 any
+	}{
+		{"GET", "/api/profile", access, nil},
+		{"GET", "/auth/me", access, nil},
+		{"POST", "/auth/login", "", map[string]any{"email": "ada@example.com", "password": password}},
+		{"POST", "/auth/refresh", "", map[string]any{"refresh_token": refresh}},
+		{"POST", "/auth/logout", access, nil},
+		{"POST", "/auth/password/change", access, map[string]any{"previous_password": password, "proposed_password": "another long passphrase"}},
+		{"POST", "/auth/password/forgot", "", map[string]any{"email": "ada@example.com"}},
+		{"POST", "/auth/revoke", "", map[string]any{"refresh_token": refresh}},
+		{"GET", "/auth/sessions", access, nil},
+		{"POST", "/auth/logout/all", access, nil},
+	} {
+		status, out := in.do(t, c.method, c.path, c.access, c.body)
+		if status != 503 || out["error"] != "unavailable" {
+			t.Fatalf("%s %s with the database down: %d %v, want 503 unavailable", c.method, c.path, status, out)
+		}
+	}
+
+	px.up()
+	// The pool drops the connections that died; give it a few calls.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, _ := in.do(t, "GET", "/api/profile", access, nil)
+		if status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the old access token still gets %d after the database came back", status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Nothing the failed calls attempted took effect: the password is the
+	// old one, the refresh token was not rotated, the session is live.
+	if status, out := in.do(t, "POST", "/auth/refresh", "", map[string]any{"refresh_token": refresh}); status != 200 {
+		t.Fatalf("refresh after recovery: %d %v", status, out)
+	}
+	in.login(t, "ada@example.com")
+}
