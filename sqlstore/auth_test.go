@@ -29,7 +29,7 @@ type instance struct {
 	app  *fiber.App
 }
 
-func newInstance(t *testing.T, store fiberauth.Store, cacheTTL time.Duration) instance {
+func newInstance(t testing.TB, store fiberauth.Store, cacheTTL time.Duration) instance {
 	t.Helper()
 	a, err := fiberauth.New(fiberauth.Config{Store: store, Secret: secret, CacheTTL: cacheTTL, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

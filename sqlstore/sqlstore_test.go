@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fiberauth/fiberauth"
 	"github.com/fiberauth/fiberauth/sqlstore"
@@ -22,20 +24,20 @@ const postgresEnv = "FIBERAUTH_TEST_POSTGRES_DSN"
 var databases = []struct {
 	name string
 	// dsn returns a DSN for a fresh, empty database.
-	dsn    func(t *testing.T) string
+	dsn    func(t testing.TB) string
 	driver string
 }{
 	{"sqlite", sqliteDSN, "sqlite"},
 	{"postgres", postgresDSN, "pgx"},
 }
 
-func sqliteDSN(t *testing.T) string {
+func sqliteDSN(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "fiberauth.db")
 }
 
 // postgresDSN gives each caller a schema of its own on the shared server, so
 // tests run in parallel without seeing each other's rows.
-func postgresDSN(t *testing.T) string {
+func postgresDSN(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(postgresEnv)
 	if base == "" {
@@ -65,7 +67,7 @@ func postgresDSN(t *testing.T) string {
 	return base + sep + "search_path=" + schema
 }
 
-func open(t *testing.T, driver, dsn string, opts ...sqlstore.Option) *sqlstore.Store {
+func open(t testing.TB, driver, dsn string, opts ...sqlstore.Option) *sqlstore.Store {
 	t.Helper()
 	s, err := sqlstore.Open(context.Background(), driver, dsn, opts...)
 	if err != nil {
@@ -158,5 +160,46 @@ func TestSQLitePragmas(t *testing.T) {
 	}
 	if mode != "wal" || sync != 2 || busy < 1000 {
 		t.Fatalf("journal_mode=%s synchronous=%d busy_timeout=%d; want wal, 2 (FULL), ≥ 1000", mode, sync, busy)
+	}
+}
+
+// The cleanup loop removes expired records off the request path, and Close
+// stops it.
+func TestCleanupLoop(t *testing.T) {
+	t.Parallel()
+	s, err := sqlstore.Open(context.Background(), "sqlite", sqliteDSN(t), sqlstore.WithCleanupInterval(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	past := time.Now().Add(-time.Hour)
+	gone := fiberauth.Session{ID: "gone", UserID: "u", TokenHash: []byte("h1"), CreatedAt: past, LastUsedAt: past,
+		ExpiresAt: past.Add(time.Minute), AbsoluteExpiresAt: past.Add(time.Hour * 2)}
+	kept := gone
+	kept.ID, kept.TokenHash, kept.ExpiresAt = "kept", []byte("h2"), time.Now().Add(time.Hour)
+	for _, x := range []fiberauth.Session{gone, kept} {
+		if err := s.CreateSession(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := s.SessionByID(ctx, "gone")
+		if errors.Is(err, fiberauth.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cleanup loop did not remove an expired session: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := s.SessionByID(ctx, "kept"); err != nil {
+		t.Fatalf("the cleanup loop removed a live session: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("a second Close: %v", err)
 	}
 }
