@@ -9,6 +9,7 @@ package fiberauth
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
@@ -78,6 +79,14 @@ type Config struct {
 	// Optional. Default: 2 × GOMAXPROCS.
 	HashConcurrency int
 
+	// TOTPIssuer names the app in authenticator apps (the otpauth URL's
+	// issuer). Optional. Default: Issuer.
+	TOTPIssuer string
+
+	// TemporaryPasswordTTL is how long a temporary password set with
+	// NewUser.TemporaryPassword works. Optional. Default: 7 days.
+	TemporaryPasswordTTL time.Duration
+
 	// AllowSignup enables POST /signup. Optional. Default: false.
 	AllowSignup bool
 
@@ -125,16 +134,17 @@ var minHashParams = argon2id.Params{Memory: 19456, Iterations: 2, Parallelism: 1
 
 // ConfigDefault is the configuration New starts from.
 var ConfigDefault = Config{
-	Issuer:             "fiberauth",
-	Audience:           "fiberauth",
-	AccessTTL:          15 * time.Minute,
-	RefreshIdleTTL:     30 * 24 * time.Hour,
-	RefreshMaxTTL:      90 * 24 * time.Hour,
-	ReuseGrace:         10 * time.Second,
-	Leeway:             30 * time.Second,
-	PasswordMinLength:  8,
-	PasswordHashParams: minHashParams,
-	CacheTTL:           5 * time.Second,
+	Issuer:               "fiberauth",
+	Audience:             "fiberauth",
+	AccessTTL:            15 * time.Minute,
+	RefreshIdleTTL:       30 * 24 * time.Hour,
+	RefreshMaxTTL:        90 * 24 * time.Hour,
+	ReuseGrace:           10 * time.Second,
+	Leeway:               30 * time.Second,
+	PasswordMinLength:    8,
+	PasswordHashParams:   minHashParams,
+	CacheTTL:             5 * time.Second,
+	TemporaryPasswordTTL: 7 * 24 * time.Hour,
 }
 
 func configDefault(cfg Config) (Config, error) {
@@ -151,12 +161,16 @@ func configDefault(cfg Config) (Config, error) {
 	if cfg.Audience == "" {
 		cfg.Audience = d.Audience
 	}
+	if cfg.TOTPIssuer == "" {
+		cfg.TOTPIssuer = cfg.Issuer
+	}
 	for _, f := range []struct {
 		v   *time.Duration
 		def time.Duration
 	}{
 		{&cfg.AccessTTL, d.AccessTTL}, {&cfg.RefreshIdleTTL, d.RefreshIdleTTL}, {&cfg.RefreshMaxTTL, d.RefreshMaxTTL},
 		{&cfg.ReuseGrace, d.ReuseGrace}, {&cfg.Leeway, d.Leeway}, {&cfg.CacheTTL, d.CacheTTL},
+		{&cfg.TemporaryPasswordTTL, d.TemporaryPasswordTTL},
 	} {
 		if *f.v < 0 {
 			return cfg, errors.New("fiberauth: durations in Config must not be negative")
@@ -211,8 +225,10 @@ type Auth struct {
 	now    func() time.Time
 	tokens tokenSigner
 
-	codeKey   []byte // HMAC key of one-time code hashes
-	replayKey []byte // salt of the keys that seal grace-window replays
+	codeKey     []byte      // HMAC key of one-time code hashes
+	recoveryKey []byte      // HMAC key of recovery code hashes
+	replayKey   []byte      // salt of the keys that seal grace-window replays
+	totp        cipher.AEAD // seals TOTP secrets at rest
 
 	hasher *passwordHasher
 
@@ -239,6 +255,16 @@ func New(cfg Config) (*Auth, error) {
 		return nil, err
 	}
 	if a.replayKey, err = deriveKey(cfg.Secret, "refresh-replay"); err != nil {
+		return nil, err
+	}
+	if a.recoveryKey, err = deriveKey(cfg.Secret, "recovery-code"); err != nil {
+		return nil, err
+	}
+	totpKey, err := deriveKey(cfg.Secret, "totp-secret")
+	if err != nil {
+		return nil, err
+	}
+	if a.totp, err = newAEAD(totpKey); err != nil {
 		return nil, err
 	}
 	a.tokens = newTokenSigner(cfg)
@@ -284,6 +310,9 @@ const (
 	EventUserCreated            EventType = "user_created"
 	EventUserDisabled           EventType = "user_disabled"
 	EventRolesChanged           EventType = "roles_changed"
+	EventMFAEnabled             EventType = "mfa_enabled"
+	EventMFADisabled            EventType = "mfa_disabled"
+	EventRecoveryCodeUsed       EventType = "recovery_code_used"
 )
 
 // Event is one audit record. It carries ids and request metadata only, never

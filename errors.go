@@ -22,6 +22,7 @@ var (
 	ErrPayloadTooLarge    = errors.New("fiberauth: payload too large")
 	ErrRateLimited        = errors.New("fiberauth: rate limited")
 	ErrSignupDisabled     = errors.New("fiberauth: signup disabled")
+	ErrMFAEnabled         = errors.New("fiberauth: two-factor authentication already enabled")
 	ErrUnavailable        = errors.New("fiberauth: store unavailable")
 )
 
@@ -86,6 +87,7 @@ var errorRows = []struct {
 	{ErrSignupDisabled, http.StatusForbidden, "forbidden", "Signup is disabled."},
 	{ErrNotFound, http.StatusNotFound, "not_found", "No such resource."},
 	{ErrConflict, http.StatusConflict, "conflict", "That email or username is already taken."},
+	{ErrMFAEnabled, http.StatusConflict, "conflict", "Two-factor authentication is already enabled; disable it first."},
 	{ErrPayloadTooLarge, http.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large."},
 	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited", "Too many attempts; try again later."},
 }
@@ -105,6 +107,12 @@ func errorResponse(err error) (int, errorBody) {
 	}
 	return http.StatusServiceUnavailable, errorBody{Error: "unavailable", Message: "The service is temporarily unavailable.", Code: http.StatusServiceUnavailable}
 }
+
+// WriteError answers err in fiberauth's error shape (docs/api.md), for host
+// routes that want their errors to look like fiberauth's: a *FieldError is a
+// 400 with where and reason, a sentinel of this package its own status, and
+// anything else 503 unavailable.
+func (a *Auth) WriteError(c *fiber.Ctx, err error) error { return a.writeError(c, err) }
 
 // writeError sends err as JSON. It is the one place errors meet the wire.
 func (a *Auth) writeError(c *fiber.Ctx, err error) error {

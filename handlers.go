@@ -21,7 +21,10 @@ const MaxBodySize = 16 << 10
 // Mount registers the handlers on r (see docs/api.md for each):
 //
 //	POST   /login              POST /password/change
+//	POST   /login/2fa          POST /2fa/setup
+//	POST   /login/new-password POST /2fa/enable
 //	POST   /refresh            POST /password/forgot
+//	POST   /2fa/disable
 //	POST   /logout             POST /password/reset
 //	POST   /logout/all         POST /signup
 //	POST   /revoke             POST /email/confirm
@@ -30,6 +33,8 @@ const MaxBodySize = 16 << 10
 func (a *Auth) Mount(r fiber.Router) {
 	h := a.handler
 	r.Post("/login", h(a.handleLogin))
+	r.Post("/login/2fa", h(a.handleLoginMFA))
+	r.Post("/login/new-password", h(a.handleLoginNewPassword))
 	r.Post("/refresh", h(a.handleRefresh))
 	r.Post("/logout", h(a.handleLogout))
 	r.Post("/logout/all", h(a.handleLogoutAll))
@@ -42,6 +47,9 @@ func (a *Auth) Mount(r fiber.Router) {
 	r.Post("/password/reset", h(a.handlePasswordReset))
 	r.Post("/signup", h(a.handleSignup))
 	r.Post("/email/confirm", h(a.handleEmailConfirm))
+	r.Post("/2fa/setup", h(a.handleMFASetup))
+	r.Post("/2fa/enable", h(a.handleMFAEnable))
+	r.Post("/2fa/disable", h(a.handleMFADisable))
 }
 
 // handler wraps every fiberauth handler: the body limit, no caching of
@@ -133,7 +141,8 @@ func client(c *fiber.Ctx) clientInfo {
 
 // --- wire shapes (CONTRACT §2) ---
 
-type userJSON struct {
+// PublicUser is a user as responses show it: never a hash or a secret.
+type PublicUser struct {
 	ID            string            `json:"id"`
 	Email         string            `json:"email"`
 	Username      string            `json:"username"`
@@ -149,8 +158,10 @@ type userJSON struct {
 // wireTime is how times go on the wire: UTC, whole seconds (RFC 3339).
 func wireTime(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
 
-func toUserJSON(u *User) *userJSON {
-	j := &userJSON{
+// Public returns the user as responses show it, for hosts that answer users
+// from their own routes.
+func (u *User) Public() *PublicUser {
+	j := &PublicUser{
 		ID: u.ID, Email: u.Email, Username: u.Username, DisplayName: u.DisplayName,
 		EmailVerified: u.EmailVerified, MFAEnabled: u.MFAEnabled,
 		Roles: u.Roles, Attributes: u.Attributes,
@@ -179,7 +190,7 @@ type tokenResponse struct {
 	TokenType    string      `json:"token_type"`
 	ExpiresIn    int         `json:"expires_in"`
 	UserETag     string      `json:"user_etag"`
-	User         *userJSON   `json:"user,omitempty"`
+	User         *PublicUser   `json:"user,omitempty"`
 	Session      sessionJSON `json:"session"`
 }
 
@@ -205,7 +216,7 @@ func (a *Auth) tokenResponse(u *User, s *Session, p issuedPair, clientETag strin
 		},
 	}
 	if clientETag == "" || clientETag != u.ETag {
-		r.User = toUserJSON(u)
+		r.User = u.Public()
 	}
 	return r
 }
@@ -243,11 +254,10 @@ func (a *Auth) handleLogin(c *fiber.Ctx) error {
 	if a.cfg.RequireVerifiedEmail && !u.EmailVerified {
 		return ErrEmailNotVerified
 	}
-	resp, err := a.startSession(ctx, &u, req.Sliding, ci)
+	resp, err := a.signIn(ctx, &u, req.Sliding, ci)
 	if err != nil {
 		return err
 	}
-	a.emit(Event{Type: EventLoginSucceeded, UserID: u.ID, SessionID: resp.Session.SessionFamilyID, IP: ci.ip, UserAgent: ci.userAgent})
 	return c.JSON(resp)
 }
 
@@ -272,6 +282,8 @@ func (a *Auth) checkCredentials(ctx context.Context, name, password string, ci c
 		reason = "wrong_password"
 	case u.Disabled:
 		reason = "disabled"
+	case u.PasswordTemporary && !a.now().Before(u.PasswordExpiresAt):
+		reason = "temporary_password_expired"
 	}
 	if reason != "" {
 		a.emit(Event{Type: EventLoginFailed, UserID: u.ID, IP: ci.ip, UserAgent: ci.userAgent, Reason: reason})
@@ -559,7 +571,7 @@ func (a *Auth) handleRevoke(c *fiber.Ctx) error {
 // --- signed-in user ---
 
 type meResponse struct {
-	User     *userJSON   `json:"user"`
+	User     *PublicUser   `json:"user"`
 	UserETag string      `json:"user_etag"`
 	Session  sessionJSON `json:"session"`
 }
@@ -579,7 +591,7 @@ func (a *Auth) handleMe(c *fiber.Ctx) error {
 		return storeErr("session by id", err)
 	}
 	return c.JSON(meResponse{
-		User:     toUserJSON(&u),
+		User:     u.Public(),
 		UserETag: u.ETag,
 		Session: sessionJSON{
 			SessionFamilyID:  s.ID,
@@ -668,19 +680,9 @@ func (a *Auth) handlePasswordChange(c *fiber.Ctx) error {
 		return err
 	}
 	ctx := c.UserContext()
-	u, err := a.UserByID(ctx, p.claims.Subject)
+	u, err := a.verifyPassword(ctx, p.claims.Subject, req.PreviousPassword)
 	if err != nil {
 		return err
-	}
-	if len(req.PreviousPassword) > maxPasswordBytes {
-		return ErrInvalidCredentials
-	}
-	match, _, err := a.hasher.verify(ctx, req.PreviousPassword, u.PasswordHash)
-	if err != nil {
-		return err
-	}
-	if !match {
-		return ErrInvalidCredentials
 	}
 	hash, err := a.hasher.hash(ctx, req.ProposedPassword)
 	if err != nil {
@@ -786,6 +788,8 @@ func (a *Auth) handlePasswordReset(c *fiber.Ctx) error {
 	}
 	if _, err := a.modifyUser(ctx, u.ID, userChange{revoke: true}, func(u *User) error {
 		u.PasswordHash = hash
+		u.PasswordTemporary = false
+		u.PasswordExpiresAt = time.Time{}
 		u.EmailVerified = true
 		return nil
 	}); err != nil {
@@ -806,7 +810,7 @@ type signupRequest struct {
 }
 
 type userResponse struct {
-	User     *userJSON `json:"user"`
+	User     *PublicUser `json:"user"`
 	UserETag string    `json:"user_etag"`
 }
 
@@ -831,7 +835,7 @@ func (a *Auth) handleSignup(c *fiber.Ctx) error {
 	}
 	ci := client(c)
 	a.emit(Event{Type: EventSignup, UserID: u.ID, IP: ci.ip, UserAgent: ci.userAgent})
-	return c.Status(http.StatusCreated).JSON(userResponse{User: toUserJSON(&u), UserETag: u.ETag})
+	return c.Status(http.StatusCreated).JSON(userResponse{User: u.Public(), UserETag: u.ETag})
 }
 
 type confirmRequest struct {

@@ -30,7 +30,8 @@ type Store interface {
 	UserByEmail(ctx context.Context, email string) (User, error)
 	// UserByUsername returns the user with that username, or ErrNotFound.
 	UserByUsername(ctx context.Context, username string) (User, error)
-	// UpdateUser replaces the user u.User.ID, all or nothing: the record
+	// UpdateUser replaces the user u.User.ID (all but TOTPLastStep, which
+	// only UseTOTPStep writes), all or nothing: the record
 	// and, when u.RevokeSessions is set, the revocation of every live
 	// session family of the user except u.KeepSession, at u.At. It returns
 	// the ids of the families it revoked. It returns ErrNotFound for an
@@ -76,8 +77,28 @@ type Store interface {
 	// ErrCodeMismatch. With no unexpired code it returns ErrNotFound.
 	ConsumeCode(ctx context.Context, userID, purpose string, hash []byte, now time.Time) error
 
+	// UseTOTPStep must be atomic: it records step as the user's last
+	// accepted TOTP step only if it is greater than the one stored, and
+	// returns ErrStale otherwise (a code used twice). ErrNotFound for an
+	// unknown user.
+	UseTOTPStep(ctx context.Context, userID string, step int64) error
+
+	// CreateChallenge stores a login challenge session.
+	CreateChallenge(ctx context.Context, c Challenge) error
+	// ChallengeByHash returns the challenge with that hash if it has not
+	// expired at now; ErrNotFound otherwise.
+	ChallengeByHash(ctx context.Context, hash []byte, now time.Time) (Challenge, error)
+	// ConsumeChallenge must be atomic: it deletes the unexpired challenge
+	// and returns nil, or returns ErrNotFound. Of concurrent calls with one
+	// hash, at most one succeeds.
+	ConsumeChallenge(ctx context.Context, hash []byte, now time.Time) error
+	// FailChallenge counts a wrong answer and deletes the challenge once
+	// CodeMaxAttempts answers have failed. ErrNotFound when it is gone.
+	FailChallenge(ctx context.Context, hash []byte) error
+
 	// DeleteExpired removes families whose ExpiresAt or AbsoluteExpiresAt
-	// is at or before now (revoked ones too) and codes expired at now.
+	// is at or before now (revoked ones too), and codes and challenges
+	// expired at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
 }
 
@@ -98,6 +119,19 @@ type User struct {
 	Roles         []string
 	Attributes    map[string]string
 	Disabled      bool
+	// PasswordTemporary marks a password the host set with
+	// NewUser.TemporaryPassword: login answers NEW_PASSWORD_REQUIRED until
+	// the user sets their own, and it stops working at PasswordExpiresAt.
+	PasswordTemporary bool
+	PasswordExpiresAt time.Time
+	// TOTPSecret is the TOTP secret sealed with AES-GCM under a key derived
+	// from Config.Secret; set by /2fa/setup, in use once MFAEnabled.
+	TOTPSecret []byte `json:"-"`
+	// TOTPLastStep is the last TOTP time step accepted, so that a code works
+	// once.
+	TOTPLastStep int64
+	// RecoveryCodes are keyed hashes of the unused recovery codes.
+	RecoveryCodes [][]byte `json:"-"`
 	// ETag changes whenever anything that matters for authorization does;
 	// access tokens carry the etag they were issued with.
 	ETag      string
@@ -161,6 +195,23 @@ type Rotation struct {
 	ExpiresAt time.Time
 	Replay    []byte
 }
+
+// Challenge is a login challenge session: the second step of a login, bound
+// to one user and one kind, stored only as a hash of its token.
+type Challenge struct {
+	Hash      []byte `json:"-"`
+	UserID    string
+	Kind      string // ChallengeMFA or ChallengeNewPassword
+	Sliding   bool   // carried from the login request
+	ExpiresAt time.Time
+	Attempts  int
+}
+
+// Challenge kinds, as the login answer names them.
+const (
+	ChallengeMFA         = "SOFTWARE_TOKEN_MFA"
+	ChallengeNewPassword = "NEW_PASSWORD_REQUIRED"
+)
 
 // Code is a one-time code, stored only as a keyed hash.
 type Code struct {

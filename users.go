@@ -20,6 +20,10 @@ type NewUser struct {
 	Attributes  map[string]string
 	// Verified marks the email as confirmed already.
 	Verified bool
+	// TemporaryPassword makes Password a temporary one: login answers the
+	// NEW_PASSWORD_REQUIRED challenge until the user sets their own, and it
+	// stops working after Config.TemporaryPasswordTTL.
+	TemporaryPassword bool
 }
 
 // CreateUser adds an account. It returns a *FieldError for an invalid email,
@@ -53,6 +57,10 @@ func (a *Auth) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 		ETag:          randomID(),
 		CreatedAt:     now,
 		UpdatedAt:     now,
+	}
+	if nu.TemporaryPassword {
+		u.PasswordTemporary = true
+		u.PasswordExpiresAt = now.Add(a.cfg.TemporaryPasswordTTL)
 	}
 	if err := a.store.CreateUser(ctx, u); err != nil {
 		return User{}, storeErr("create user", err)

@@ -35,6 +35,13 @@
 //	$ curl -s -X POST localhost:3000/auth/logout -H "Authorization: Bearer $(jq -r .access login.json)"
 //	{"ok":true}
 //
+// With -admin-email and -admin-password, that admin can create accounts with
+// a temporary password, which their owners replace at first login:
+//
+//	$ curl -s localhost:3000/api/admin/users -H "Authorization: Bearer $ADMIN_ACCESS" \
+//	    -H 'Content-Type: application/json' -d '{"email":"bob@example.com","temporary_password":"temporary secret 1"}'
+//	{"user":{"id":"…","email":"bob@example.com","email_verified":true,…}}
+//
 // Flags (each also read from the environment variable in brackets):
 //
 //	-addr (ADDR)                      listen address, default :3000

@@ -194,3 +194,32 @@ func TestPostgresStore(t *testing.T) {
 		t.Fatal("-store postgres with a file DSN was accepted")
 	}
 }
+
+// An admin creates a user with a temporary password; its owner must set a
+// new one at first login.
+func TestAdminCreatesUser(t *testing.T) {
+	c := newTestServer(t, options{adminEmail: "root@example.com", adminPassword: "root password long"})
+	admin := c.must(200, "POST", "/auth/login", "", map[string]any{"email": "root@example.com", "password": "root password long"})["access"].(string)
+	body := map[string]any{"email": "New@Example.com", "temporary_password": "temporary secret 1", "roles": []string{"editor"}}
+
+	out := c.must(201, "POST", "/api/admin/users", admin, body)
+	u := out["user"].(map[string]any)
+	if u["email"] != "new@example.com" || u["email_verified"] != true || u["roles"].([]any)[0] != "editor" {
+		t.Fatalf("created user %v", u)
+	}
+	if out := c.must(409, "POST", "/api/admin/users", admin, body); out["error"] != "conflict" {
+		t.Fatalf("duplicate: %v", out)
+	}
+	if out := c.must(400, "POST", "/api/admin/users", admin, map[string]any{"email": "x@example.com", "temporary_password": "short"}); out["where"] != "temporary_password" {
+		t.Fatalf("weak temporary password: %v", out)
+	}
+	c.must(401, "POST", "/api/admin/users", "", body)
+
+	ch := c.must(200, "POST", "/auth/login", "", map[string]any{"email": "new@example.com", "password": "temporary secret 1"})
+	if ch["challenge_name"] != "NEW_PASSWORD_REQUIRED" || ch["access"] != nil {
+		t.Fatalf("first login: %v", ch)
+	}
+	tokens := c.must(200, "POST", "/auth/login/new-password", "", map[string]any{"session": ch["session"], "email": "new@example.com", "new_password": "my own long password"})
+	c.must(200, "GET", "/api/profile", tokens["access"].(string), nil)
+	c.must(403, "POST", "/api/admin/users", tokens["access"].(string), body)
+}

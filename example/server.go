@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,9 +72,11 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 		}
 		return c.JSON(fiber.Map{"user_id": u.ID, "email": u.Email})
 	})
-	api.Get("/admin/ping", auth.RequireRole("admin"), func(c *fiber.Ctx) error {
+	admin := api.Group("/admin", auth.RequireRole("admin"))
+	admin.Get("/ping", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"ok": true})
 	})
+	admin.Post("/users", func(c *fiber.Ctx) error { return createUser(c, auth) })
 
 	app.Get("/dev/outbox", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"messages": box.to(strings.ToLower(c.Query("to")))})
@@ -114,6 +117,32 @@ func openStore(ctx context.Context, opts options) (fiberauth.Store, func() error
 	default:
 		return nil, nil, fmt.Errorf("unknown -store %q: want memory, sqlite or postgres", opts.store)
 	}
+}
+
+// newUserRequest is the body of POST /api/admin/users.
+type newUserRequest struct {
+	Email             string   `json:"email"`
+	TemporaryPassword string   `json:"temporary_password"`
+	Roles             []string `json:"roles"`
+}
+
+// createUser makes a verified account with a temporary password: its owner
+// sets a real one at first login (NEW_PASSWORD_REQUIRED).
+func createUser(c *fiber.Ctx, auth *fiberauth.Auth) error {
+	var req newUserRequest
+	if err := json.Unmarshal(c.Body(), &req); err != nil {
+		return auth.WriteError(c, &fiberauth.FieldError{Where: "body", Reason: "malformed_json", Msg: "The body is not a JSON object."})
+	}
+	u, err := auth.CreateUser(c.UserContext(), fiberauth.NewUser{
+		Email: req.Email, Password: req.TemporaryPassword, Roles: req.Roles, Verified: true, TemporaryPassword: true,
+	})
+	if fe := (*fiberauth.FieldError)(nil); errors.As(err, &fe) && fe.Where == "password" {
+		err = &fiberauth.FieldError{Where: "temporary_password", Reason: fe.Reason, Msg: fe.Msg}
+	}
+	if err != nil {
+		return auth.WriteError(c, err)
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"user": u.Public()})
 }
 
 // ensureAdmin makes sure the admin exists, verified, with role admin. An

@@ -26,7 +26,8 @@ type Store struct {
 	sessions   map[string]*fiberauth.Session
 	byToken    map[string]string // refresh token hash → family id, every hash a family held
 	codes      map[codeKey]*fiberauth.Code
-	creates    int // sessions created, to sweep expired ones now and then
+	challenges map[string]*fiberauth.Challenge // by hash
+	creates    int                             // sessions created, to sweep expired ones now and then
 }
 
 // sweepEvery is how many session creations pass between two sweeps of
@@ -44,6 +45,7 @@ func New() *Store {
 		sessions:   map[string]*fiberauth.Session{},
 		byToken:    map[string]string{},
 		codes:      map[codeKey]*fiberauth.Code{},
+		challenges: map[string]*fiberauth.Challenge{},
 	}
 }
 
@@ -51,6 +53,14 @@ func copyUser(u *fiberauth.User) fiberauth.User {
 	c := *u
 	c.Roles = slices.Clone(u.Roles)
 	c.Attributes = maps.Clone(u.Attributes)
+	c.TOTPSecret = bytes.Clone(u.TOTPSecret)
+	c.RecoveryCodes = make([][]byte, len(u.RecoveryCodes))
+	for i, h := range u.RecoveryCodes {
+		c.RecoveryCodes[i] = bytes.Clone(h)
+	}
+	if u.RecoveryCodes == nil {
+		c.RecoveryCodes = nil
+	}
 	return c
 }
 
@@ -148,6 +158,7 @@ func (m *Store) UpdateUser(_ context.Context, up fiberauth.UserUpdate) ([]string
 	delete(m.byEmail, old.Email)
 	delete(m.byUsername, old.Username)
 	c := copyUser(&up.User)
+	c.TOTPLastStep = old.TOTPLastStep
 	m.users[c.ID] = &c
 	m.index(&c)
 	if !up.RevokeSessions {
@@ -296,6 +307,70 @@ func (m *Store) ConsumeCode(_ context.Context, userID, purpose string, hash []by
 	return fiberauth.ErrCodeMismatch
 }
 
+// UseTOTPStep implements fiberauth.Store.
+func (m *Store) UseTOTPStep(_ context.Context, userID string, step int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.users[userID]
+	if !ok {
+		return fiberauth.ErrNotFound
+	}
+	if step <= u.TOTPLastStep {
+		return fiberauth.ErrStale
+	}
+	u.TOTPLastStep = step
+	return nil
+}
+
+// CreateChallenge implements fiberauth.Store.
+func (m *Store) CreateChallenge(_ context.Context, c fiberauth.Challenge) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cc := c
+	cc.Hash = bytes.Clone(c.Hash)
+	m.challenges[string(c.Hash)] = &cc
+	return nil
+}
+
+// ChallengeByHash implements fiberauth.Store.
+func (m *Store) ChallengeByHash(_ context.Context, hash []byte, now time.Time) (fiberauth.Challenge, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.challenges[string(hash)]
+	if !ok || !now.Before(c.ExpiresAt) {
+		return fiberauth.Challenge{}, fiberauth.ErrNotFound
+	}
+	cc := *c
+	cc.Hash = bytes.Clone(c.Hash)
+	return cc, nil
+}
+
+// ConsumeChallenge implements fiberauth.Store.
+func (m *Store) ConsumeChallenge(_ context.Context, hash []byte, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.challenges[string(hash)]
+	if !ok || !now.Before(c.ExpiresAt) {
+		return fiberauth.ErrNotFound
+	}
+	delete(m.challenges, string(hash))
+	return nil
+}
+
+// FailChallenge implements fiberauth.Store.
+func (m *Store) FailChallenge(_ context.Context, hash []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.challenges[string(hash)]
+	if !ok {
+		return fiberauth.ErrNotFound
+	}
+	if c.Attempts++; c.Attempts >= fiberauth.CodeMaxAttempts {
+		delete(m.challenges, string(hash))
+	}
+	return nil
+}
+
 // DeleteExpired implements fiberauth.Store.
 func (m *Store) DeleteExpired(_ context.Context, now time.Time) error {
 	m.mu.Lock()
@@ -318,6 +393,11 @@ func (m *Store) deleteExpired(now time.Time) {
 	for k, c := range m.codes {
 		if !now.Before(c.ExpiresAt) {
 			delete(m.codes, k)
+		}
+	}
+	for k, c := range m.challenges {
+		if !now.Before(c.ExpiresAt) {
+			delete(m.challenges, k)
 		}
 	}
 }

@@ -233,7 +233,8 @@ func nullIfEmpty(s string) sql.NullString { return sql.NullString{String: s, Val
 
 // --- users ---
 
-const userColumns = `id, email, username, display_name, password_hash, email_verified, mfa_enabled, roles, attributes, disabled, etag, created_at, updated_at`
+const userColumns = `id, email, username, display_name, password_hash, email_verified, mfa_enabled, roles, attributes, disabled, etag, created_at, updated_at,
+	password_temporary, password_expires_at, totp_secret, recovery_codes, totp_last_step`
 
 func userArgs(u *fiberauth.User) ([]any, error) {
 	roles := u.Roles
@@ -252,19 +253,30 @@ func userArgs(u *fiberauth.User) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	codes := u.RecoveryCodes
+	if codes == nil {
+		codes = [][]byte{}
+	}
+	rc, err := json.Marshal(codes)
+	if err != nil {
+		return nil, err
+	}
 	return []any{u.ID, u.Email, nullIfEmpty(u.Username), u.DisplayName, u.PasswordHash, u.EmailVerified, u.MFAEnabled,
-		string(r), string(a), u.Disabled, u.ETag, micros(u.CreatedAt), micros(u.UpdatedAt)}, nil
+		string(r), string(a), u.Disabled, u.ETag, micros(u.CreatedAt), micros(u.UpdatedAt),
+		u.PasswordTemporary, micros(u.PasswordExpiresAt), u.TOTPSecret, string(rc)}, nil
 }
 
 func scanUser(row *sql.Row) (fiberauth.User, error) {
 	var (
 		u                fiberauth.User
 		username         sql.NullString
-		roles, attrs     string
+		roles, attrs, rc string
 		created, updated int64
+		pwExpires        int64
 	)
 	err := row.Scan(&u.ID, &u.Email, &username, &u.DisplayName, &u.PasswordHash, &u.EmailVerified, &u.MFAEnabled,
-		&roles, &attrs, &u.Disabled, &u.ETag, &created, &updated)
+		&roles, &attrs, &u.Disabled, &u.ETag, &created, &updated,
+		&u.PasswordTemporary, &pwExpires, &u.TOTPSecret, &rc, &u.TOTPLastStep)
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, fiberauth.ErrNotFound
 	}
@@ -272,7 +284,13 @@ func scanUser(row *sql.Row) (fiberauth.User, error) {
 		return u, err
 	}
 	u.Username = username.String
-	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
+	u.CreatedAt, u.UpdatedAt, u.PasswordExpiresAt = fromMicros(created), fromMicros(updated), fromMicros(pwExpires)
+	if err := json.Unmarshal([]byte(rc), &u.RecoveryCodes); err != nil {
+		return u, fmt.Errorf("sqlstore: recovery codes of user %s: %w", u.ID, err)
+	}
+	if len(u.RecoveryCodes) == 0 {
+		u.RecoveryCodes = nil
+	}
 	if err := json.Unmarshal([]byte(roles), &u.Roles); err != nil {
 		return u, fmt.Errorf("sqlstore: roles of user %s: %w", u.ID, err)
 	}
@@ -290,7 +308,8 @@ func (s *Store) CreateUser(ctx context.Context, u fiberauth.User) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO fiberauth_users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, args...)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO fiberauth_users (`+userColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`, append(args, u.TOTPLastStep)...)
 	if s.d.isUnique(err) {
 		return fiberauth.ErrConflict
 	}
@@ -332,10 +351,12 @@ func (s *Store) UpdateUser(ctx context.Context, up fiberauth.UserUpdate) ([]stri
 	}
 	var revoked []string
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		// $14 = '' means "whatever the etag".
+		// $18 = '' means "whatever the etag". totp_last_step is
+		// UseTOTPStep's alone.
 		res, err := tx.ExecContext(ctx, `UPDATE fiberauth_users SET email = $2, username = $3, display_name = $4, password_hash = $5,
-			email_verified = $6, mfa_enabled = $7, roles = $8, attributes = $9, disabled = $10, etag = $11, created_at = $12, updated_at = $13
-			WHERE id = $1 AND ($14 = '' OR etag = $14)`, append(args, up.IfETag)...)
+			email_verified = $6, mfa_enabled = $7, roles = $8, attributes = $9, disabled = $10, etag = $11, created_at = $12, updated_at = $13,
+			password_temporary = $14, password_expires_at = $15, totp_secret = $16, recovery_codes = $17
+			WHERE id = $1 AND ($18 = '' OR etag = $18)`, append(args, up.IfETag)...)
 		if s.d.isUnique(err) {
 			return fiberauth.ErrConflict
 		}
@@ -584,6 +605,83 @@ func (s *Store) ConsumeCode(ctx context.Context, userID, purpose string, hash []
 	return fiberauth.ErrCodeMismatch
 }
 
+// UseTOTPStep implements fiberauth.Store: one conditional UPDATE.
+func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	res, err := s.db.ExecContext(ctx, `UPDATE fiberauth_users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2`, userID, step)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	var one int
+	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM fiberauth_users WHERE id = $1`, userID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fiberauth.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return fiberauth.ErrStale
+}
+
+// CreateChallenge implements fiberauth.Store.
+func (s *Store) CreateChallenge(ctx context.Context, c fiberauth.Challenge) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	_, err := s.db.ExecContext(ctx, `INSERT INTO fiberauth_challenges (hash, user_id, kind, sliding, expires_at, attempts) VALUES ($1, $2, $3, $4, $5, $6)`,
+		c.Hash, c.UserID, c.Kind, c.Sliding, micros(c.ExpiresAt), c.Attempts)
+	return err
+}
+
+// ChallengeByHash implements fiberauth.Store.
+func (s *Store) ChallengeByHash(ctx context.Context, hash []byte, now time.Time) (fiberauth.Challenge, error) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	c := fiberauth.Challenge{}
+	var exp int64
+	err := s.db.QueryRowContext(ctx, `SELECT hash, user_id, kind, sliding, expires_at, attempts FROM fiberauth_challenges
+		WHERE hash = $1 AND expires_at > $2`, hash, micros(now)).Scan(&c.Hash, &c.UserID, &c.Kind, &c.Sliding, &exp, &c.Attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, fiberauth.ErrNotFound
+	}
+	c.ExpiresAt = fromMicros(exp)
+	return c, err
+}
+
+// ConsumeChallenge implements fiberauth.Store: one DELETE, checked by rows
+// affected.
+func (s *Store) ConsumeChallenge(ctx context.Context, hash []byte, now time.Time) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	res, err := s.db.ExecContext(ctx, `DELETE FROM fiberauth_challenges WHERE hash = $1 AND expires_at > $2`, hash, micros(now))
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	return fiberauth.ErrNotFound
+}
+
+// FailChallenge implements fiberauth.Store.
+func (s *Store) FailChallenge(ctx context.Context, hash []byte) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	var attempts int
+	err := s.db.QueryRowContext(ctx, `UPDATE fiberauth_challenges SET attempts = attempts + 1 WHERE hash = $1 RETURNING attempts`, hash).Scan(&attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fiberauth.ErrNotFound
+	}
+	if err != nil || attempts < fiberauth.CodeMaxAttempts {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `DELETE FROM fiberauth_challenges WHERE hash = $1 AND attempts >= $2`, hash, fiberauth.CodeMaxAttempts)
+	return err
+}
+
 // DeleteExpired implements fiberauth.Store. It runs from the cleanup loop,
 // never on the request path.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
@@ -598,7 +696,10 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_sessions WHERE expires_at <= $1 OR absolute_expires_at <= $1`, at); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_codes WHERE expires_at <= $1`, at)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_codes WHERE expires_at <= $1`, at); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_challenges WHERE expires_at <= $1`, at)
 		return err
 	})
 }

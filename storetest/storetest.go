@@ -54,6 +54,11 @@ func Run(t *testing.T, newStore func(t *testing.T) fiberauth.Store) {
 		{"CodeConsume", testCodeConsume},
 		{"CodeBurnAfterMaxAttempts", testCodeBurn},
 		{"CodeExpiryAndPurpose", testCodeExpiryAndPurpose},
+		{"TOTPStep", testTOTPStep},
+		{"TOTPStepConcurrent", testTOTPStepConcurrent},
+		{"Challenge", testChallenge},
+		{"ChallengeBurnAndExpiry", testChallengeBurnAndExpiry},
+		{"ChallengeConsumeConcurrent", testChallengeConsumeConcurrent},
 		{"DeleteExpired", testDeleteExpired},
 	}
 	for _, tc := range tests {
@@ -83,6 +88,11 @@ func newUser(email, username string) fiberauth.User {
 		ETag:         id(),
 		CreatedAt:    base,
 		UpdatedAt:    base,
+		// Exercised so that every field makes the round trip.
+		PasswordTemporary: true,
+		PasswordExpiresAt: base.Add(7 * 24 * time.Hour),
+		TOTPSecret:        []byte("sealed-totp-secret"),
+		RecoveryCodes:     [][]byte{hash("r1"), hash("r2")},
 	}
 }
 
@@ -127,6 +137,8 @@ func sameUser(t *testing.T, got, want fiberauth.User) {
 		got.DisplayName != want.DisplayName || got.PasswordHash != want.PasswordHash ||
 		got.EmailVerified != want.EmailVerified || got.MFAEnabled != want.MFAEnabled ||
 		got.Disabled != want.Disabled || got.ETag != want.ETag ||
+		got.PasswordTemporary != want.PasswordTemporary || !got.PasswordExpiresAt.Equal(want.PasswordExpiresAt) ||
+		!bytes.Equal(got.TOTPSecret, want.TOTPSecret) || fmt.Sprint(got.RecoveryCodes) != fmt.Sprint(want.RecoveryCodes) ||
 		!slices.Equal(got.Roles, want.Roles) || fmt.Sprint(got.Attributes) != fmt.Sprint(want.Attributes) ||
 		!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
 		t.Fatalf("user differs:\n got  %+v\n want %+v", got, want)
@@ -220,6 +232,10 @@ func testUserUpdate(t *testing.T, s fiberauth.Store) {
 	changed.Roles = []string{"admin", "user"}
 	changed.EmailVerified = true
 	changed.Disabled = true
+	changed.PasswordTemporary = false
+	changed.PasswordExpiresAt = time.Time{}
+	changed.TOTPSecret = nil
+	changed.RecoveryCodes = [][]byte{hash("r2")}
 	changed.ETag = id()
 	changed.UpdatedAt = base.Add(time.Hour)
 	if _, err := s.UpdateUser(ctx, fiberauth.UserUpdate{User: changed, IfETag: u.ETag, At: base.Add(time.Hour)}); err != nil {
@@ -663,5 +679,147 @@ func testDeleteExpired(t *testing.T, s fiberauth.Store) {
 	wantErr(t, "expired code", s.ConsumeCode(ctx, "a", fiberauth.PurposePasswordReset, hash("1"), base), fiberauth.ErrNotFound)
 	if err := s.ConsumeCode(ctx, "a", fiberauth.PurposeEmailConfirm, hash("2"), base); err != nil {
 		t.Fatalf("DeleteExpired removed a live code: %v", err)
+	}
+}
+
+func testTOTPStep(t *testing.T, s fiberauth.Store) {
+	ctx := context.Background()
+	u := newUser("ada@example.com", "ada")
+	mustCreateUser(t, s, u)
+	if err := s.UseTOTPStep(ctx, u.ID, 100); err != nil {
+		t.Fatalf("first step: %v", err)
+	}
+	wantErr(t, "same step again", s.UseTOTPStep(ctx, u.ID, 100), fiberauth.ErrStale)
+	wantErr(t, "earlier step", s.UseTOTPStep(ctx, u.ID, 99), fiberauth.ErrStale)
+	if err := s.UseTOTPStep(ctx, u.ID, 101); err != nil {
+		t.Fatalf("next step: %v", err)
+	}
+	wantErr(t, "unknown user", s.UseTOTPStep(ctx, "nobody", 1), fiberauth.ErrNotFound)
+
+	// UpdateUser leaves the step alone, whatever the record it writes says.
+	got, _ := s.UserByID(ctx, u.ID)
+	if got.TOTPLastStep != 101 {
+		t.Fatalf("TOTPLastStep = %d, want 101", got.TOTPLastStep)
+	}
+	got.TOTPLastStep = 0
+	got.ETag = id()
+	if _, err := s.UpdateUser(ctx, fiberauth.UserUpdate{User: got, IfETag: u.ETag}); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "step after an update", s.UseTOTPStep(ctx, u.ID, 101), fiberauth.ErrStale)
+}
+
+// One TOTP code submitted 20 times at once is accepted once.
+func testTOTPStepConcurrent(t *testing.T, s fiberauth.Store) {
+	u := newUser("ada@example.com", "ada")
+	mustCreateUser(t, s, u)
+	wins := race(t, 20, func() error { return s.UseTOTPStep(context.Background(), u.ID, 42) }, fiberauth.ErrStale)
+	if wins != 1 {
+		t.Fatalf("%d concurrent uses of one step succeeded, want 1", wins)
+	}
+}
+
+// race runs fn n times at once and counts the successes; any error but
+// expected fails the test.
+func race(t *testing.T, n int, fn func() error, expected error) int {
+	t.Helper()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		wins  int
+		other []error
+		start = make(chan struct{})
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			err := fn()
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case !errors.Is(err, expected):
+				other = append(other, err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if len(other) > 0 {
+		t.Fatalf("unexpected errors: %v", other)
+	}
+	return wins
+}
+
+func challenge(userID, token string, exp time.Time) fiberauth.Challenge {
+	return fiberauth.Challenge{Hash: hash(token), UserID: userID, Kind: fiberauth.ChallengeMFA, Sliding: true, ExpiresAt: exp}
+}
+
+func testChallenge(t *testing.T, s fiberauth.Store) {
+	ctx := context.Background()
+	exp := base.Add(5 * time.Minute)
+	if err := s.CreateChallenge(ctx, challenge("u", "c1", exp)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ChallengeByHash(ctx, hash("c1"), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UserID != "u" || got.Kind != fiberauth.ChallengeMFA || !got.Sliding || !got.ExpiresAt.Equal(exp) || got.Attempts != 0 || !bytes.Equal(got.Hash, hash("c1")) {
+		t.Fatalf("challenge = %+v", got)
+	}
+	_, err = s.ChallengeByHash(ctx, hash("nope"), base)
+	wantErr(t, "unknown challenge", err, fiberauth.ErrNotFound)
+	if err := s.ConsumeChallenge(ctx, hash("c1"), base); err != nil {
+		t.Fatalf("consume: %v", err)
+	}
+	wantErr(t, "consume twice", s.ConsumeChallenge(ctx, hash("c1"), base), fiberauth.ErrNotFound)
+	_, err = s.ChallengeByHash(ctx, hash("c1"), base)
+	wantErr(t, "consumed challenge", err, fiberauth.ErrNotFound)
+	wantErr(t, "fail a consumed challenge", s.FailChallenge(ctx, hash("c1")), fiberauth.ErrNotFound)
+}
+
+func testChallengeBurnAndExpiry(t *testing.T, s fiberauth.Store) {
+	ctx := context.Background()
+	exp := base.Add(5 * time.Minute)
+	_ = s.CreateChallenge(ctx, challenge("u", "burn", exp))
+	for i := range fiberauth.CodeMaxAttempts - 1 {
+		if err := s.FailChallenge(ctx, hash("burn")); err != nil {
+			t.Fatalf("fail %d: %v", i+1, err)
+		}
+	}
+	got, err := s.ChallengeByHash(ctx, hash("burn"), base)
+	if err != nil || got.Attempts != fiberauth.CodeMaxAttempts-1 {
+		t.Fatalf("after %d failures: %+v, %v", fiberauth.CodeMaxAttempts-1, got, err)
+	}
+	if err := s.FailChallenge(ctx, hash("burn")); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "burnt challenge", s.ConsumeChallenge(ctx, hash("burn"), base), fiberauth.ErrNotFound)
+
+	_ = s.CreateChallenge(ctx, challenge("u", "old", exp))
+	_, err = s.ChallengeByHash(ctx, hash("old"), exp)
+	wantErr(t, "expired challenge", err, fiberauth.ErrNotFound)
+	wantErr(t, "consume expired", s.ConsumeChallenge(ctx, hash("old"), exp), fiberauth.ErrNotFound)
+	_ = s.CreateChallenge(ctx, challenge("u", "young", exp.Add(time.Hour)))
+	if err := s.DeleteExpired(ctx, exp); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ChallengeByHash(ctx, hash("young"), base); err != nil {
+		t.Fatalf("DeleteExpired removed a live challenge: %v", err)
+	}
+	if err := s.FailChallenge(ctx, hash("old")); !errors.Is(err, fiberauth.ErrNotFound) {
+		t.Fatalf("DeleteExpired kept an expired challenge: %v", err)
+	}
+}
+
+func testChallengeConsumeConcurrent(t *testing.T, s fiberauth.Store) {
+	_ = s.CreateChallenge(context.Background(), challenge("u", "once", base.Add(time.Minute)))
+	wins := race(t, 20, func() error { return s.ConsumeChallenge(context.Background(), hash("once"), base) }, fiberauth.ErrNotFound)
+	if wins != 1 {
+		t.Fatalf("%d concurrent consumptions of one challenge succeeded, want 1", wins)
 	}
 }
