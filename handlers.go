@@ -190,7 +190,7 @@ type tokenResponse struct {
 	TokenType    string      `json:"token_type"`
 	ExpiresIn    int         `json:"expires_in"`
 	UserETag     string      `json:"user_etag"`
-	User         *PublicUser   `json:"user,omitempty"`
+	User         *PublicUser `json:"user,omitempty"`
 	Session      sessionJSON `json:"session"`
 }
 
@@ -571,7 +571,7 @@ func (a *Auth) handleRevoke(c *fiber.Ctx) error {
 // --- signed-in user ---
 
 type meResponse struct {
-	User     *PublicUser   `json:"user"`
+	User     *PublicUser `json:"user"`
 	UserETag string      `json:"user_etag"`
 	Session  sessionJSON `json:"session"`
 }
@@ -811,7 +811,7 @@ type signupRequest struct {
 
 type userResponse struct {
 	User     *PublicUser `json:"user"`
-	UserETag string    `json:"user_etag"`
+	UserETag string      `json:"user_etag"`
 }
 
 func (a *Auth) handleSignup(c *fiber.Ctx) error {
