@@ -227,6 +227,7 @@ type Auth struct {
 
 	codeKey     []byte      // HMAC key of one-time code hashes
 	recoveryKey []byte      // HMAC key of recovery code hashes
+	csrfKey     []byte      // HMAC key of cookie-mode CSRF tokens
 	replayKey   []byte      // salt of the keys that seal grace-window replays
 	totp        cipher.AEAD // seals TOTP secrets at rest
 
@@ -258,6 +259,9 @@ func New(cfg Config) (*Auth, error) {
 		return nil, err
 	}
 	if a.recoveryKey, err = deriveKey(cfg.Secret, "recovery-code"); err != nil {
+		return nil, err
+	}
+	if a.csrfKey, err = deriveKey(cfg.Secret, "csrf"); err != nil {
 		return nil, err
 	}
 	totpKey, err := deriveKey(cfg.Secret, "totp-secret")

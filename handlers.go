@@ -30,8 +30,15 @@ const MaxBodySize = 16 << 10
 //	POST   /revoke             POST /email/confirm
 //	GET    /me                 GET  /sessions
 //	DELETE /sessions/:id
-func (a *Auth) Mount(r fiber.Router) {
-	h := a.handler
+//
+// With WithCookieTransport the refresh token travels in a cookie instead of
+// the body (for browsers).
+func (a *Auth) Mount(r fiber.Router, opts ...MountOption) {
+	var mc mountConfig
+	for _, o := range opts {
+		o(&mc)
+	}
+	h := func(fn func(c *fiber.Ctx) error) fiber.Handler { return a.handler(mc, fn) }
 	r.Post("/login", h(a.handleLogin))
 	r.Post("/login/2fa", h(a.handleLoginMFA))
 	r.Post("/login/new-password", h(a.handleLoginNewPassword))
@@ -54,9 +61,12 @@ func (a *Auth) Mount(r fiber.Router) {
 
 // handler wraps every fiberauth handler: the body limit, no caching of
 // anything that may hold a token, and errors written in one place.
-func (a *Auth) handler(fn func(c *fiber.Ctx) error) fiber.Handler {
+func (a *Auth) handler(mc mountConfig, fn func(c *fiber.Ctx) error) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderCacheControl, "no-store")
+		if mc.cookie {
+			c.Locals(cookieModeKey{}, true)
+		}
 		// The raw body: Ctx.Body would inflate a compressed one first.
 		if len(c.Request().Body()) > MaxBodySize {
 			return a.writeError(c, ErrPayloadTooLarge)
@@ -192,6 +202,7 @@ type tokenResponse struct {
 	UserETag     string      `json:"user_etag"`
 	User         *PublicUser `json:"user,omitempty"`
 	Session      sessionJSON `json:"session"`
+	CSRFToken    string      `json:"csrf_token,omitempty"` // cookie mode only
 }
 
 type okResponse struct {
@@ -258,7 +269,7 @@ func (a *Auth) handleLogin(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(resp)
+	return a.respond(c, resp)
 }
 
 // checkCredentials verifies name and password with one password hash whatever
@@ -366,20 +377,36 @@ func (a *Auth) handleRefresh(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	token, err := req.token()
+	token, check, err := a.presentedRefresh(c, &req)
 	if err != nil {
 		return err
 	}
-	ci := client(c)
-	resp, err := a.refresh(c.UserContext(), token, req.ETag, ci)
+	resp, err := a.refresh(c.UserContext(), token, req.ETag, client(c), check)
 	if err != nil {
+		if cookieMode(c) && !errors.Is(err, ErrCSRF) && !errors.Is(err, ErrUnavailable) {
+			clearRefreshCookie(c) // the cookie's token is dead
+		}
 		return err
 	}
-	return c.JSON(resp)
+	return a.respond(c, resp)
 }
 
-// refresh rotates token (CONTRACT §4).
-func (a *Auth) refresh(ctx context.Context, token, clientETag string, ci clientInfo) (tokenResponse, error) {
+// presentedRefresh returns the refresh token of the request and the check
+// its family must pass before anything changes: in cookie mode the token is
+// the cookie's and the check is CSRF; in body mode it is the body's.
+func (a *Auth) presentedRefresh(c *fiber.Ctx, req *refreshRequest) (string, func(*Session) error, error) {
+	if cookieMode(c) {
+		token, err := refreshFromCookie(c)
+		return token, func(s *Session) error { return a.checkCSRF(c, s) }, err
+	}
+	token, err := req.token()
+	return token, func(*Session) error { return nil }, err
+}
+
+// refresh rotates token (CONTRACT §4). check runs on the token's family
+// before anything else, so a refused request (CSRF) changes nothing, not
+// even a reuse revocation.
+func (a *Auth) refresh(ctx context.Context, token, clientETag string, ci clientInfo, check func(*Session) error) (tokenResponse, error) {
 	hash := hashToken(token)
 	s, err := a.store.SessionByTokenHash(ctx, hash)
 	if errors.Is(err, ErrNotFound) {
@@ -387,6 +414,9 @@ func (a *Auth) refresh(ctx context.Context, token, clientETag string, ci clientI
 	}
 	if err != nil {
 		return tokenResponse{}, storeErr("session by token", err)
+	}
+	if err := check(&s); err != nil {
+		return tokenResponse{}, err
 	}
 	now := a.now()
 	if !s.Live(now) {
@@ -474,6 +504,9 @@ func (a *Auth) handleLogout(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	ci := client(c)
 	if c.Get(fiber.HeaderAuthorization) != "" {
+		if cookieMode(c) {
+			clearRefreshCookie(c)
+		}
 		p, err := a.principal(c)
 		if err != nil {
 			return err
@@ -488,16 +521,22 @@ func (a *Auth) handleLogout(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	token, err := req.token()
+	token, check, err := a.presentedRefresh(c, &req)
 	if err != nil {
 		return err
 	}
 	s, err := a.liveSessionByToken(ctx, token)
+	if err == nil {
+		err = check(&s)
+	}
 	if err != nil {
 		return err
 	}
 	if err := a.revokeSession(ctx, s.ID); err != nil {
 		return err
+	}
+	if cookieMode(c) {
+		clearRefreshCookie(c)
 	}
 	a.emit(Event{Type: EventLogout, UserID: s.UserID, SessionID: s.ID, IP: ci.ip, UserAgent: ci.userAgent})
 	return c.JSON(ok)
@@ -548,7 +587,10 @@ func (a *Auth) handleRevoke(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	token, err := req.token()
+	token, check, err := a.presentedRefresh(c, &req)
+	if errors.Is(err, ErrInvalidGrant) {
+		return c.JSON(ok) // cookie mode without a cookie
+	}
 	if err != nil {
 		return err
 	}
@@ -559,6 +601,12 @@ func (a *Auth) handleRevoke(c *fiber.Ctx) error {
 	}
 	if err != nil {
 		return err
+	}
+	if err := check(&s); err != nil {
+		return err
+	}
+	if cookieMode(c) {
+		clearRefreshCookie(c)
 	}
 	if err := a.revokeSession(ctx, s.ID); err != nil {
 		return err
@@ -710,7 +758,7 @@ func (a *Auth) handlePasswordChange(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(resp)
+	return a.respond(c, resp)
 }
 
 type nameRequest struct {

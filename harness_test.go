@@ -42,7 +42,8 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// harness is an app with fiberauth mounted on /auth and protected routes:
+// harness is an app with fiberauth mounted on /auth (body mode) and
+// /web/auth (cookie mode), and protected routes:
 // /api/profile (any user) and /api/admin/ping (role admin).
 type harness struct {
 	t     *testing.T
@@ -126,6 +127,7 @@ func newHarness(t *testing.T, configure ...func(*fiberauth.Config)) *harness {
 	// itself (fasthttp's default of 4 KiB would refuse them first).
 	h.app = fiber.New(fiber.Config{ReadBufferSize: 32 << 10})
 	a.Mount(h.app.Group("/auth"))
+	a.Mount(h.app.Group("/web/auth"), fiberauth.WithCookieTransport())
 	api := h.app.Group("/api", a.Middleware())
 	api.Get("/profile", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"user_id": fiberauth.UserIDFrom(c), "sid": fiberauth.SessionIDFrom(c)})

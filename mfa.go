@@ -288,7 +288,7 @@ func (a *Auth) handleLoginMFA(c *fiber.Ctx) error {
 		return err
 	}
 	a.emit(Event{Type: EventLoginSucceeded, UserID: u.ID, SessionID: resp.Session.SessionFamilyID, IP: ci.ip, UserAgent: ci.userAgent})
-	return c.JSON(resp)
+	return a.respond(c, resp)
 }
 
 type newPasswordRequest struct {
@@ -349,7 +349,7 @@ func (a *Auth) handleLoginNewPassword(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(resp)
+	return a.respond(c, resp)
 }
 
 // --- enrolment ---
