@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// chromium finds Debian's Chromium; .ci/run installs it.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	t.Skip("Chromium is not installed (Debian package chromium; .ci/run installs it): skipping the browser test")
+	return ""
+}
+
+// TestBrowserSession drives the example's web app in headless Chromium: sign
+// up, confirm, sign in, see the profile, reload and stay signed in, find the
+// refresh token out of the page's reach, end another session, sign out.
+func TestBrowserSession(t *testing.T) {
+	exe := chromium(t)
+	srv, err := newServer(context.Background(), options{store: "memory"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.app.Listener(ln) }()
+	t.Cleanup(func() { _ = srv.app.Shutdown(); _ = srv.close() })
+	// "localhost" is a secure context: Chromium keeps Secure cookies on it
+	// over plain HTTP.
+	base := "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(900, 1100),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints"),
+	)
+	defer cancelAlloc()
+	browser, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	// The browser lives as long as the context of its first run: start it
+	// without a timeout, then bound each step.
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	step := func() (context.Context, context.CancelFunc) { return context.WithTimeout(browser, 20*time.Second) }
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		ctx, cancel := step()
+		defer cancel()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(id string) string {
+		t.Helper()
+		do("wait for "+id, chromedp.WaitVisible(chromedp.ID(id)))
+		ctx, cancel := step()
+		defer cancel()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID(id)))
+		if err != nil {
+			t.Fatalf("read %s: %v", id, err)
+		}
+		return s
+	}
+	eval := func(expr string) any {
+		t.Helper()
+		ctx, cancel := step()
+		defer cancel()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](expr))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		return v
+	}
+
+	const email, password = "ada@example.com", "correct horse battery"
+	do("open the page and sign up",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.ID("view-login")),
+		chromedp.Click(chromedp.CSS(`a[data-view="signup"]`)),
+		chromedp.WaitVisible(chromedp.ID("signup-email")),
+		chromedp.SendKeys(chromedp.ID("signup-email"), email),
+		chromedp.SendKeys(chromedp.ID("signup-password"), password),
+		chromedp.Click(chromedp.ID("signup-btn")),
+		chromedp.WaitVisible(chromedp.ID("view-confirm")),
+	)
+	if href, _ := eval(`document.getElementById("outbox-link").href`).(string); !strings.Contains(href, "/dev/outbox?to=ada%40example.com") {
+		t.Fatalf("the outbox hint links to %q", href)
+	}
+	code := outboxCode(t, base, email)
+
+	do("confirm and sign in",
+		chromedp.SendKeys(chromedp.ID("confirm-code"), code),
+		chromedp.Click(chromedp.ID("confirm-btn")),
+		chromedp.WaitVisible(chromedp.ID("view-login")),
+		chromedp.SendKeys(chromedp.ID("login-password"), password),
+		chromedp.Click(chromedp.ID("login-btn")),
+		chromedp.WaitVisible(chromedp.ID("view-home")),
+		chromedp.WaitVisible(chromedp.CSS("#sessions li")),
+	)
+	if got := text("profile-email"); got != email {
+		t.Fatalf("profile shows %q", got)
+	}
+
+	ctx, cancelShot := step()
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 is PNG
+	cancelShot()
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	artifact := filepath.Join(t.TempDir(), "signed-in.png")
+	if err := os.WriteFile(artifact, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("signed-in screenshot: %s", artifact)
+	if dir := os.Getenv("FIBERAUTH_SCREENSHOT_DIR"); dir != "" {
+		_ = os.WriteFile(filepath.Join(dir, "signed-in.png"), shot, 0o644)
+	}
+
+	do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("view-home")))
+	if got := text("profile-email"); got != email {
+		t.Fatalf("after a reload the profile shows %q", got)
+	}
+
+	// The browser holds the refresh cookie, but the page cannot read it.
+	ctx, cancelCookies := step()
+	jar, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{base + "/"}})
+	cancelCookies()
+	if err != nil {
+		t.Fatalf("read the browser's cookies: %v", err)
+	}
+	var refresh *network.Cookie
+	for _, c := range jar.Cookies {
+		if c.Name == "__Host-refresh" {
+			refresh = c
+		}
+	}
+	if refresh == nil || refresh.Value == "" || !refresh.HTTPOnly || !refresh.Secure || refresh.SameSite != network.CookieSameSiteStrict {
+		t.Fatalf("refresh cookie in the browser: %+v", refresh)
+	}
+	if page, _ := eval(`document.cookie`).(string); strings.Contains(page, "refresh") || strings.Contains(page, refresh.Value) {
+		t.Fatalf("document.cookie shows the refresh token: %q", page)
+	}
+
+	// Another session (another device) shows up in the list; end it here.
+	other := apiLogin(t, base, email, password)
+	row := `#sessions li[data-id="` + other.sid + `"]`
+	do("end the other session",
+		chromedp.Click(chromedp.ID("sessions-reload")),
+		chromedp.WaitVisible(chromedp.CSS(row+" button.end")),
+		chromedp.Click(chromedp.CSS(row+" button.end")),
+		chromedp.WaitNotPresent(chromedp.CSS(row)),
+	)
+	if status := profileStatus(t, base, other.access); status != 401 {
+		t.Fatalf("the ended session's token still gets %d", status)
+	}
+
+	do("sign out",
+		chromedp.Click(chromedp.ID("logout-btn")),
+		chromedp.WaitVisible(chromedp.ID("view-login")),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.ID("view-login")),
+	)
+	if hidden, _ := eval(`document.getElementById("view-home").hidden`).(bool); !hidden {
+		t.Fatal("after sign-out and a reload the profile is showing")
+	}
+	if status := refreshStatus(t, base, refresh.Value); status != 401 {
+		t.Fatalf("the signed-out cookie's refresh token still gets %d", status)
+	}
+
+	// Errors reach the person in words.
+	do("sign in with a wrong password",
+		chromedp.SendKeys(chromedp.ID("login-email"), email),
+		chromedp.SendKeys(chromedp.ID("login-password"), "not my password"),
+		chromedp.Click(chromedp.ID("login-btn")),
+		chromedp.WaitVisible(chromedp.ID("message")),
+	)
+	if got := text("message"); got != "Wrong email, username or password." {
+		t.Fatalf("the page says %q after a wrong password", got)
+	}
+}
+
+func outboxCode(t *testing.T, base, email string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/dev/outbox?to=" + email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var box struct {
+		Messages []struct{ Code string } `json:"messages"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&box); err != nil || len(box.Messages) == 0 {
+		t.Fatalf("outbox: %v %+v", err, box)
+	}
+	return box.Messages[len(box.Messages)-1].Code
+}
+
+type apiSession struct{ access, sid string }
+
+func apiLogin(t *testing.T, base, email, password string) apiSession {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	req, _ := http.NewRequest("POST", base+"/auth/login", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "second-device")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Access  string `json:"access_token"`
+		Session struct {
+			ID string `json:"session_family_id"`
+		} `json:"session"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Access == "" {
+		t.Fatalf("api login: %d %v", resp.StatusCode, err)
+	}
+	return apiSession{access: out.Access, sid: out.Session.ID}
+}
+
+func profileStatus(t *testing.T, base, access string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/api/profile", nil)
+	req.Header.Set("Authorization", "Bearer "+access)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func refreshStatus(t *testing.T, base, token string) int {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"refresh_token": token})
+	resp, err := http.Post(base+"/auth/refresh", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}

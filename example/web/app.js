@@ -1,0 +1,275 @@
+// The example's web app: plain JS, no build step. It talks to fiberauth's
+// cookie-mode handlers on /web/auth. The refresh token is an HttpOnly cookie
+// this script never sees; the access token lives in a variable only; the
+// CSRF token (not a credential on its own) is kept in localStorage so that a
+// reload can refresh.
+"use strict";
+
+const AUTH = "/web/auth";
+const CSRF_KEY = "fiberauth.csrf";
+
+let access = null;          // the access token, in memory only
+let refreshTimer = null;
+let challenge = null;       // {session, email} while a login challenge is open
+
+const $ = (id) => document.getElementById(id);
+
+// Words for every error of the API contract.
+const MESSAGES = {
+  invalid_credentials: "Wrong email, username or password.",
+  email_not_verified: "Please confirm your email first: the code is in the development outbox.",
+  conflict: "That email or username is already registered.",
+  invalid_grant: "That code or sign-in step is not valid any more. Please try again.",
+  invalid_token: "Your session has ended. Please sign in again.",
+  refresh_token_reused: "For your safety this session was ended. Please sign in again.",
+  csrf_failed: "A security check failed. Please sign in again.",
+  forbidden: "You are not allowed to do that.",
+  not_found: "That session no longer exists.",
+  payload_too_large: "That input is too long.",
+  rate_limited: "Too many attempts. Please wait a little and try again.",
+  unavailable: "The service is unavailable right now. Please try again shortly.",
+};
+
+const REASONS = {
+  too_short: "is too short",
+  too_long: "is too long",
+  too_common: "is too common; choose a less guessable one",
+  missing: "is required",
+  invalid: "is not valid",
+};
+
+function describe(data, status) {
+  if (data && data.error === "invalid_request" && data.where) {
+    const field = data.where.replace(/_/g, " ");
+    return `The ${field} ${REASONS[data.reason] || "is not valid"}.`;
+  }
+  if (data && MESSAGES[data.error]) return MESSAGES[data.error];
+  if (status === 0) return "The server cannot be reached. Check your connection.";
+  return (data && data.message) || "Something went wrong. Please try again.";
+}
+
+function say(text, isError) {
+  const m = $("message");
+  m.textContent = text;
+  m.classList.toggle("error", !!isError);
+  m.hidden = !text;
+}
+
+function show(view) {
+  for (const s of document.querySelectorAll("main > section")) s.hidden = s.id !== "view-" + view;
+}
+
+// call sends JSON and returns the decoded answer, or throws an Error whose
+// message is fit for a person.
+async function call(method, path, body, opts = {}) {
+  const headers = { "Content-Type": "application/json" };
+  if (opts.auth && access) headers.Authorization = "Bearer " + access;
+  if (opts.csrf) headers["X-CSRF-Token"] = localStorage.getItem(CSRF_KEY) || "";
+  let res;
+  try {
+    res = await fetch(path, { method, headers, credentials: "same-origin", body: body ? JSON.stringify(body) : undefined });
+  } catch (e) {
+    throw Object.assign(new Error(describe(null, 0)), { code: "network" });
+  }
+  let data = null;
+  try { data = await res.json(); } catch (e) { data = null; }
+  if (!res.ok) throw Object.assign(new Error(describe(data, res.status)), { code: data && data.error, status: res.status });
+  return data;
+}
+
+// takeTokens keeps a token response and schedules the next refresh a minute
+// before the access token expires.
+function takeTokens(data) {
+  access = data.access_token;
+  if (data.csrf_token) localStorage.setItem(CSRF_KEY, data.csrf_token);
+  clearTimeout(refreshTimer);
+  const wait = Math.max(5, (data.expires_in || 60) - 60);
+  refreshTimer = setTimeout(refresh, wait * 1000);
+}
+
+async function refresh() {
+  try {
+    takeTokens(await call("POST", AUTH + "/refresh", {}, { csrf: true }));
+    return true;
+  } catch (e) {
+    if (e.code !== "network" && e.code !== "unavailable") signedOut(e.message);
+    else say(e.message, true);
+    return false;
+  }
+}
+
+function signedOut(why) {
+  access = null;
+  clearTimeout(refreshTimer);
+  localStorage.removeItem(CSRF_KEY);
+  show("login");
+  if (why) say(why, true);
+}
+
+// afterLogin handles what a sign-in step answered: tokens or a challenge.
+async function afterLogin(data, email) {
+  if (data.challenge_name === "SOFTWARE_TOKEN_MFA") {
+    challenge = { session: data.session, email };
+    show("mfa");
+    $("mfa-code").focus();
+    return;
+  }
+  if (data.challenge_name === "NEW_PASSWORD_REQUIRED") {
+    challenge = { session: data.session, email };
+    show("newpw");
+    return;
+  }
+  takeTokens(data);
+  say("");
+  await home();
+}
+
+async function home() {
+  show("home");
+  try {
+    const p = await call("GET", "/api/profile", null, { auth: true });
+    $("profile-email").textContent = p.email;
+    $("profile-id").textContent = p.user_id;
+    await loadSessions();
+  } catch (e) {
+    if (e.status === 401 && (await refresh())) return home();
+    say(e.message, true);
+  }
+}
+
+function when(iso) {
+  const d = new Date(iso);
+  return isNaN(d) ? "" : d.toLocaleString();
+}
+
+async function loadSessions() {
+  const data = await call("GET", AUTH + "/sessions", null, { auth: true });
+  const list = $("sessions");
+  list.replaceChildren();
+  for (const s of data.sessions) {
+    const li = document.createElement("li");
+    li.dataset.id = s.session_family_id;
+    const info = document.createElement("span");
+    info.textContent = `${s.user_agent || "unknown device"} · ${s.ip} · since ${when(s.created_at)}`;
+    li.append(info);
+    if (s.current) {
+      const here = document.createElement("span");
+      here.className = "current";
+      here.textContent = "this device";
+      li.append(here);
+    } else {
+      const end = document.createElement("button");
+      end.type = "button";
+      end.className = "end";
+      end.textContent = "End this session";
+      end.addEventListener("click", () => endSession(s.session_family_id));
+      li.append(end);
+    }
+    list.append(li);
+  }
+}
+
+async function endSession(id) {
+  try {
+    await call("DELETE", AUTH + "/sessions/" + encodeURIComponent(id), null, { auth: true });
+    say("The session was ended.");
+    await loadSessions();
+  } catch (e) {
+    say(e.message, true);
+  }
+}
+
+// form wires a form's submit to fn, with its button disabled meanwhile.
+function form(id, fn) {
+  $(id).addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const btn = ev.target.querySelector("button[type=submit]");
+    btn.disabled = true;
+    try {
+      await fn();
+    } catch (e) {
+      say(e.message, true);
+    } finally {
+      btn.disabled = false;
+    }
+  });
+}
+
+form("signup-form", async () => {
+  const email = $("signup-email").value.trim();
+  await call("POST", AUTH + "/signup", { email, password: $("signup-password").value });
+  $("confirm-email").value = email;
+  $("outbox-link").href = "/dev/outbox?to=" + encodeURIComponent(email.toLowerCase());
+  show("confirm");
+  say("Account created. Enter the confirmation code from the development outbox.");
+});
+
+form("confirm-form", async () => {
+  const email = $("confirm-email").value.trim();
+  await call("POST", AUTH + "/email/confirm", { email, code: $("confirm-code").value.trim() });
+  $("login-email").value = email;
+  show("login");
+  say("Email confirmed. You can sign in now.");
+});
+
+form("login-form", async () => {
+  const email = $("login-email").value.trim();
+  const data = await call("POST", AUTH + "/login", { email, password: $("login-password").value, sliding: $("login-sliding").checked });
+  $("login-password").value = "";
+  await afterLogin(data, email);
+});
+
+form("mfa-form", async () => {
+  try {
+    const data = await call("POST", AUTH + "/login/2fa", { session: challenge.session, code: $("mfa-code").value.trim() });
+    $("mfa-code").value = "";
+    await afterLogin(data, challenge.email);
+  } catch (e) {
+    if (e.code === "invalid_grant") e.message = "That code did not work. Check your app and try again, or sign in again.";
+    throw e;
+  }
+});
+
+form("newpw-form", async () => {
+  const data = await call("POST", AUTH + "/login/new-password", { session: challenge.session, email: challenge.email, new_password: $("newpw-password").value });
+  $("newpw-password").value = "";
+  await afterLogin(data, challenge.email);
+});
+
+form("password-form", async () => {
+  const data = await call("POST", AUTH + "/password/change", { previous_password: $("password-current").value, proposed_password: $("password-new").value }, { auth: true });
+  $("password-current").value = "";
+  $("password-new").value = "";
+  takeTokens(data);
+  say("Password changed. Your other sessions were signed out.");
+  await loadSessions();
+});
+
+$("sessions-reload").addEventListener("click", () => loadSessions().catch((e) => say(e.message, true)));
+
+$("logout-btn").addEventListener("click", async () => {
+  try {
+    await call("POST", AUTH + "/logout", null, { auth: true });
+  } catch (e) {
+    // Signed out either way; the cookie is dead or will be refused.
+  }
+  signedOut();
+  say("You are signed out.");
+});
+
+for (const a of document.querySelectorAll("a[data-view]")) {
+  a.addEventListener("click", (ev) => {
+    ev.preventDefault();
+    say("");
+    show(a.dataset.view);
+  });
+}
+
+// On load: a CSRF token means there may be a session cookie; try it.
+(async () => {
+  if (localStorage.getItem(CSRF_KEY) && (await refresh())) {
+    await home();
+  } else {
+    show("login");
+  }
+})();
