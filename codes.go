@@ -64,17 +64,29 @@ func (a *Auth) sendCode(ctx context.Context, u *User, purpose string) error {
 	return nil
 }
 
-// consumeCode checks code once: a right code is used up, a wrong one counts
-// towards burning it. Both a wrong and a missing code are invalid_grant.
-func (a *Auth) consumeCode(ctx context.Context, userID, purpose, code string) error {
-	if len(code) > 64 {
-		return ErrInvalidGrant
-	}
-	err := a.store.ConsumeCode(ctx, userID, purpose, a.codeHash(userID, purpose, code), a.now())
+// checkCode checks code: a wrong one counts towards burning it, a right one
+// is returned to be spent with the change it allows (userChange.useCode),
+// so that a failed change leaves it usable. Both a wrong and a missing code
+// are invalid_grant.
+func (a *Auth) checkCode(ctx context.Context, userID, purpose, code string) (*Code, error) {
+	h := a.codeHash(userID, purpose, code)
+	err := a.store.CheckCode(ctx, userID, purpose, h, a.now())
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrCodeMismatch) {
+		return nil, ErrInvalidGrant
+	}
+	if err != nil {
+		return nil, storeErr("check code", err)
+	}
+	return &Code{UserID: userID, Purpose: purpose, Hash: h}, nil
+}
+
+// codeSpent maps the ErrStale of a change whose code a concurrent request
+// spent first.
+func codeSpent(err error) error {
+	if errors.Is(err, ErrStale) {
 		return ErrInvalidGrant
 	}
-	return storeErr("consume code", err)
+	return err
 }
 
 func subtleEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

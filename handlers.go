@@ -465,24 +465,9 @@ func (a *Auth) refresh(ctx context.Context, token, clientETag string, ci clientI
 // rotate replaces s's current token (from = hash of token, or nil for
 // "whatever is current") with a new one and issues the new pair.
 func (a *Auth) rotate(ctx context.Context, u *User, s *Session, token, clientETag string, now time.Time, ci clientInfo) (tokenResponse, error) {
-	refresh := randomToken()
-	access, claims, err := a.tokens.sign(u.ID, s.ID, u.ETag, now)
+	r, p, err := a.newRotation(u, s, token, now)
 	if err != nil {
 		return tokenResponse{}, err
-	}
-	p := issuedPair{Access: access, Refresh: refresh, AccessExpires: claims.ExpiresAt.Time}
-	r := Rotation{SessionID: s.ID, To: hashToken(refresh), At: now, ExpiresAt: s.ExpiresAt}
-	if token != "" {
-		r.From = hashToken(token)
-		if r.Replay, err = a.sealPair(token, p); err != nil {
-			return tokenResponse{}, err
-		}
-	}
-	if s.Sliding {
-		r.ExpiresAt = now.Add(a.cfg.RefreshIdleTTL)
-		if r.ExpiresAt.After(s.AbsoluteExpiresAt) {
-			r.ExpiresAt = s.AbsoluteExpiresAt
-		}
 	}
 	ns, err := a.store.RotateSession(ctx, r)
 	if err != nil {
@@ -491,6 +476,32 @@ func (a *Auth) rotate(ctx context.Context, u *User, s *Session, token, clientETa
 	a.cacheSession(&ns)
 	a.emit(Event{Type: EventRefresh, UserID: u.ID, SessionID: s.ID, IP: ci.ip, UserAgent: ci.userAgent})
 	return a.tokenResponse(u, &ns, p, clientETag, now), nil
+}
+
+// newRotation makes the next pair of family s for u (with u's etag) and the
+// Rotation that records it: from token (sealing the pair for grace replays),
+// or from whatever is current when token is "".
+func (a *Auth) newRotation(u *User, s *Session, token string, now time.Time) (Rotation, issuedPair, error) {
+	refresh := randomToken()
+	access, claims, err := a.tokens.sign(u.ID, s.ID, u.ETag, now)
+	if err != nil {
+		return Rotation{}, issuedPair{}, err
+	}
+	p := issuedPair{Access: access, Refresh: refresh, AccessExpires: claims.ExpiresAt.Time}
+	r := Rotation{SessionID: s.ID, To: hashToken(refresh), At: now, ExpiresAt: s.ExpiresAt}
+	if token != "" {
+		r.From = hashToken(token)
+		if r.Replay, err = a.sealPair(token, p); err != nil {
+			return Rotation{}, issuedPair{}, err
+		}
+	}
+	if s.Sliding {
+		r.ExpiresAt = now.Add(a.cfg.RefreshIdleTTL)
+		if r.ExpiresAt.After(s.AbsoluteExpiresAt) {
+			r.ExpiresAt = s.AbsoluteExpiresAt
+		}
+	}
+	return r, p, nil
 }
 
 func equalHash(a, b []byte) bool {
@@ -737,28 +748,33 @@ func (a *Auth) handlePasswordChange(c *fiber.Ctx) error {
 		return err
 	}
 	sid := p.claims.SessionID
-	u, err = a.modifyUser(ctx, u.ID, userChange{revoke: true, keep: sid}, func(u *User) error {
+	s, err := a.store.SessionByID(ctx, sid)
+	if err != nil {
+		return storeErr("session by id", err)
+	}
+	// One store call: the new password, the other families revoked and this
+	// one rotated to a pair with the new etag, or none of it.
+	var (
+		rot  Rotation
+		pair issuedPair
+		res  UpdateResult
+	)
+	now := a.now()
+	u, err = a.modifyUser(ctx, u.ID, userChange{revoke: true, keep: sid, rotate: &rot, result: &res}, func(u *User) error {
 		u.PasswordHash = hash
-		return nil
+		var err error
+		rot, pair, err = a.newRotation(u, &s, "", now)
+		return err
 	})
+	if errors.Is(err, ErrStale) {
+		return ErrInvalidToken // the session ended meanwhile
+	}
 	if err != nil {
 		return err
 	}
 	ci := client(c)
 	a.emit(Event{Type: EventPasswordChanged, UserID: u.ID, SessionID: sid, IP: ci.ip, UserAgent: ci.userAgent})
-	s, err := a.store.SessionByID(ctx, sid)
-	if err != nil {
-		return storeErr("session by id", err)
-	}
-	resp, err := a.rotate(ctx, &u, &s, "", "", a.now(), ci)
-	if errors.Is(err, ErrStale) {
-		// The session ended meanwhile.
-		return ErrInvalidToken
-	}
-	if err != nil {
-		return err
-	}
-	return a.respond(c, resp)
+	return a.respond(c, a.tokenResponse(&u, &res.Session, pair, "", now))
 }
 
 type nameRequest struct {
@@ -827,21 +843,22 @@ func (a *Auth) handlePasswordReset(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := a.consumeCode(ctx, u.ID, PurposePasswordReset, req.ConfirmationCode); err != nil {
+	code, err := a.checkCode(ctx, u.ID, PurposePasswordReset, req.ConfirmationCode)
+	if err != nil {
 		return err
 	}
 	hash, err := a.hasher.hash(ctx, req.Password)
 	if err != nil {
 		return err
 	}
-	if _, err := a.modifyUser(ctx, u.ID, userChange{revoke: true}, func(u *User) error {
+	if _, err := a.modifyUser(ctx, u.ID, userChange{revoke: true, useCode: code}, func(u *User) error {
 		u.PasswordHash = hash
 		u.PasswordTemporary = false
 		u.PasswordExpiresAt = time.Time{}
 		u.EmailVerified = true
 		return nil
 	}); err != nil {
-		return err
+		return codeSpent(err)
 	}
 	ci := client(c)
 	a.emit(Event{Type: EventPasswordReset, UserID: u.ID, IP: ci.ip, UserAgent: ci.userAgent})
@@ -911,11 +928,15 @@ func (a *Auth) handleEmailConfirm(c *fiber.Ctx) error {
 	if err != nil {
 		return storeErr("user by email", err)
 	}
-	if err := a.consumeCode(ctx, u.ID, PurposeEmailConfirm, req.Code); err != nil {
+	code, err := a.checkCode(ctx, u.ID, PurposeEmailConfirm, req.Code)
+	if err != nil {
 		return err
 	}
-	if err := a.MarkEmailVerified(ctx, u.ID); err != nil {
-		return err
+	if _, err := a.modifyUser(ctx, u.ID, userChange{useCode: code}, func(u *User) error {
+		u.EmailVerified = true
+		return nil
+	}); err != nil {
+		return codeSpent(err)
 	}
 	ci := client(c)
 	a.emit(Event{Type: EventEmailConfirmed, UserID: u.ID, IP: ci.ip, UserAgent: ci.userAgent})

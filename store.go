@@ -30,15 +30,19 @@ type Store interface {
 	UserByEmail(ctx context.Context, email string) (User, error)
 	// UserByUsername returns the user with that username, or ErrNotFound.
 	UserByUsername(ctx context.Context, username string) (User, error)
-	// UpdateUser replaces the user u.User.ID (all but TOTPLastStep, which
-	// only UseTOTPStep writes), all or nothing: the record
-	// and, when u.RevokeSessions is set, the revocation of every live
-	// session family of the user except u.KeepSession, at u.At. It returns
-	// the ids of the families it revoked. It returns ErrNotFound for an
-	// unknown user, ErrStale when u.IfETag is set and the stored etag differs
-	// (someone else changed the user since it was read), and ErrConflict
-	// when the new email or username belongs to another user.
-	UpdateUser(ctx context.Context, u UserUpdate) (revoked []string, err error)
+	// UpdateUser changes a user and what goes with it in one all-or-nothing
+	// step: it replaces the record u.User.ID (all but TOTPLastStep, which
+	// only UseTOTPStep writes); when u.UseCode is set, deletes that code
+	// (same user, purpose and hash, unexpired at u.At); when
+	// u.RevokeSessions is set, revokes every live family of the user but
+	// u.KeepSession at u.At; when u.Rotate is set, rotates that family as
+	// RotateSession does. It returns the ids it revoked and the rotated
+	// family. Nothing is written when it returns an error: ErrNotFound for an
+	// unknown user; ErrStale when u.IfETag is set and the stored etag
+	// differs (someone changed the user since it was read), when the code is
+	// not there, or when the rotation's conditions fail; ErrConflict when
+	// the new email or username belongs to another user.
+	UpdateUser(ctx context.Context, u UserUpdate) (UpdateResult, error)
 
 	// CreateSession adds a session family with its first refresh token hash.
 	CreateSession(ctx context.Context, s Session) error
@@ -70,12 +74,26 @@ type Store interface {
 
 	// PutCode stores c, replacing any code of the same user and purpose.
 	PutCode(ctx context.Context, c Code) error
-	// ConsumeCode must be atomic. When the user's code for purpose is
-	// unexpired at now and its hash equals hash, it deletes it and returns
-	// nil. When it exists but differs, it counts the attempt, deletes the
-	// code once CodeMaxAttempts attempts have failed, and returns
-	// ErrCodeMismatch. With no unexpired code it returns ErrNotFound.
-	ConsumeCode(ctx context.Context, userID, purpose string, hash []byte, now time.Time) error
+	// CheckCode must be atomic. When the user's code for purpose is
+	// unexpired at now and its hash equals hash, it returns nil and leaves
+	// the code (UpdateUser's UseCode spends it). When it exists but
+	// differs, it counts the attempt, deletes the code once
+	// CodeMaxAttempts attempts have failed, and returns ErrCodeMismatch.
+	// With no unexpired code it returns ErrNotFound.
+	CheckCode(ctx context.Context, userID, purpose string, hash []byte, now time.Time) error
+
+	// Attempts returns the count of attempts under key in the window open
+	// at now (0 when none is) and when that window ends. It backs
+	// throttling, and must be shared by every instance that shares the
+	// store.
+	Attempts(ctx context.Context, key string, now time.Time) (int, time.Time, error)
+	// AddAttempt must be atomic: when no window is open under key at now, it
+	// opens one ending at now+window with a count of 1; otherwise it adds
+	// 1. It returns the new count and the window's end.
+	AddAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error)
+	// ResetAttempts forgets the attempts under key; a no-op when there are
+	// none.
+	ResetAttempts(ctx context.Context, key string) error
 
 	// UseTOTPStep must be atomic: it records step as the user's last
 	// accepted TOTP step only if it is greater than the one stored, and
@@ -97,8 +115,8 @@ type Store interface {
 	FailChallenge(ctx context.Context, hash []byte) error
 
 	// DeleteExpired removes families whose ExpiresAt or AbsoluteExpiresAt
-	// is at or before now (revoked ones too), and codes and challenges
-	// expired at now.
+	// is at or before now (revoked ones too), and codes, challenges and
+	// attempt windows expired at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
 }
 
@@ -153,9 +171,17 @@ func (u *User) HasRole(role string) bool {
 type UserUpdate struct {
 	User           User
 	IfETag         string
+	UseCode        *Code // spend this code (UserID, Purpose, Hash) with the change
 	RevokeSessions bool
 	KeepSession    string
+	Rotate         *Rotation // rotate this family with the change
 	At             time.Time
+}
+
+// UpdateResult is what Store.UpdateUser did besides the record.
+type UpdateResult struct {
+	Revoked []string // ids of the families it revoked
+	Session Session  // the rotated family, when UserUpdate.Rotate was set
 }
 
 // Session is a session family: the chain of refresh tokens one login starts.

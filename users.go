@@ -138,13 +138,18 @@ func (a *Auth) RevokeAllSessions(ctx context.Context, userID string) error {
 	return nil
 }
 
-// userChange says what else a user change does besides the record.
+// userChange says what else a user change does besides the record, all in
+// the same all-or-nothing store call.
 type userChange struct {
 	revoke bool   // revoke the user's session families...
 	keep   string // ...except this one
 	// sameETag keeps the etag: for changes that do not matter for
 	// authorization (a rehash at new parameters).
 	sameETag bool
+	useCode  *Code     // spend this one-time code
+	rotate   *Rotation // rotate this family (fn may fill it in)
+	// result, when set, receives what the store did besides the record.
+	result *UpdateResult
 }
 
 // maxUpdateTries bounds the read-modify-write retries when another request
@@ -153,7 +158,9 @@ const maxUpdateTries = 3
 
 // modifyUser reads the user, applies fn and writes it back only if nobody
 // changed it meanwhile (compare-and-swap on the etag), retrying a few times.
-// Every user change goes through here, so the etag and caches stay right.
+// fn sees the new etag already. Every user change goes through here, so the
+// etag and caches stay right. ErrStale means the code or the rotation of ch
+// failed its condition (not the etag).
 func (a *Auth) modifyUser(ctx context.Context, id string, ch userChange, fn func(*User) error) (User, error) {
 	for try := 0; ; try++ {
 		u, err := a.store.UserByID(ctx, id)
@@ -161,23 +168,36 @@ func (a *Auth) modifyUser(ctx context.Context, id string, ch userChange, fn func
 			return User{}, storeErr("user by id", err)
 		}
 		old := u.ETag
+		if !ch.sameETag {
+			u.ETag = randomID()
+		}
 		if err := fn(&u); err != nil {
 			return User{}, err
 		}
 		now := a.now()
-		if !ch.sameETag {
-			u.ETag = randomID()
-		}
 		u.UpdatedAt = now
-		revoked, err := a.store.UpdateUser(ctx, UserUpdate{User: u, IfETag: old, RevokeSessions: ch.revoke, KeepSession: ch.keep, At: now})
-		if errors.Is(err, ErrStale) && try+1 < maxUpdateTries {
-			continue
+		res, err := a.store.UpdateUser(ctx, UserUpdate{
+			User: u, IfETag: old, UseCode: ch.useCode, RevokeSessions: ch.revoke, KeepSession: ch.keep, Rotate: ch.rotate, At: now,
+		})
+		if errors.Is(err, ErrStale) {
+			// Another change of the user got there first (retry), or the
+			// code or rotation failed (report).
+			cur, rerr := a.store.UserByID(ctx, id)
+			if rerr == nil && cur.ETag != old && try+1 < maxUpdateTries {
+				continue
+			}
 		}
 		if err != nil {
 			return User{}, storeErr("update user", err)
 		}
 		a.cacheUser(&u)
-		a.forgetSessions(revoked...)
+		a.forgetSessions(res.Revoked...)
+		if ch.rotate != nil {
+			a.cacheSession(&res.Session)
+		}
+		if ch.result != nil {
+			*ch.result = res
+		}
 		return u, nil
 	}
 }

@@ -27,6 +27,7 @@ type Store struct {
 	byToken    map[string]string // refresh token hash → family id, every hash a family held
 	codes      map[codeKey]*fiberauth.Code
 	challenges map[string]*fiberauth.Challenge // by hash
+	attempts   map[string]*window
 	creates    int                             // sessions created, to sweep expired ones now and then
 }
 
@@ -35,6 +36,12 @@ type Store struct {
 const sweepEvery = 1024
 
 type codeKey struct{ userID, purpose string }
+
+// window is one throttling window.
+type window struct {
+	count int
+	ends  time.Time
+}
 
 // New returns an empty Store.
 func New() *Store {
@@ -46,6 +53,7 @@ func New() *Store {
 		byToken:    map[string]string{},
 		codes:      map[codeKey]*fiberauth.Code{},
 		challenges: map[string]*fiberauth.Challenge{},
+		attempts:   map[string]*window{},
 	}
 }
 
@@ -141,30 +149,52 @@ func (m *Store) UserByUsername(_ context.Context, username string) (fiberauth.Us
 	return m.userBy(m.byUsername, username)
 }
 
-// UpdateUser implements fiberauth.Store.
-func (m *Store) UpdateUser(_ context.Context, up fiberauth.UserUpdate) ([]string, error) {
+// UpdateUser implements fiberauth.Store: every condition is checked before
+// anything is written, all under the one lock.
+func (m *Store) UpdateUser(_ context.Context, up fiberauth.UserUpdate) (fiberauth.UpdateResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	var res fiberauth.UpdateResult
 	old, ok := m.users[up.User.ID]
 	if !ok {
-		return nil, fiberauth.ErrNotFound
+		return res, fiberauth.ErrNotFound
 	}
 	if up.IfETag != "" && old.ETag != up.IfETag {
-		return nil, fiberauth.ErrStale
+		return res, fiberauth.ErrStale
 	}
 	if m.taken(old.ID, up.User.Email, up.User.Username) {
-		return nil, fiberauth.ErrConflict
+		return res, fiberauth.ErrConflict
 	}
+	var code codeKey
+	if uc := up.UseCode; uc != nil {
+		code = codeKey{uc.UserID, uc.Purpose}
+		c, ok := m.codes[code]
+		if !ok || !up.At.Before(c.ExpiresAt) || subtle.ConstantTimeCompare(c.Hash, uc.Hash) != 1 {
+			return res, fiberauth.ErrStale
+		}
+	}
+	if up.Rotate != nil {
+		if err := m.canRotate(up.Rotate); err != nil {
+			return res, err
+		}
+	}
+	// All checks passed: write.
 	delete(m.byEmail, old.Email)
 	delete(m.byUsername, old.Username)
 	c := copyUser(&up.User)
 	c.TOTPLastStep = old.TOTPLastStep
 	m.users[c.ID] = &c
 	m.index(&c)
-	if !up.RevokeSessions {
-		return nil, nil
+	if up.UseCode != nil {
+		delete(m.codes, code)
 	}
-	return m.revokeUser(c.ID, up.KeepSession, up.At), nil
+	if up.RevokeSessions {
+		res.Revoked = m.revokeUser(c.ID, up.KeepSession, up.At)
+	}
+	if up.Rotate != nil {
+		res.Session = m.rotate(up.Rotate)
+	}
+	return res, nil
 }
 
 // CreateSession implements fiberauth.Store.
@@ -209,13 +239,25 @@ func (m *Store) SessionByTokenHash(_ context.Context, hash []byte) (fiberauth.Se
 func (m *Store) RotateSession(_ context.Context, r fiberauth.Rotation) (fiberauth.Session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.canRotate(&r); err != nil {
+		return fiberauth.Session{}, err
+	}
+	return m.rotate(&r), nil
+}
+
+func (m *Store) canRotate(r *fiberauth.Rotation) error {
 	s, ok := m.sessions[r.SessionID]
 	if !ok {
-		return fiberauth.Session{}, fiberauth.ErrNotFound
+		return fiberauth.ErrNotFound
 	}
 	if !s.Live(r.At) || (r.From != nil && subtle.ConstantTimeCompare(s.TokenHash, r.From) != 1) {
-		return fiberauth.Session{}, fiberauth.ErrStale
+		return fiberauth.ErrStale
 	}
+	return nil
+}
+
+func (m *Store) rotate(r *fiberauth.Rotation) fiberauth.Session {
+	s := m.sessions[r.SessionID]
 	s.PrevTokenHash = bytes.Clone(r.From)
 	s.TokenHash = bytes.Clone(r.To)
 	s.RotatedAt = r.At
@@ -223,7 +265,7 @@ func (m *Store) RotateSession(_ context.Context, r fiberauth.Rotation) (fiberaut
 	s.ExpiresAt = r.ExpiresAt
 	s.LastUsedAt = r.At
 	m.byToken[string(r.To)] = s.ID
-	return copySession(s), nil
+	return copySession(s)
 }
 
 // RevokeSession implements fiberauth.Store.
@@ -287,8 +329,8 @@ func (m *Store) PutCode(_ context.Context, c fiberauth.Code) error {
 	return nil
 }
 
-// ConsumeCode implements fiberauth.Store.
-func (m *Store) ConsumeCode(_ context.Context, userID, purpose string, hash []byte, now time.Time) error {
+// CheckCode implements fiberauth.Store.
+func (m *Store) CheckCode(_ context.Context, userID, purpose string, hash []byte, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k := codeKey{userID, purpose}
@@ -297,7 +339,6 @@ func (m *Store) ConsumeCode(_ context.Context, userID, purpose string, hash []by
 		return fiberauth.ErrNotFound
 	}
 	if subtle.ConstantTimeCompare(c.Hash, hash) == 1 {
-		delete(m.codes, k)
 		return nil
 	}
 	c.Attempts++
@@ -305,6 +346,38 @@ func (m *Store) ConsumeCode(_ context.Context, userID, purpose string, hash []by
 		delete(m.codes, k)
 	}
 	return fiberauth.ErrCodeMismatch
+}
+
+// Attempts implements fiberauth.Store.
+func (m *Store) Attempts(_ context.Context, key string, now time.Time) (int, time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w, ok := m.attempts[key]
+	if !ok || !now.Before(w.ends) {
+		return 0, time.Time{}, nil
+	}
+	return w.count, w.ends, nil
+}
+
+// AddAttempt implements fiberauth.Store.
+func (m *Store) AddAttempt(_ context.Context, key string, now time.Time, d time.Duration) (int, time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w, ok := m.attempts[key]
+	if !ok || !now.Before(w.ends) {
+		w = &window{ends: now.Add(d)}
+		m.attempts[key] = w
+	}
+	w.count++
+	return w.count, w.ends, nil
+}
+
+// ResetAttempts implements fiberauth.Store.
+func (m *Store) ResetAttempts(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.attempts, key)
+	return nil
 }
 
 // UseTOTPStep implements fiberauth.Store.
@@ -398,6 +471,11 @@ func (m *Store) deleteExpired(now time.Time) {
 	for k, c := range m.challenges {
 		if !now.Before(c.ExpiresAt) {
 			delete(m.challenges, k)
+		}
+	}
+	for k, w := range m.attempts {
+		if !now.Before(w.ends) {
+			delete(m.attempts, k)
 		}
 	}
 }

@@ -340,51 +340,86 @@ func (s *Store) UserByUsername(ctx context.Context, username string) (fiberauth.
 	return s.userWhere(ctx, "username", username)
 }
 
-// UpdateUser implements fiberauth.Store: the user row and the revocations
-// commit together or not at all.
-func (s *Store) UpdateUser(ctx context.Context, up fiberauth.UserUpdate) ([]string, error) {
+// UpdateUser implements fiberauth.Store: the user row, the code it spends,
+// the revocations and the rotation commit together or not at all.
+func (s *Store) UpdateUser(ctx context.Context, up fiberauth.UserUpdate) (fiberauth.UpdateResult, error) {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
+	var res fiberauth.UpdateResult
 	args, err := userArgs(&up.User)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
-	var revoked []string
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		// $18 = '' means "whatever the etag". totp_last_step is
 		// UseTOTPStep's alone.
-		res, err := tx.ExecContext(ctx, `UPDATE fiberauth_users SET email = $2, username = $3, display_name = $4, password_hash = $5,
+		r, err := tx.ExecContext(ctx, `UPDATE fiberauth_users SET email = $2, username = $3, display_name = $4, password_hash = $5,
 			email_verified = $6, mfa_enabled = $7, roles = $8, attributes = $9, disabled = $10, etag = $11, created_at = $12, updated_at = $13,
 			password_temporary = $14, password_expires_at = $15, totp_secret = $16, recovery_codes = $17
 			WHERE id = $1 AND ($18 = '' OR etag = $18)`, append(args, up.IfETag)...)
 		if s.d.isUnique(err) {
 			return fiberauth.ErrConflict
 		}
-		if err != nil {
+		if err := affectedOrMissing(ctx, tx, r, err, `SELECT 1 FROM fiberauth_users WHERE id = $1`, up.User.ID); err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			var one int
-			err := tx.QueryRowContext(ctx, `SELECT 1 FROM fiberauth_users WHERE id = $1`, up.User.ID).Scan(&one)
-			if errors.Is(err, sql.ErrNoRows) {
-				return fiberauth.ErrNotFound
-			}
-			if err != nil {
+		if c := up.UseCode; c != nil {
+			r, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_codes WHERE user_id = $1 AND purpose = $2 AND hash = $3 AND expires_at > $4`,
+				c.UserID, c.Purpose, c.Hash, micros(up.At))
+			if err := affected(r, err); err != nil {
 				return err
 			}
-			return fiberauth.ErrStale
 		}
 		if up.RevokeSessions {
-			revoked, err = revokeUser(ctx, tx, up.User.ID, up.KeepSession, up.At)
+			if res.Revoked, err = revokeUser(ctx, tx, up.User.ID, up.KeepSession, up.At); err != nil {
+				return err
+			}
+		}
+		if up.Rotate != nil {
+			res.Session, err = rotateTx(ctx, tx, up.Rotate)
 		}
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return fiberauth.UpdateResult{}, err
 	}
-	return revoked, nil
+	return res, nil
+}
+
+// affected turns "no row matched" into ErrStale.
+func affected(r sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fiberauth.ErrStale
+	}
+	return nil
+}
+
+// affectedOrMissing is affected, telling ErrNotFound (the row is not there
+// at all, by the probe query) from ErrStale (it is, but did not match).
+func affectedOrMissing(ctx context.Context, q rowQuerier, r sql.Result, err error, probe string, args ...any) error {
+	if err := affected(r, err); !errors.Is(err, fiberauth.ErrStale) {
+		return err
+	}
+	var one int
+	err = q.QueryRowContext(ctx, probe, args...).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fiberauth.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return fiberauth.ErrStale
+}
+
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // querier is what *sql.DB and *sql.Tx share.
@@ -485,31 +520,36 @@ func (s *Store) RotateSession(ctx context.Context, r fiberauth.Rotation) (fibera
 	defer cancel()
 	var out fiberauth.Session
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		at := micros(r.At)
-		row := tx.QueryRowContext(ctx, `UPDATE fiberauth_sessions
-			SET prev_token_hash = $3, token_hash = $4, rotated_at = $5, replay = $6, expires_at = $7, last_used_at = $5
-			WHERE id = $1 AND ($2 OR token_hash = $3) AND revoked_at = 0 AND expires_at > $5 AND absolute_expires_at > $5
-			RETURNING `+sessionColumns,
-			r.SessionID, r.From == nil, r.From, r.To, at, r.Replay, micros(r.ExpiresAt))
 		var err error
-		out, err = scanSession(row)
-		if errors.Is(err, fiberauth.ErrNotFound) {
-			var one int
-			err := tx.QueryRowContext(ctx, `SELECT 1 FROM fiberauth_sessions WHERE id = $1`, r.SessionID).Scan(&one)
-			if errors.Is(err, sql.ErrNoRows) {
-				return fiberauth.ErrNotFound
-			}
-			if err != nil {
-				return err
-			}
-			return fiberauth.ErrStale
-		}
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO fiberauth_refresh_tokens (hash, session_id) VALUES ($1, $2)`, r.To, r.SessionID)
+		out, err = rotateTx(ctx, tx, &r)
 		return err
 	})
+	return out, err
+}
+
+func rotateTx(ctx context.Context, tx *sql.Tx, r *fiberauth.Rotation) (fiberauth.Session, error) {
+	at := micros(r.At)
+	row := tx.QueryRowContext(ctx, `UPDATE fiberauth_sessions
+		SET prev_token_hash = $3, token_hash = $4, rotated_at = $5, replay = $6, expires_at = $7, last_used_at = $5
+		WHERE id = $1 AND ($2 OR token_hash = $3) AND revoked_at = 0 AND expires_at > $5 AND absolute_expires_at > $5
+		RETURNING `+sessionColumns,
+		r.SessionID, r.From == nil, r.From, r.To, at, r.Replay, micros(r.ExpiresAt))
+	out, err := scanSession(row)
+	if errors.Is(err, fiberauth.ErrNotFound) {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM fiberauth_sessions WHERE id = $1`, r.SessionID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return out, fiberauth.ErrNotFound
+		}
+		if err != nil {
+			return out, err
+		}
+		return out, fiberauth.ErrStale
+	}
+	if err != nil {
+		return out, err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO fiberauth_refresh_tokens (hash, session_id) VALUES ($1, $2)`, r.To, r.SessionID)
 	return out, err
 }
 
@@ -573,18 +613,20 @@ func (s *Store) PutCode(ctx context.Context, c fiberauth.Code) error {
 	return err
 }
 
-// ConsumeCode implements fiberauth.Store. Each step is one statement, so
-// two requests cannot both use one code, and every wrong try is counted.
-func (s *Store) ConsumeCode(ctx context.Context, userID, purpose string, hash []byte, now time.Time) error {
+// CheckCode implements fiberauth.Store. A match is one SELECT; a miss is
+// one UPDATE that counts it, so every wrong try is counted under
+// concurrency.
+func (s *Store) CheckCode(ctx context.Context, userID, purpose string, hash []byte, now time.Time) error {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	at := micros(now)
-	res, err := s.db.ExecContext(ctx, `DELETE FROM fiberauth_codes WHERE user_id = $1 AND purpose = $2 AND hash = $3 AND expires_at > $4`,
-		userID, purpose, hash, at)
-	if err != nil {
-		return err
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM fiberauth_codes WHERE user_id = $1 AND purpose = $2 AND hash = $3 AND expires_at > $4`,
+		userID, purpose, hash, at).Scan(&one)
+	if err == nil {
+		return nil
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 1 {
+	if !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
 	var attempts int
@@ -603,6 +645,42 @@ func (s *Store) ConsumeCode(ctx context.Context, userID, purpose string, hash []
 		}
 	}
 	return fiberauth.ErrCodeMismatch
+}
+
+// Attempts implements fiberauth.Store.
+func (s *Store) Attempts(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	var n int
+	var ends int64
+	err := s.db.QueryRowContext(ctx, `SELECT count, ends_at FROM fiberauth_attempts WHERE name = $1 AND ends_at > $2`, key, micros(now)).Scan(&n, &ends)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, time.Time{}, nil
+	}
+	return n, fromMicros(ends), err
+}
+
+// AddAttempt implements fiberauth.Store: one upsert, atomic on both
+// databases.
+func (s *Store) AddAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	var n int
+	var ends int64
+	err := s.db.QueryRowContext(ctx, `INSERT INTO fiberauth_attempts (name, count, ends_at) VALUES ($1, 1, $3)
+		ON CONFLICT (name) DO UPDATE SET
+			count   = CASE WHEN fiberauth_attempts.ends_at <= $2 THEN 1  ELSE fiberauth_attempts.count + 1 END,
+			ends_at = CASE WHEN fiberauth_attempts.ends_at <= $2 THEN $3 ELSE fiberauth_attempts.ends_at END
+		RETURNING count, ends_at`, key, micros(now), micros(now.Add(window))).Scan(&n, &ends)
+	return n, fromMicros(ends), err
+}
+
+// ResetAttempts implements fiberauth.Store.
+func (s *Store) ResetAttempts(ctx context.Context, key string) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	_, err := s.db.ExecContext(ctx, `DELETE FROM fiberauth_attempts WHERE name = $1`, key)
+	return err
 }
 
 // UseTOTPStep implements fiberauth.Store: one conditional UPDATE.
@@ -699,7 +777,10 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_codes WHERE expires_at <= $1`, at); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_challenges WHERE expires_at <= $1`, at)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_challenges WHERE expires_at <= $1`, at); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_attempts WHERE ends_at <= $1`, at)
 		return err
 	})
 }

@@ -51,7 +51,10 @@ func Run(t *testing.T, newStore func(t *testing.T) fiberauth.Store) {
 		{"SessionRevoke", testSessionRevoke},
 		{"SessionRevokeUser", testSessionRevokeUser},
 		{"SessionList", testSessionList},
-		{"CodeConsume", testCodeConsume},
+		{"CodeCheck", testCodeCheck},
+		{"UserUpdateUsesCode", testUserUpdateUsesCode},
+		{"UserUpdateRotates", testUserUpdateRotates},
+		{"Attempts", testAttempts},
 		{"CodeBurnAfterMaxAttempts", testCodeBurn},
 		{"CodeExpiryAndPurpose", testCodeExpiryAndPurpose},
 		{"TOTPStep", testTOTPStep},
@@ -310,10 +313,11 @@ func testUserUpdateRevokesSessions(t *testing.T, s fiberauth.Store) {
 	at := base.Add(time.Minute)
 	c := u
 	c.ETag = id()
-	revoked, err := s.UpdateUser(ctx, fiberauth.UserUpdate{User: c, IfETag: u.ETag, RevokeSessions: true, KeepSession: keep.ID, At: at})
+	res, err := s.UpdateUser(ctx, fiberauth.UserUpdate{User: c, IfETag: u.ETag, RevokeSessions: true, KeepSession: keep.ID, At: at})
 	if err != nil {
 		t.Fatal(err)
 	}
+	revoked := res.Revoked
 	slices.Sort(revoked)
 	want := []string{gone1.ID, gone2.ID}
 	slices.Sort(want)
@@ -590,24 +594,143 @@ func code(userID, purpose, secret string, exp time.Time) fiberauth.Code {
 	return fiberauth.Code{UserID: userID, Purpose: purpose, Hash: hash(secret), ExpiresAt: exp}
 }
 
-func testCodeConsume(t *testing.T, s fiberauth.Store) {
+func testCodeCheck(t *testing.T, s fiberauth.Store) {
 	ctx := context.Background()
 	exp := base.Add(10 * time.Minute)
 	if err := s.PutCode(ctx, code("u", fiberauth.PurposePasswordReset, "111111", exp)); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, "wrong code", s.ConsumeCode(ctx, "u", fiberauth.PurposePasswordReset, hash("222222"), base), fiberauth.ErrCodeMismatch)
-	if err := s.ConsumeCode(ctx, "u", fiberauth.PurposePasswordReset, hash("111111"), base); err != nil {
-		t.Fatalf("right code: %v", err)
+	wantErr(t, "wrong code", s.CheckCode(ctx, "u", fiberauth.PurposePasswordReset, hash("222222"), base), fiberauth.ErrCodeMismatch)
+	for range 2 {
+		// A right code is not spent by checking it.
+		if err := s.CheckCode(ctx, "u", fiberauth.PurposePasswordReset, hash("111111"), base); err != nil {
+			t.Fatalf("right code: %v", err)
+		}
 	}
-	wantErr(t, "code used twice", s.ConsumeCode(ctx, "u", fiberauth.PurposePasswordReset, hash("111111"), base), fiberauth.ErrNotFound)
 
 	// A new code replaces the old one.
 	_ = s.PutCode(ctx, code("u", fiberauth.PurposePasswordReset, "333333", exp))
 	_ = s.PutCode(ctx, code("u", fiberauth.PurposePasswordReset, "444444", exp))
-	wantErr(t, "replaced code", s.ConsumeCode(ctx, "u", fiberauth.PurposePasswordReset, hash("333333"), base), fiberauth.ErrCodeMismatch)
-	if err := s.ConsumeCode(ctx, "u", fiberauth.PurposePasswordReset, hash("444444"), base); err != nil {
+	wantErr(t, "replaced code", s.CheckCode(ctx, "u", fiberauth.PurposePasswordReset, hash("333333"), base), fiberauth.ErrCodeMismatch)
+	if err := s.CheckCode(ctx, "u", fiberauth.PurposePasswordReset, hash("444444"), base); err != nil {
 		t.Fatalf("newest code: %v", err)
+	}
+}
+
+// UpdateUser spends a code with the change, or changes nothing.
+func testUserUpdateUsesCode(t *testing.T, s fiberauth.Store) {
+	ctx := context.Background()
+	u := newUser("ada@example.com", "ada")
+	mustCreateUser(t, s, u)
+	sess := newSession(u.ID, "t", base)
+	mustCreateSession(t, s, sess)
+	_ = s.PutCode(ctx, code(u.ID, fiberauth.PurposePasswordReset, "111111", base.Add(10*time.Minute)))
+	changed := u
+	changed.PasswordHash, changed.ETag = "new-hash", id()
+	for _, tc := range []struct {
+		name string
+		use  fiberauth.Code
+		at   time.Time
+	}{
+		{"wrong hash", fiberauth.Code{UserID: u.ID, Purpose: fiberauth.PurposePasswordReset, Hash: hash("999999")}, base},
+		{"wrong purpose", fiberauth.Code{UserID: u.ID, Purpose: fiberauth.PurposeEmailConfirm, Hash: hash("111111")}, base},
+		{"expired", fiberauth.Code{UserID: u.ID, Purpose: fiberauth.PurposePasswordReset, Hash: hash("111111")}, base.Add(10 * time.Minute)},
+	} {
+		_, err := s.UpdateUser(ctx, fiberauth.UserUpdate{User: changed, IfETag: u.ETag, UseCode: &tc.use, RevokeSessions: true, At: tc.at})
+		wantErr(t, tc.name, err, fiberauth.ErrStale)
+		got, _ := s.UserByID(ctx, u.ID)
+		sameUser(t, got, u)
+		if x, _ := s.SessionByID(ctx, sess.ID); !x.Live(base) {
+			t.Fatalf("%s: a refused update revoked a session", tc.name)
+		}
+	}
+	use := fiberauth.Code{UserID: u.ID, Purpose: fiberauth.PurposePasswordReset, Hash: hash("111111")}
+	if _, err := s.UpdateUser(ctx, fiberauth.UserUpdate{User: changed, IfETag: u.ETag, UseCode: &use, At: base}); err != nil {
+		t.Fatalf("update with the right code: %v", err)
+	}
+	wantErr(t, "spent code", s.CheckCode(ctx, u.ID, fiberauth.PurposePasswordReset, hash("111111"), base), fiberauth.ErrNotFound)
+	again := changed
+	again.ETag = id()
+	_, err := s.UpdateUser(ctx, fiberauth.UserUpdate{User: again, IfETag: changed.ETag, UseCode: &use, At: base})
+	wantErr(t, "update with a spent code", err, fiberauth.ErrStale)
+}
+
+// UpdateUser rotates a family with the change, or changes nothing.
+func testUserUpdateRotates(t *testing.T, s fiberauth.Store) {
+	ctx := context.Background()
+	u := newUser("ada@example.com", "ada")
+	mustCreateUser(t, s, u)
+	keep, other := newSession(u.ID, "k0", base), newSession(u.ID, "o0", base)
+	mustCreateSession(t, s, keep)
+	mustCreateSession(t, s, other)
+	changed := u
+	changed.PasswordHash, changed.ETag = "new-hash", id()
+	at := base.Add(time.Minute)
+	res, err := s.UpdateUser(ctx, fiberauth.UserUpdate{User: changed, IfETag: u.ETag, RevokeSessions: true, KeepSession: keep.ID,
+		Rotate: &fiberauth.Rotation{SessionID: keep.ID, To: hash("k1"), At: at, ExpiresAt: keep.ExpiresAt}, At: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Session.ID != keep.ID || !bytes.Equal(res.Session.TokenHash, hash("k1")) || !slices.Equal(res.Revoked, []string{other.ID}) {
+		t.Fatalf("result %+v", res)
+	}
+	if x, err := s.SessionByTokenHash(ctx, hash("k1")); err != nil || x.ID != keep.ID {
+		t.Fatalf("the rotated token does not find its family: %v", err)
+	}
+	// A rotation that fails its condition takes the whole change with it.
+	_ = s.RevokeSession(ctx, keep.ID, at)
+	again := changed
+	again.ETag = id()
+	_, err = s.UpdateUser(ctx, fiberauth.UserUpdate{User: again, IfETag: changed.ETag,
+		Rotate: &fiberauth.Rotation{SessionID: keep.ID, To: hash("k2"), At: at, ExpiresAt: keep.ExpiresAt}, At: at})
+	wantErr(t, "rotation of a revoked family", err, fiberauth.ErrStale)
+	got, _ := s.UserByID(ctx, u.ID)
+	sameUser(t, got, changed)
+}
+
+func testAttempts(t *testing.T, s fiberauth.Store) {
+	ctx := context.Background()
+	const w = 15 * time.Minute
+	if n, _, err := s.Attempts(ctx, "k", base); err != nil || n != 0 {
+		t.Fatalf("no attempts: %d, %v", n, err)
+	}
+	for i := 1; i <= 3; i++ {
+		n, ends, err := s.AddAttempt(ctx, "k", base.Add(time.Duration(i)*time.Minute), w)
+		if err != nil || n != i || !ends.Equal(base.Add(time.Minute+w)) {
+			t.Fatalf("attempt %d: %d, %v, %v", i, n, ends, err)
+		}
+	}
+	if n, ends, _ := s.Attempts(ctx, "k", base.Add(10*time.Minute)); n != 3 || !ends.Equal(base.Add(time.Minute+w)) {
+		t.Fatalf("Attempts = %d until %v", n, ends)
+	}
+	if n, _, _ := s.Attempts(ctx, "other", base); n != 0 {
+		t.Fatal("keys share counts")
+	}
+	// The window closes; the next attempt opens a new one.
+	closed := base.Add(time.Minute + w)
+	if n, _, _ := s.Attempts(ctx, "k", closed); n != 0 {
+		t.Fatalf("a closed window still counts %d", n)
+	}
+	if n, ends, _ := s.AddAttempt(ctx, "k", closed, w); n != 1 || !ends.Equal(closed.Add(w)) {
+		t.Fatalf("first attempt of a new window: %d until %v", n, ends)
+	}
+	if err := s.ResetAttempts(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := s.Attempts(ctx, "k", closed); n != 0 {
+		t.Fatal("reset kept the count")
+	}
+	if err := s.ResetAttempts(ctx, "never"); err != nil {
+		t.Fatalf("reset of an unknown key: %v", err)
+	}
+	// Concurrent attempts are each counted.
+	race(t, 20, func() error { _, _, err := s.AddAttempt(ctx, "busy", base, w); return err }, nil)
+	if n, _, _ := s.Attempts(ctx, "busy", base); n != 20 {
+		t.Fatalf("20 concurrent attempts counted as %d", n)
+	}
+	_ = s.DeleteExpired(ctx, base.Add(w))
+	if n, _, _ := s.AddAttempt(ctx, "busy", base.Add(w), w); n != 1 {
+		t.Fatalf("after DeleteExpired the window still counts")
 	}
 }
 
@@ -617,16 +740,16 @@ func testCodeBurn(t *testing.T, s fiberauth.Store) {
 		t.Fatal(err)
 	}
 	for i := range fiberauth.CodeMaxAttempts {
-		wantErr(t, fmt.Sprintf("wrong try %d", i+1), s.ConsumeCode(ctx, "u", fiberauth.PurposeEmailConfirm, hash("000000"), base), fiberauth.ErrCodeMismatch)
+		wantErr(t, fmt.Sprintf("wrong try %d", i+1), s.CheckCode(ctx, "u", fiberauth.PurposeEmailConfirm, hash("000000"), base), fiberauth.ErrCodeMismatch)
 	}
-	wantErr(t, "right code after the code burnt", s.ConsumeCode(ctx, "u", fiberauth.PurposeEmailConfirm, hash("123456"), base), fiberauth.ErrNotFound)
+	wantErr(t, "right code after the code burnt", s.CheckCode(ctx, "u", fiberauth.PurposeEmailConfirm, hash("123456"), base), fiberauth.ErrNotFound)
 
 	// Four wrong tries leave it usable.
 	_ = s.PutCode(ctx, code("u", fiberauth.PurposeEmailConfirm, "654321", base.Add(time.Hour)))
 	for range fiberauth.CodeMaxAttempts - 1 {
-		_ = s.ConsumeCode(ctx, "u", fiberauth.PurposeEmailConfirm, hash("000000"), base)
+		_ = s.CheckCode(ctx, "u", fiberauth.PurposeEmailConfirm, hash("000000"), base)
 	}
-	if err := s.ConsumeCode(ctx, "u", fiberauth.PurposeEmailConfirm, hash("654321"), base); err != nil {
+	if err := s.CheckCode(ctx, "u", fiberauth.PurposeEmailConfirm, hash("654321"), base); err != nil {
 		t.Fatalf("right code after %d wrong tries: %v", fiberauth.CodeMaxAttempts-1, err)
 	}
 }
@@ -636,10 +759,10 @@ func testCodeExpiryAndPurpose(t *testing.T, s fiberauth.Store) {
 	exp := base.Add(10 * time.Minute)
 	_ = s.PutCode(ctx, code("u", fiberauth.PurposePasswordReset, "111111", exp))
 	_ = s.PutCode(ctx, code("u", fiberauth.PurposeEmailConfirm, "222222", exp))
-	wantErr(t, "code of another purpose", s.ConsumeCode(ctx, "u", fiberauth.PurposePasswordReset, hash("222222"), base), fiberauth.ErrCodeMismatch)
-	wantErr(t, "code of another user", s.ConsumeCode(ctx, "v", fiberauth.PurposePasswordReset, hash("111111"), base), fiberauth.ErrNotFound)
-	wantErr(t, "expired code", s.ConsumeCode(ctx, "u", fiberauth.PurposePasswordReset, hash("111111"), exp), fiberauth.ErrNotFound)
-	if err := s.ConsumeCode(ctx, "u", fiberauth.PurposeEmailConfirm, hash("222222"), exp.Add(-time.Second)); err != nil {
+	wantErr(t, "code of another purpose", s.CheckCode(ctx, "u", fiberauth.PurposePasswordReset, hash("222222"), base), fiberauth.ErrCodeMismatch)
+	wantErr(t, "code of another user", s.CheckCode(ctx, "v", fiberauth.PurposePasswordReset, hash("111111"), base), fiberauth.ErrNotFound)
+	wantErr(t, "expired code", s.CheckCode(ctx, "u", fiberauth.PurposePasswordReset, hash("111111"), exp), fiberauth.ErrNotFound)
+	if err := s.CheckCode(ctx, "u", fiberauth.PurposeEmailConfirm, hash("222222"), exp.Add(-time.Second)); err != nil {
 		t.Fatalf("code a second before expiry: %v", err)
 	}
 }
@@ -676,8 +799,8 @@ func testDeleteExpired(t *testing.T, s fiberauth.Store) {
 			t.Fatalf("DeleteExpired kept an expired family: %v %v", err, errTok)
 		}
 	}
-	wantErr(t, "expired code", s.ConsumeCode(ctx, "a", fiberauth.PurposePasswordReset, hash("1"), base), fiberauth.ErrNotFound)
-	if err := s.ConsumeCode(ctx, "a", fiberauth.PurposeEmailConfirm, hash("2"), base); err != nil {
+	wantErr(t, "expired code", s.CheckCode(ctx, "a", fiberauth.PurposePasswordReset, hash("1"), base), fiberauth.ErrNotFound)
+	if err := s.CheckCode(ctx, "a", fiberauth.PurposeEmailConfirm, hash("2"), base); err != nil {
 		t.Fatalf("DeleteExpired removed a live code: %v", err)
 	}
 }
