@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"runtime"
 	"time"
 
@@ -87,6 +88,35 @@ type Config struct {
 	// NewUser.TemporaryPassword works. Optional. Default: 7 days.
 	TemporaryPasswordTTL time.Duration
 
+	// MaxLoginFailuresPerAccount is how many failed logins an account name
+	// (known or not) may have within ThrottleWindow before login answers
+	// 429; a success resets it. Optional. Default: 10; negative: no limit.
+	MaxLoginFailuresPerAccount int
+
+	// MaxLoginFailuresPerIP is how many failed logins one client IP may have
+	// within ThrottleWindow. Optional. Default: 100; negative: no limit.
+	MaxLoginFailuresPerIP int
+
+	// MaxCodeFailures is how many wrong one-time, 2FA or recovery codes an
+	// account may get within ThrottleWindow. Optional. Default: 10;
+	// negative: no limit.
+	MaxCodeFailures int
+
+	// ThrottleWindow is the window of the three limits above.
+	// Optional. Default: 15 minutes.
+	ThrottleWindow time.Duration
+
+	// MaxCodeSends is how many reset codes /password/forgot sends one account
+	// per hour; beyond it, it still answers 202 but sends nothing.
+	// Optional. Default: 5; negative: no limit.
+	MaxCodeSends int
+
+	// TrustedProxies are the IPs or CIDRs of reverse proxies in front of the
+	// app. The client IP (for throttling, sessions and events) is the
+	// socket's peer unless that peer is one of them; only then is
+	// X-Forwarded-For read. Optional. Default: none.
+	TrustedProxies []string
+
 	// AllowSignup enables POST /signup. Optional. Default: false.
 	AllowSignup bool
 
@@ -134,17 +164,22 @@ var minHashParams = argon2id.Params{Memory: 19456, Iterations: 2, Parallelism: 1
 
 // ConfigDefault is the configuration New starts from.
 var ConfigDefault = Config{
-	Issuer:               "fiberauth",
-	Audience:             "fiberauth",
-	AccessTTL:            15 * time.Minute,
-	RefreshIdleTTL:       30 * 24 * time.Hour,
-	RefreshMaxTTL:        90 * 24 * time.Hour,
-	ReuseGrace:           10 * time.Second,
-	Leeway:               30 * time.Second,
-	PasswordMinLength:    8,
-	PasswordHashParams:   minHashParams,
-	CacheTTL:             5 * time.Second,
-	TemporaryPasswordTTL: 7 * 24 * time.Hour,
+	Issuer:                     "fiberauth",
+	Audience:                   "fiberauth",
+	AccessTTL:                  15 * time.Minute,
+	RefreshIdleTTL:             30 * 24 * time.Hour,
+	RefreshMaxTTL:              90 * 24 * time.Hour,
+	ReuseGrace:                 10 * time.Second,
+	Leeway:                     30 * time.Second,
+	PasswordMinLength:          8,
+	PasswordHashParams:         minHashParams,
+	CacheTTL:                   5 * time.Second,
+	TemporaryPasswordTTL:       7 * 24 * time.Hour,
+	MaxLoginFailuresPerAccount: 10,
+	MaxLoginFailuresPerIP:      100,
+	MaxCodeFailures:            10,
+	ThrottleWindow:             15 * time.Minute,
+	MaxCodeSends:               5,
 }
 
 func configDefault(cfg Config) (Config, error) {
@@ -170,7 +205,7 @@ func configDefault(cfg Config) (Config, error) {
 	}{
 		{&cfg.AccessTTL, d.AccessTTL}, {&cfg.RefreshIdleTTL, d.RefreshIdleTTL}, {&cfg.RefreshMaxTTL, d.RefreshMaxTTL},
 		{&cfg.ReuseGrace, d.ReuseGrace}, {&cfg.Leeway, d.Leeway}, {&cfg.CacheTTL, d.CacheTTL},
-		{&cfg.TemporaryPasswordTTL, d.TemporaryPasswordTTL},
+		{&cfg.TemporaryPasswordTTL, d.TemporaryPasswordTTL}, {&cfg.ThrottleWindow, d.ThrottleWindow},
 	} {
 		if *f.v < 0 {
 			return cfg, errors.New("fiberauth: durations in Config must not be negative")
@@ -184,6 +219,14 @@ func configDefault(cfg Config) (Config, error) {
 	}
 	if cfg.RefreshIdleTTL > cfg.RefreshMaxTTL {
 		return cfg, errors.New("fiberauth: Config.RefreshIdleTTL must not exceed RefreshMaxTTL")
+	}
+	for _, f := range []struct{ v, def *int }{
+		{&cfg.MaxLoginFailuresPerAccount, &d.MaxLoginFailuresPerAccount}, {&cfg.MaxLoginFailuresPerIP, &d.MaxLoginFailuresPerIP},
+		{&cfg.MaxCodeFailures, &d.MaxCodeFailures}, {&cfg.MaxCodeSends, &d.MaxCodeSends},
+	} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
 	}
 	if cfg.PasswordMinLength == 0 {
 		cfg.PasswordMinLength = d.PasswordMinLength
@@ -231,7 +274,8 @@ type Auth struct {
 	replayKey   []byte      // salt of the keys that seal grace-window replays
 	totp        cipher.AEAD // seals TOTP secrets at rest
 
-	hasher *passwordHasher
+	hasher  *passwordHasher
+	proxies []netip.Prefix // Config.TrustedProxies
 
 	// users caches userState by user id; sessions caches sessionState by
 	// family id. See middleware.go.
@@ -272,6 +316,9 @@ func New(cfg Config) (*Auth, error) {
 		return nil, err
 	}
 	a.tokens = newTokenSigner(cfg)
+	if a.proxies, err = parseTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
 	if a.hasher, err = newPasswordHasher(cfg.PasswordHashParams, cfg.HashConcurrency); err != nil {
 		return nil, err
 	}

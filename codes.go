@@ -80,6 +80,26 @@ func (a *Auth) checkCode(ctx context.Context, userID, purpose, code string) (*Co
 	return &Code{UserID: userID, Purpose: purpose, Hash: h}, nil
 }
 
+// codeFor checks code for the account named name (u, when found) under the
+// limit on failed code checks. An unknown account is counted and answered
+// like a wrong code.
+func (a *Auth) codeFor(ctx context.Context, u *User, found bool, name, purpose, code string) (*Code, error) {
+	account := "name:" + name
+	if found {
+		account = u.ID
+	}
+	var c *Code
+	err := a.checkedCode(ctx, account, func() error {
+		if !found {
+			return ErrInvalidGrant
+		}
+		var err error
+		c, err = a.checkCode(ctx, u.ID, purpose, code)
+		return err
+	})
+	return c, err
+}
+
 // codeSpent maps the ErrStale of a change whose code a concurrent request
 // spent first.
 func codeSpent(err error) error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -121,6 +122,9 @@ func (a *Auth) writeError(c *fiber.Ctx, err error) error {
 		// Store errors carry no secrets: they are built from ids and driver
 		// messages, never from request values.
 		a.log.Error("fiberauth: request failed", "path", c.Path(), "err", err)
+	}
+	if s, ok := retryAfterSeconds(err); ok {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(s))
 	}
 	if status == http.StatusUnauthorized && errors.Is(err, ErrInvalidToken) {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token"`)

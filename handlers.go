@@ -141,12 +141,15 @@ type clientInfo struct {
 	ip, userAgent string
 }
 
-func client(c *fiber.Ctx) clientInfo {
+func (a *Auth) client(c *fiber.Ctx) clientInfo {
 	ua := c.Get(fiber.HeaderUserAgent)
 	if len(ua) > 512 {
 		ua = ua[:512]
 	}
-	return clientInfo{ip: strings.Clone(c.IP()), userAgent: strings.Clone(ua)}
+	if !utf8.ValidString(ua) {
+		ua = strings.ToValidUTF8(ua, "?")
+	}
+	return clientInfo{ip: a.clientIP(c), userAgent: strings.Clone(ua)}
 }
 
 // --- wire shapes (CONTRACT §2) ---
@@ -256,9 +259,9 @@ func (a *Auth) handleLogin(c *fiber.Ctx) error {
 	if len(req.Password) > maxPasswordBytes {
 		return fieldErr("password", "too_long", fmt.Sprintf("The password must be at most %d bytes.", maxPasswordBytes))
 	}
-	ci := client(c)
+	ci := a.client(c)
 	ctx := c.UserContext()
-	u, err := a.checkCredentials(ctx, name, req.Password, ci)
+	u, err := a.throttledCredentials(ctx, name, req.Password, ci)
 	if err != nil {
 		return err
 	}
@@ -270,6 +273,36 @@ func (a *Auth) handleLogin(c *fiber.Ctx) error {
 		return err
 	}
 	return a.respond(c, resp)
+}
+
+// throttledCredentials is checkCredentials under the per-account and per-IP
+// limits on failed logins. An unknown name is counted exactly like a known
+// one; a success resets the account's count.
+func (a *Auth) throttledCredentials(ctx context.Context, name, password string, ci clientInfo) (User, error) {
+	acct, ip := loginAccountKey(name), loginIPKey(ci.ip)
+	err := a.checkLimit(ctx, acct, a.cfg.MaxLoginFailuresPerAccount)
+	if err == nil {
+		err = a.checkLimit(ctx, ip, a.cfg.MaxLoginFailuresPerIP)
+	}
+	if errors.Is(err, ErrRateLimited) {
+		a.emit(Event{Type: EventLoginFailed, IP: ci.ip, UserAgent: ci.userAgent, Reason: "throttled"})
+	}
+	if err != nil {
+		return User{}, err
+	}
+	u, err := a.checkCredentials(ctx, name, password, ci)
+	if errors.Is(err, ErrInvalidCredentials) {
+		if ferr := a.addFailure(ctx, a.cfg.ThrottleWindow, acct, ip); ferr != nil {
+			return User{}, ferr
+		}
+	}
+	if err != nil {
+		return User{}, err
+	}
+	if err := a.store.ResetAttempts(ctx, acct); err != nil {
+		return User{}, storeErr("reset attempts", err)
+	}
+	return u, nil
 }
 
 // checkCredentials verifies name and password with one password hash whatever
@@ -381,7 +414,7 @@ func (a *Auth) handleRefresh(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	resp, err := a.refresh(c.UserContext(), token, req.ETag, client(c), check)
+	resp, err := a.refresh(c.UserContext(), token, req.ETag, a.client(c), check)
 	if err != nil {
 		if cookieMode(c) && !errors.Is(err, ErrCSRF) && !errors.Is(err, ErrUnavailable) {
 			clearRefreshCookie(c) // the cookie's token is dead
@@ -513,7 +546,7 @@ func equalHash(a, b []byte) bool {
 
 func (a *Auth) handleLogout(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	ci := client(c)
+	ci := a.client(c)
 	if c.Get(fiber.HeaderAuthorization) != "" {
 		if cookieMode(c) {
 			clearRefreshCookie(c)
@@ -586,7 +619,7 @@ func (a *Auth) handleLogoutAll(c *fiber.Ctx) error {
 	if err := a.RevokeAllSessions(c.UserContext(), p.claims.Subject); err != nil {
 		return err
 	}
-	ci := client(c)
+	ci := a.client(c)
 	a.emit(Event{Type: EventLogoutAll, UserID: p.claims.Subject, SessionID: p.claims.SessionID, IP: ci.ip, UserAgent: ci.userAgent})
 	return c.JSON(ok)
 }
@@ -622,7 +655,7 @@ func (a *Auth) handleRevoke(c *fiber.Ctx) error {
 	if err := a.revokeSession(ctx, s.ID); err != nil {
 		return err
 	}
-	ci := client(c)
+	ci := a.client(c)
 	a.emit(Event{Type: EventSessionRevoked, UserID: s.UserID, SessionID: s.ID, IP: ci.ip, UserAgent: ci.userAgent})
 	return c.JSON(ok)
 }
@@ -707,7 +740,7 @@ func (a *Auth) handleDeleteSession(c *fiber.Ctx) error {
 	if err := a.revokeSession(ctx, s.ID); err != nil {
 		return err
 	}
-	ci := client(c)
+	ci := a.client(c)
 	a.emit(Event{Type: EventSessionRevoked, UserID: s.UserID, SessionID: s.ID, IP: ci.ip, UserAgent: ci.userAgent})
 	return c.JSON(ok)
 }
@@ -772,7 +805,7 @@ func (a *Auth) handlePasswordChange(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ci := client(c)
+	ci := a.client(c)
 	a.emit(Event{Type: EventPasswordChanged, UserID: u.ID, SessionID: sid, IP: ci.ip, UserAgent: ci.userAgent})
 	return a.respond(c, a.tokenResponse(&u, &res.Session, pair, "", now))
 }
@@ -800,10 +833,18 @@ func (a *Auth) handlePasswordForgot(c *fiber.Ctx) error {
 	case err != nil:
 		return err
 	case !u.Disabled:
+		send, err := a.mayResend(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		ci := a.client(c)
+		if !send {
+			a.log.Info("fiberauth: reset code not sent: too many this hour", "user_id", u.ID)
+			break
+		}
 		if err := a.sendCode(ctx, &u, PurposePasswordReset); err != nil {
 			return err
 		}
-		ci := client(c)
 		a.emit(Event{Type: EventPasswordResetRequested, UserID: u.ID, IP: ci.ip, UserAgent: ci.userAgent})
 	}
 	return c.Status(http.StatusAccepted).JSON(ok)
@@ -837,13 +878,10 @@ func (a *Auth) handlePasswordReset(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	u, err := a.userByName(ctx, name)
-	if errors.Is(err, ErrNotFound) {
-		return ErrInvalidGrant
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	code, err := a.checkCode(ctx, u.ID, PurposePasswordReset, req.ConfirmationCode)
+	code, err := a.codeFor(ctx, &u, err == nil, name, PurposePasswordReset, req.ConfirmationCode)
 	if err != nil {
 		return err
 	}
@@ -860,7 +898,7 @@ func (a *Auth) handlePasswordReset(c *fiber.Ctx) error {
 	}); err != nil {
 		return codeSpent(err)
 	}
-	ci := client(c)
+	ci := a.client(c)
 	a.emit(Event{Type: EventPasswordReset, UserID: u.ID, IP: ci.ip, UserAgent: ci.userAgent})
 	return c.JSON(ok)
 }
@@ -898,7 +936,7 @@ func (a *Auth) handleSignup(c *fiber.Ctx) error {
 	if err := a.sendCode(ctx, &u, PurposeEmailConfirm); err != nil {
 		return err
 	}
-	ci := client(c)
+	ci := a.client(c)
 	a.emit(Event{Type: EventSignup, UserID: u.ID, IP: ci.ip, UserAgent: ci.userAgent})
 	return c.Status(http.StatusCreated).JSON(userResponse{User: u.Public(), UserETag: u.ETag})
 }
@@ -922,13 +960,10 @@ func (a *Auth) handleEmailConfirm(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	u, err := a.store.UserByEmail(ctx, email)
-	if errors.Is(err, ErrNotFound) {
-		return ErrInvalidGrant
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return storeErr("user by email", err)
 	}
-	code, err := a.checkCode(ctx, u.ID, PurposeEmailConfirm, req.Code)
+	code, err := a.codeFor(ctx, &u, err == nil, email, PurposeEmailConfirm, req.Code)
 	if err != nil {
 		return err
 	}
@@ -938,7 +973,7 @@ func (a *Auth) handleEmailConfirm(c *fiber.Ctx) error {
 	}); err != nil {
 		return codeSpent(err)
 	}
-	ci := client(c)
+	ci := a.client(c)
 	a.emit(Event{Type: EventEmailConfirmed, UserID: u.ID, IP: ci.ip, UserAgent: ci.userAgent})
 	return c.JSON(ok)
 }

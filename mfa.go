@@ -256,32 +256,9 @@ func (a *Auth) handleLoginMFA(c *fiber.Ctx) error {
 	if u.Disabled || !u.MFAEnabled || len(req.Code) > 64 {
 		return a.failChallenge(ctx, &ch)
 	}
-	ci := client(c)
-	if len(req.Code) == totpDigits {
-		ok, err := a.useTOTP(ctx, &u, req.Code)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return a.failChallenge(ctx, &ch)
-		}
-		if err := a.consumeChallenge(ctx, &ch); err != nil {
-			return err
-		}
-	} else {
-		if !hasHash(u.RecoveryCodes, a.recoveryHash(u.ID, req.Code)) {
-			return a.failChallenge(ctx, &ch)
-		}
-		if err := a.consumeChallenge(ctx, &ch); err != nil {
-			return err
-		}
-		var ok bool
-		if u, ok, err = a.useRecoveryCode(ctx, u.ID, req.Code); err != nil {
-			return err
-		} else if !ok {
-			return ErrInvalidGrant // used by a concurrent request
-		}
-		a.emit(Event{Type: EventRecoveryCodeUsed, UserID: u.ID, IP: ci.ip, UserAgent: ci.userAgent})
+	ci := a.client(c)
+	if err := a.checkedCode(ctx, u.ID, func() error { return a.secondFactor(ctx, &u, &ch, req.Code, ci) }); err != nil {
+		return err
 	}
 	resp, err := a.startSession(ctx, &u, ch.Sliding, ci)
 	if err != nil {
@@ -289,6 +266,38 @@ func (a *Auth) handleLoginMFA(c *fiber.Ctx) error {
 	}
 	a.emit(Event{Type: EventLoginSucceeded, UserID: u.ID, SessionID: resp.Session.SessionFamilyID, IP: ci.ip, UserAgent: ci.userAgent})
 	return a.respond(c, resp)
+}
+
+// secondFactor checks code (TOTP or recovery) for the challenge and spends
+// both; ErrInvalidGrant when it fails. u is updated when a recovery code is
+// used (its etag changes).
+func (a *Auth) secondFactor(ctx context.Context, u *User, ch *Challenge, code string, ci clientInfo) error {
+	if len(code) == totpDigits {
+		ok, err := a.useTOTP(ctx, u, code)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return a.failChallenge(ctx, ch)
+		}
+		return a.consumeChallenge(ctx, ch)
+	}
+	if !hasHash(u.RecoveryCodes, a.recoveryHash(u.ID, code)) {
+		return a.failChallenge(ctx, ch)
+	}
+	if err := a.consumeChallenge(ctx, ch); err != nil {
+		return err
+	}
+	nu, ok, err := a.useRecoveryCode(ctx, u.ID, code)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrInvalidGrant // used by a concurrent request
+	}
+	*u = nu
+	a.emit(Event{Type: EventRecoveryCodeUsed, UserID: u.ID, IP: ci.ip, UserAgent: ci.userAgent})
+	return nil
 }
 
 type newPasswordRequest struct {
@@ -343,7 +352,7 @@ func (a *Auth) handleLoginNewPassword(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ci := client(c)
+	ci := a.client(c)
 	a.emit(Event{Type: EventPasswordChanged, UserID: u.ID, IP: ci.ip, UserAgent: ci.userAgent})
 	resp, err := a.signIn(ctx, &u, ch.Sliding, ci)
 	if err != nil {
@@ -426,12 +435,14 @@ func (a *Auth) handleMFAEnable(c *fiber.Ctx) error {
 	if len(u.TOTPSecret) == 0 {
 		return fieldErr("code", "setup_required", "Call /2fa/setup first.")
 	}
-	ok, err := a.useTOTP(ctx, &u, req.Code)
-	if err != nil {
+	if err := a.checkedCode(ctx, u.ID, func() error {
+		ok, err := a.useTOTP(ctx, &u, req.Code)
+		if err == nil && !ok {
+			err = ErrInvalidGrant
+		}
 		return err
-	}
-	if !ok {
-		return ErrInvalidGrant
+	}); err != nil {
+		return err
 	}
 	codes, hashes := a.newRecoveryCodes(u.ID)
 	secret := u.TOTPSecret
@@ -445,7 +456,7 @@ func (a *Auth) handleMFAEnable(c *fiber.Ctx) error {
 	}); err != nil {
 		return err
 	}
-	ci := client(c)
+	ci := a.client(c)
 	a.emit(Event{Type: EventMFAEnabled, UserID: u.ID, SessionID: p.claims.SessionID, IP: ci.ip, UserAgent: ci.userAgent})
 	return c.JSON(fiber.Map{"recovery_codes": codes})
 }
@@ -479,7 +490,7 @@ func (a *Auth) handleMFADisable(c *fiber.Ctx) error {
 	}); err != nil {
 		return err
 	}
-	ci := client(c)
+	ci := a.client(c)
 	a.emit(Event{Type: EventMFADisabled, UserID: p.claims.Subject, SessionID: p.claims.SessionID, IP: ci.ip, UserAgent: ci.userAgent})
 	return c.JSON(ok)
 }

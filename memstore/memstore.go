@@ -28,7 +28,7 @@ type Store struct {
 	codes      map[codeKey]*fiberauth.Code
 	challenges map[string]*fiberauth.Challenge // by hash
 	attempts   map[string]*window
-	creates    int                             // sessions created, to sweep expired ones now and then
+	creates    int // sessions created, to sweep expired ones now and then
 }
 
 // sweepEvery is how many session creations pass between two sweeps of
