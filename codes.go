@@ -46,22 +46,38 @@ func (a *Auth) codeHash(userID, purpose, code string) []byte {
 // hands it to Config.SendCode. A failing sender is logged, not returned: the
 // answer must not depend on the mailer.
 func (a *Auth) sendCode(ctx context.Context, u *User, purpose string) error {
-	code, err := newCode()
+	m, err := a.putCode(ctx, u, purpose)
 	if err != nil {
 		return err
 	}
+	a.deliver(ctx, m)
+	return nil
+}
+
+// putCode stores a new code for u and purpose and returns the message that
+// delivers it.
+func (a *Auth) putCode(ctx context.Context, u *User, purpose string) (CodeMessage, error) {
+	code, err := newCode()
+	if err != nil {
+		return CodeMessage{}, err
+	}
 	exp := a.now().Add(codeTTL[purpose])
 	if err := a.store.PutCode(ctx, Code{UserID: u.ID, Purpose: purpose, Hash: a.codeHash(u.ID, purpose, code), ExpiresAt: exp}); err != nil {
-		return storeErr("put code", err)
+		return CodeMessage{}, storeErr("put code", err)
 	}
+	return CodeMessage{To: u.Email, UserID: u.ID, Purpose: purpose, Code: code, ExpiresAt: exp}, nil
+}
+
+// deliver hands m to Config.SendCode; a failure is logged (without the
+// code), never shown to the client.
+func (a *Auth) deliver(ctx context.Context, m CodeMessage) {
 	if a.cfg.SendCode == nil {
-		a.log.Warn("fiberauth: no Config.SendCode; code not delivered", "user_id", u.ID, "purpose", purpose)
-		return nil
+		a.log.Warn("fiberauth: no Config.SendCode; code not delivered", "user_id", m.UserID, "purpose", m.Purpose)
+		return
 	}
-	if err := a.cfg.SendCode(ctx, CodeMessage{To: u.Email, UserID: u.ID, Purpose: purpose, Code: code, ExpiresAt: exp}); err != nil {
-		a.log.Error("fiberauth: SendCode failed", "user_id", u.ID, "purpose", purpose, "err", err)
+	if err := a.cfg.SendCode(ctx, m); err != nil {
+		a.log.Error("fiberauth: SendCode failed", "user_id", m.UserID, "purpose", m.Purpose, "err", err)
 	}
-	return nil
 }
 
 // checkCode checks code: a wrong one counts towards burning it, a right one

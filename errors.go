@@ -42,19 +42,26 @@ var (
 	ErrCodeMismatch = errors.New("fiberauth: code mismatch")
 )
 
-// FieldError is a validation failure of one request field. It wraps
-// ErrInvalidRequest and answers 400 with "where" and "reason".
+// FieldError is a validation failure of one request field or header. It
+// answers with "where" and "reason"; by default it wraps ErrInvalidRequest
+// (400).
 type FieldError struct {
-	Where  string // the wire name of the field, or "body"
+	Where  string // the wire name of the field or header, or "body"
 	Reason string // a short snake_case reason, e.g. "too_short"
 	Msg    string // human text
+	Err    error  // the sentinel it answers as; nil: ErrInvalidRequest
 }
 
 func (e *FieldError) Error() string {
 	return fmt.Sprintf("fiberauth: invalid %s: %s", e.Where, e.Reason)
 }
 
-func (e *FieldError) Unwrap() error { return ErrInvalidRequest }
+func (e *FieldError) Unwrap() error {
+	if e.Err != nil {
+		return e.Err
+	}
+	return ErrInvalidRequest
+}
 
 func fieldErr(where, reason, msg string) error {
 	return &FieldError{Where: where, Reason: reason, Msg: msg}
@@ -97,13 +104,14 @@ var errorRows = []struct {
 // of ours (store faults, bugs) become 503 unavailable: a request never gets a
 // 2xx or another 5xx for them (fail closed).
 func errorResponse(err error) (int, errorBody) {
-	var fe *FieldError
-	if errors.As(err, &fe) {
-		return http.StatusBadRequest, errorBody{Error: "invalid_request", Message: fe.Msg, Code: http.StatusBadRequest, Where: fe.Where, Reason: fe.Reason}
-	}
 	for _, r := range errorRows {
 		if errors.Is(err, r.err) {
-			return r.status, errorBody{Error: r.code, Message: r.msg, Code: r.status}
+			b := errorBody{Error: r.code, Message: r.msg, Code: r.status}
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				b.Message, b.Where, b.Reason = fe.Msg, fe.Where, fe.Reason
+			}
+			return r.status, b
 		}
 	}
 	return http.StatusServiceUnavailable, errorBody{Error: "unavailable", Message: "The service is temporarily unavailable.", Code: http.StatusServiceUnavailable}

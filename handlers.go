@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -95,6 +97,28 @@ func decode(c *fiber.Ctx, dst any) error {
 			return fieldErr(te.Field, "wrong_type", fmt.Sprintf("The field %q must be a %s.", te.Field, jsonKind(te)))
 		}
 		return fieldErr("body", "malformed_json", "The body is not a JSON object.")
+	}
+	return checkStrings(dst)
+}
+
+// checkStrings applies each string field's `limit` tag (bytes) and refuses
+// NUL characters, which JSON can smuggle in as \u0000.
+func checkStrings(dst any) error {
+	v := reflect.ValueOf(dst).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type.Kind() != reflect.String {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		s := v.Field(i).String()
+		if strings.IndexByte(s, 0) >= 0 {
+			return fieldErr(name, "nul_byte", fmt.Sprintf("The field %q must not contain NUL characters.", name))
+		}
+		if limit, err := strconv.Atoi(f.Tag.Get("limit")); err == nil && len(s) > limit {
+			return fieldErr(name, "too_long", fmt.Sprintf("The field %q must be at most %d bytes.", name, limit))
+		}
 	}
 	return nil
 }
@@ -238,9 +262,9 @@ func (a *Auth) tokenResponse(u *User, s *Session, p issuedPair, clientETag strin
 // --- login ---
 
 type loginRequest struct {
-	Username string `json:"username"`
-	Email    string `json:"email"`
-	Password string `json:"password"`
+	Username string `json:"username" limit:"254"`
+	Email    string `json:"email" limit:"254"`
+	Password string `json:"password" limit:"1024"`
 	Sliding  bool   `json:"sliding"`
 }
 
@@ -386,9 +410,9 @@ func (a *Auth) startSession(ctx context.Context, u *User, sliding bool, ci clien
 // --- refresh ---
 
 type refreshRequest struct {
-	Refresh      string `json:"refresh"`
-	RefreshToken string `json:"refresh_token"`
-	ETag         string `json:"etag"`
+	Refresh      string `json:"refresh" limit:"512"`
+	RefreshToken string `json:"refresh_token" limit:"512"`
+	ETag         string `json:"etag" limit:"128"`
 }
 
 func (r *refreshRequest) token() (string, error) {
@@ -748,8 +772,8 @@ func (a *Auth) handleDeleteSession(c *fiber.Ctx) error {
 // --- passwords ---
 
 type passwordChangeRequest struct {
-	PreviousPassword string `json:"previous_password"`
-	ProposedPassword string `json:"proposed_password"`
+	PreviousPassword string `json:"previous_password" limit:"1024"`
+	ProposedPassword string `json:"proposed_password" limit:"1024"`
 }
 
 // handlePasswordChange sets a new password, revokes every other family,
@@ -811,8 +835,8 @@ func (a *Auth) handlePasswordChange(c *fiber.Ctx) error {
 }
 
 type nameRequest struct {
-	Username string `json:"username"`
-	Email    string `json:"email"`
+	Username string `json:"username" limit:"254"`
+	Email    string `json:"email" limit:"254"`
 }
 
 // handlePasswordForgot sends a reset code to the account, if there is one,
@@ -851,10 +875,10 @@ func (a *Auth) handlePasswordForgot(c *fiber.Ctx) error {
 }
 
 type passwordResetRequest struct {
-	Username         string `json:"username"`
-	Email            string `json:"email"`
-	ConfirmationCode string `json:"confirmation_code"`
-	Password         string `json:"password"`
+	Username         string `json:"username" limit:"254"`
+	Email            string `json:"email" limit:"254"`
+	ConfirmationCode string `json:"confirmation_code" limit:"64"`
+	Password         string `json:"password" limit:"1024"`
 }
 
 // handlePasswordReset sets a new password with a reset code. It also marks
@@ -906,10 +930,10 @@ func (a *Auth) handlePasswordReset(c *fiber.Ctx) error {
 // --- signup and email confirmation ---
 
 type signupRequest struct {
-	Email       string `json:"email"`
-	Username    string `json:"username"`
-	Password    string `json:"password"`
-	DisplayName string `json:"display_name"`
+	Email       string `json:"email" limit:"254"`
+	Username    string `json:"username" limit:"254"`
+	Password    string `json:"password" limit:"1024"`
+	DisplayName string `json:"display_name" limit:"256"`
 }
 
 type userResponse struct {
@@ -929,21 +953,28 @@ func (a *Auth) handleSignup(c *fiber.Ctx) error {
 		return fieldErr("display_name", "invalid", "The display name must be valid UTF-8 of at most 256 bytes.")
 	}
 	ctx := c.UserContext()
-	u, err := a.CreateUser(ctx, NewUser{Email: req.Email, Username: req.Username, Password: req.Password, DisplayName: req.DisplayName})
+	u, err := a.newUser(ctx, NewUser{Email: req.Email, Username: req.Username, Password: req.Password, DisplayName: req.DisplayName})
 	if err != nil {
 		return err
 	}
-	if err := a.sendCode(ctx, &u, PurposeEmailConfirm); err != nil {
+	// The code first: if storing the user then fails, a stray code expires
+	// unseen, and the address is not left taken without a code.
+	m, err := a.putCode(ctx, &u, PurposeEmailConfirm)
+	if err != nil {
 		return err
 	}
+	if err := a.storeNewUser(ctx, &u); err != nil {
+		return err
+	}
+	a.deliver(ctx, m)
 	ci := a.client(c)
 	a.emit(Event{Type: EventSignup, UserID: u.ID, IP: ci.ip, UserAgent: ci.userAgent})
 	return c.Status(http.StatusCreated).JSON(userResponse{User: u.Public(), UserETag: u.ETag})
 }
 
 type confirmRequest struct {
-	Email string `json:"email"`
-	Code  string `json:"code"`
+	Email string `json:"email" limit:"254"`
+	Code  string `json:"code" limit:"64"`
 }
 
 func (a *Auth) handleEmailConfirm(c *fiber.Ctx) error {

@@ -224,8 +224,8 @@ func (a *Auth) consumeChallenge(ctx context.Context, ch *Challenge) error {
 }
 
 type mfaLoginRequest struct {
-	Session string `json:"session"`
-	Code    string `json:"code"`
+	Session string `json:"session" limit:"512"`
+	Code    string `json:"code" limit:"64"`
 }
 
 // handleLoginMFA answers a SOFTWARE_TOKEN_MFA challenge with a TOTP code or a
@@ -301,10 +301,10 @@ func (a *Auth) secondFactor(ctx context.Context, u *User, ch *Challenge, code st
 }
 
 type newPasswordRequest struct {
-	Session     string `json:"session"`
-	Username    string `json:"username"`
-	Email       string `json:"email"`
-	NewPassword string `json:"new_password"`
+	Session     string `json:"session" limit:"512"`
+	Username    string `json:"username" limit:"254"`
+	Email       string `json:"email" limit:"254"`
+	NewPassword string `json:"new_password" limit:"1024"`
 }
 
 // handleLoginNewPassword answers a NEW_PASSWORD_REQUIRED challenge: the user
@@ -407,7 +407,7 @@ func (a *Auth) handleMFASetup(c *fiber.Ctx) error {
 }
 
 type codeRequest struct {
-	Code string `json:"code"`
+	Code string `json:"code" limit:"64"`
 }
 
 // handleMFAEnable switches 2FA on once the caller proves their app has the
@@ -462,7 +462,7 @@ func (a *Auth) handleMFAEnable(c *fiber.Ctx) error {
 }
 
 type passwordRequest struct {
-	Password string `json:"password"`
+	Password string `json:"password" limit:"1024"`
 }
 
 // handleMFADisable switches 2FA off; it needs the password.

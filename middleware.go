@@ -136,7 +136,8 @@ func (a *Auth) principal(c *fiber.Ctx) (*principal, error) {
 func bearerToken(h string) (string, error) {
 	const prefix = "bearer "
 	if len(h) > maxTokenLength+len(prefix) {
-		return "", fmt.Errorf("%w: authorization header too long", ErrInvalidToken)
+		return "", &FieldError{Where: fiber.HeaderAuthorization, Reason: "too_long", Err: ErrInvalidToken,
+			Msg: fmt.Sprintf("The Authorization header must be at most %d bytes.", maxTokenLength)}
 	}
 	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
 		return "", fmt.Errorf("%w: no bearer token", ErrInvalidToken)

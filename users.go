@@ -29,6 +29,15 @@ type NewUser struct {
 // CreateUser adds an account. It returns a *FieldError for an invalid email,
 // username or password and ErrConflict when the email or username is taken.
 func (a *Auth) CreateUser(ctx context.Context, nu NewUser) (User, error) {
+	u, err := a.newUser(ctx, nu)
+	if err != nil {
+		return User{}, err
+	}
+	return u, a.storeNewUser(ctx, &u)
+}
+
+// newUser checks nu and builds its record, without storing it.
+func (a *Auth) newUser(ctx context.Context, nu NewUser) (User, error) {
 	email, err := normalizeEmail("email", nu.Email)
 	if err != nil {
 		return User{}, err
@@ -62,12 +71,16 @@ func (a *Auth) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 		u.PasswordTemporary = true
 		u.PasswordExpiresAt = now.Add(a.cfg.TemporaryPasswordTTL)
 	}
-	if err := a.store.CreateUser(ctx, u); err != nil {
-		return User{}, storeErr("create user", err)
-	}
-	a.cacheUser(&u)
-	a.emit(Event{Type: EventUserCreated, UserID: u.ID})
 	return u, nil
+}
+
+func (a *Auth) storeNewUser(ctx context.Context, u *User) error {
+	if err := a.store.CreateUser(ctx, *u); err != nil {
+		return storeErr("create user", err)
+	}
+	a.cacheUser(u)
+	a.emit(Event{Type: EventUserCreated, UserID: u.ID})
+	return nil
 }
 
 // UserByID returns the user with that id, or ErrNotFound.
