@@ -312,3 +312,30 @@ func TestDatabaseDownAndBack(t *testing.T) {
 	}
 	in.login(t, "ada@example.com")
 }
+
+// Failed logins on one instance count on the other: the counters live in
+// the shared database.
+func TestThrottleSharedAcrossInstances(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db.name, func(t *testing.T) {
+			t.Parallel()
+			dsn := db.dsn(t)
+			a := newInstance(t, open(t, db.driver, dsn), time.Second)
+			b := newInstance(t, open(t, db.driver, dsn), time.Second)
+			if _, err := a.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 10 {
+				in := []instance{a, b}[i%2]
+				if status, out := in.do(t, "POST", "/auth/login", "", map[string]any{"email": "ada@example.com", "password": "wrong password!"}); status != 401 {
+					t.Fatalf("failure %d: %d %v", i+1, status, out)
+				}
+			}
+			for _, in := range []instance{a, b} {
+				if status, out := in.do(t, "POST", "/auth/login", "", map[string]any{"email": "ada@example.com", "password": password}); status != 429 || out["error"] != "rate_limited" {
+					t.Fatalf("after 10 failures across instances: %d %v", status, out)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,163 @@
+package fiberauth_test
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/fiberauth/fiberauth"
+)
+
+func expectThrottled(t *testing.T, r response, maxWait time.Duration) {
+	t.Helper()
+	expect(t, r, 429, "rate_limited")
+	s, err := strconv.Atoi(r.header.Get("Retry-After"))
+	if err != nil || s < 1 || time.Duration(s)*time.Second > maxWait {
+		t.Fatalf("Retry-After = %q, want 1..%v seconds", r.header.Get("Retry-After"), maxWait.Seconds())
+	}
+}
+
+func TestLoginThrottlePerAccount(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.createUser("ada@example.com")
+	login := func(name, pw string) response {
+		return h.do("POST", "/auth/login", map[string]any{"email": name, "password": pw})
+	}
+	// Known and unknown names are throttled alike.
+	for _, name := range []string{"ada@example.com", "ghost@example.com"} {
+		for range 10 {
+			expect(t, login(name, "wrong password!"), 401, "invalid_credentials")
+		}
+		expectThrottled(t, login(name, "wrong password!"), 15*time.Minute)
+		expectThrottled(t, login(name, goodPassword), 15*time.Minute)
+	}
+	// Other accounts are not affected.
+	h.createUser("bob@example.com")
+	h.login("bob@example.com", goodPassword)
+
+	h.clock.Advance(15 * time.Minute)
+	h.login("ada@example.com", goodPassword)
+
+	// A success resets the account's count.
+	for range 9 {
+		expect(t, login("ada@example.com", "wrong password!"), 401, "invalid_credentials")
+	}
+	h.login("ada@example.com", goodPassword)
+	for range 9 {
+		expect(t, login("ada@example.com", "wrong password!"), 401, "invalid_credentials")
+	}
+	h.login("ada@example.com", goodPassword)
+}
+
+func TestLoginThrottlePerIPAndProxies(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *fiberauth.Config) {
+		c.MaxLoginFailuresPerIP = 5
+		c.TrustedProxies = []string{"0.0.0.0/32"} // app.Test's peer address
+	})
+	h.createUser("ada@example.com")
+	from := func(ip, name string) response {
+		return h.do("POST", "/auth/login", map[string]any{"email": name, "password": "wrong password!"}, "X-Forwarded-For", ip)
+	}
+	for i := range 5 {
+		expect(t, from("203.0.113.7", "user"+strconv.Itoa(i)+"@example.com"), 401, "invalid_credentials")
+	}
+	expectThrottled(t, from("203.0.113.7", "another@example.com"), 15*time.Minute)
+	// A proxy chain: the client is the rightmost untrusted address.
+	expectThrottled(t, from("198.51.100.1, 203.0.113.7", "another@example.com"), 15*time.Minute)
+	expect(t, from("203.0.113.8", "another@example.com"), 401, "invalid_credentials")
+
+	// The session list shows the forwarded address.
+	r := h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": goodPassword}, "X-Forwarded-For", "192.0.2.55")
+	p := pairOf(t, r)
+	list := h.do("GET", "/auth/sessions", nil, bearer(p.access)...)
+	if s := list.body["sessions"].([]any)[0].(map[string]any); s["ip"] != "192.0.2.55" {
+		t.Fatalf("session ip = %v", s["ip"])
+	}
+}
+
+// Without trusted proxies X-Forwarded-For is ignored: a client cannot dodge
+// the per-IP limit by sending one.
+func TestForwardedForIgnoredWithoutTrustedProxies(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *fiberauth.Config) { c.MaxLoginFailuresPerIP = 3 })
+	for i := range 3 {
+		r := h.do("POST", "/auth/login", map[string]any{"email": "x" + strconv.Itoa(i) + "@example.com", "password": "wrong password!"},
+			"X-Forwarded-For", "203.0.113."+strconv.Itoa(i))
+		expect(t, r, 401, "invalid_credentials")
+	}
+	r := h.do("POST", "/auth/login", map[string]any{"email": "y@example.com", "password": "wrong password!"}, "X-Forwarded-For", "203.0.113.99")
+	expectThrottled(t, r, 15*time.Minute)
+}
+
+func TestCodeThrottle(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.createUser("ada@example.com")
+	expect(t, h.do("POST", "/auth/password/forgot", map[string]any{"email": "ada@example.com"}), 202, "")
+	code := h.lastCode("ada@example.com", fiberauth.PurposePasswordReset)
+	reset := func(name, c string) response {
+		return h.do("POST", "/auth/password/reset", map[string]any{"email": name, "confirmation_code": c, "password": "reset to something long"})
+	}
+	for range 10 {
+		expect(t, reset("ada@example.com", "000000x"), 401, "invalid_grant")
+	}
+	expectThrottled(t, reset("ada@example.com", code), 15*time.Minute)
+	// Confirmation checks count towards the same account budget.
+	expectThrottled(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": "ada@example.com", "code": "123456"}), 15*time.Minute)
+	// Unknown accounts are throttled alike.
+	for range 10 {
+		expect(t, reset("ghost@example.com", "000000"), 401, "invalid_grant")
+	}
+	expectThrottled(t, reset("ghost@example.com", "000000"), 15*time.Minute)
+
+	h.clock.Advance(15 * time.Minute)
+	expect(t, h.do("POST", "/auth/password/forgot", map[string]any{"email": "ada@example.com"}), 202, "")
+	expect(t, reset("ada@example.com", h.lastCode("ada@example.com", fiberauth.PurposePasswordReset)), 200, "")
+}
+
+func TestSecondFactorThrottle(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.createUser("ada@example.com")
+	secret, _ := h.enrol(h.login("ada@example.com", goodPassword))
+	for range 2 {
+		session := h.challenge("ada@example.com", goodPassword, fiberauth.ChallengeMFA)
+		for range 5 {
+			expect(t, h.do("POST", "/auth/login/2fa", map[string]any{"session": session, "code": "000000"}), 401, "invalid_grant")
+		}
+	}
+	session := h.challenge("ada@example.com", goodPassword, fiberauth.ChallengeMFA)
+	expectThrottled(t, h.do("POST", "/auth/login/2fa", map[string]any{"session": session, "code": h.totpCode(secret)}), 15*time.Minute)
+}
+
+// /password/forgot sends at most MaxCodeSends codes an hour, and answers 202
+// all the same.
+func TestForgotSendThrottle(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.createUser("ada@example.com")
+	count := func() int {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		n := 0
+		for _, m := range h.outbox {
+			if m.Purpose == fiberauth.PurposePasswordReset {
+				n++
+			}
+		}
+		return n
+	}
+	for range 8 {
+		expect(t, h.do("POST", "/auth/password/forgot", map[string]any{"email": "ada@example.com"}), 202, "")
+	}
+	if n := count(); n != 5 {
+		t.Fatalf("%d reset codes sent in an hour, want 5", n)
+	}
+	h.clock.Advance(time.Hour)
+	expect(t, h.do("POST", "/auth/password/forgot", map[string]any{"email": "ada@example.com"}), 202, "")
+	if n := count(); n != 6 {
+		t.Fatalf("after an hour: %d codes sent, want 6", n)
+	}
+}
