@@ -382,6 +382,20 @@ func (a *Auth) rehash(ctx context.Context, userID, password string) {
 // startSession starts a session family for u and issues its first pair.
 func (a *Auth) startSession(ctx context.Context, u *User, sliding bool, ci clientInfo) (tokenResponse, error) {
 	now := a.now()
+	s, p, err := a.newSession(u, sliding, ci, now)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	if err := a.store.CreateSession(ctx, s); err != nil {
+		return tokenResponse{}, storeErr("create session", err)
+	}
+	a.cacheSession(&s)
+	return a.tokenResponse(u, &s, p, "", now), nil
+}
+
+// newSession builds a session family for u (with u's current etag) and its
+// first pair, without storing it.
+func (a *Auth) newSession(u *User, sliding bool, ci clientInfo, now time.Time) (Session, issuedPair, error) {
 	refresh := randomToken()
 	s := Session{
 		ID:                randomID(),
@@ -397,14 +411,9 @@ func (a *Auth) startSession(ctx context.Context, u *User, sliding bool, ci clien
 	}
 	access, claims, err := a.tokens.sign(u.ID, s.ID, u.ETag, now)
 	if err != nil {
-		return tokenResponse{}, err
+		return Session{}, issuedPair{}, err
 	}
-	if err := a.store.CreateSession(ctx, s); err != nil {
-		return tokenResponse{}, storeErr("create session", err)
-	}
-	a.cacheSession(&s)
-	p := issuedPair{Access: access, Refresh: refresh, AccessExpires: claims.ExpiresAt.Time}
-	return a.tokenResponse(u, &s, p, "", now), nil
+	return s, issuedPair{Access: access, Refresh: refresh, AccessExpires: claims.ExpiresAt.Time}, nil
 }
 
 // --- refresh ---

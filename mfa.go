@@ -132,27 +132,6 @@ func hasHash(list [][]byte, h []byte) bool {
 	return slices.ContainsFunc(list, func(x []byte) bool { return equalHash(x, h) })
 }
 
-// errNoSuchCode ends a modifyUser whose recovery code is gone.
-var errNoSuchCode = errors.New("fiberauth: no such recovery code")
-
-// useRecoveryCode removes code from the user's list. The etag changes, and
-// the compare-and-swap on it makes the code single use under concurrency.
-func (a *Auth) useRecoveryCode(ctx context.Context, userID, code string) (User, bool, error) {
-	h := a.recoveryHash(userID, code)
-	u, err := a.modifyUser(ctx, userID, userChange{}, func(u *User) error {
-		i := slices.IndexFunc(u.RecoveryCodes, func(x []byte) bool { return equalHash(x, h) })
-		if i < 0 {
-			return errNoSuchCode
-		}
-		u.RecoveryCodes = slices.Delete(u.RecoveryCodes, i, i+1)
-		return nil
-	})
-	if errors.Is(err, errNoSuchCode) {
-		return User{}, false, nil
-	}
-	return u, err == nil, err
-}
-
 // --- challenges ---
 
 type challengeResponse struct {
@@ -257,47 +236,64 @@ func (a *Auth) handleLoginMFA(c *fiber.Ctx) error {
 		return a.failChallenge(ctx, &ch)
 	}
 	ci := a.client(c)
-	if err := a.checkedCode(ctx, u.ID, func() error { return a.secondFactor(ctx, &u, &ch, req.Code, ci) }); err != nil {
+	var resp tokenResponse
+	if err := a.checkedCode(ctx, u.ID, func() error {
+		var err error
+		resp, err = a.secondFactor(ctx, &u, &ch, req.Code, ci)
 		return err
-	}
-	resp, err := a.startSession(ctx, &u, ch.Sliding, ci)
-	if err != nil {
+	}); err != nil {
 		return err
 	}
 	a.emit(Event{Type: EventLoginSucceeded, UserID: u.ID, SessionID: resp.Session.SessionFamilyID, IP: ci.ip, UserAgent: ci.userAgent})
 	return a.respond(c, resp)
 }
 
-// secondFactor checks code (TOTP or recovery) for the challenge and spends
-// both; ErrInvalidGrant when it fails. u is updated when a recovery code is
-// used (its etag changes).
-func (a *Auth) secondFactor(ctx context.Context, u *User, ch *Challenge, code string, ci clientInfo) error {
+// secondFactor checks code (TOTP or recovery) for the challenge, spends
+// both and starts the session; ErrInvalidGrant when the code is wrong. A
+// recovery code is spent in the same store call that starts the session
+// (and changes the etag), so a failure leaves it unspent.
+func (a *Auth) secondFactor(ctx context.Context, u *User, ch *Challenge, code string, ci clientInfo) (tokenResponse, error) {
 	if len(code) == totpDigits {
 		ok, err := a.useTOTP(ctx, u, code)
 		if err != nil {
-			return err
+			return tokenResponse{}, err
 		}
 		if !ok {
-			return a.failChallenge(ctx, ch)
+			return tokenResponse{}, a.failChallenge(ctx, ch)
 		}
-		return a.consumeChallenge(ctx, ch)
+		if err := a.consumeChallenge(ctx, ch); err != nil {
+			return tokenResponse{}, err
+		}
+		return a.startSession(ctx, u, ch.Sliding, ci)
 	}
-	if !hasHash(u.RecoveryCodes, a.recoveryHash(u.ID, code)) {
-		return a.failChallenge(ctx, ch)
+	h := a.recoveryHash(u.ID, code)
+	if !hasHash(u.RecoveryCodes, h) {
+		return tokenResponse{}, a.failChallenge(ctx, ch)
 	}
 	if err := a.consumeChallenge(ctx, ch); err != nil {
-		return err
+		return tokenResponse{}, err
 	}
-	nu, ok, err := a.useRecoveryCode(ctx, u.ID, code)
+	var (
+		sess Session
+		pair issuedPair
+	)
+	now := a.now()
+	nu, err := a.modifyUser(ctx, u.ID, userChange{create: &sess}, func(u *User) error {
+		i := slices.IndexFunc(u.RecoveryCodes, func(x []byte) bool { return equalHash(x, h) })
+		if i < 0 {
+			return ErrInvalidGrant // spent by a concurrent request
+		}
+		u.RecoveryCodes = slices.Delete(u.RecoveryCodes, i, i+1)
+		var err error
+		sess, pair, err = a.newSession(u, ch.Sliding, ci, now)
+		return err
+	})
 	if err != nil {
-		return err
-	}
-	if !ok {
-		return ErrInvalidGrant // used by a concurrent request
+		return tokenResponse{}, err
 	}
 	*u = nu
 	a.emit(Event{Type: EventRecoveryCodeUsed, UserID: u.ID, IP: ci.ip, UserAgent: ci.userAgent})
-	return nil
+	return a.tokenResponse(u, &sess, pair, "", now), nil
 }
 
 type newPasswordRequest struct {
@@ -343,22 +339,42 @@ func (a *Auth) handleLoginNewPassword(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	u, err = a.modifyUser(ctx, u.ID, userChange{}, func(u *User) error {
+	// Without 2FA the session starts in the same store call that sets the
+	// password, so a failure leaves the temporary password in place.
+	ci := a.client(c)
+	ch2 := userChange{}
+	var (
+		sess Session
+		pair issuedPair
+	)
+	if !u.MFAEnabled {
+		ch2.create = &sess
+	}
+	now := a.now()
+	u, err = a.modifyUser(ctx, u.ID, ch2, func(u *User) error {
 		u.PasswordHash = hash
 		u.PasswordTemporary = false
 		u.PasswordExpiresAt = time.Time{}
-		return nil
+		if ch2.create == nil {
+			return nil
+		}
+		var err error
+		sess, pair, err = a.newSession(u, ch.Sliding, ci, now)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	ci := a.client(c)
 	a.emit(Event{Type: EventPasswordChanged, UserID: u.ID, IP: ci.ip, UserAgent: ci.userAgent})
-	resp, err := a.signIn(ctx, &u, ch.Sliding, ci)
-	if err != nil {
-		return err
+	if ch2.create == nil {
+		resp, err := a.signIn(ctx, &u, ch.Sliding, ci) // the MFA challenge
+		if err != nil {
+			return err
+		}
+		return a.respond(c, resp)
 	}
-	return a.respond(c, resp)
+	a.emit(Event{Type: EventLoginSucceeded, UserID: u.ID, SessionID: sess.ID, IP: ci.ip, UserAgent: ci.userAgent})
+	return a.respond(c, a.tokenResponse(&u, &sess, pair, "", now))
 }
 
 // --- enrolment ---

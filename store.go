@@ -36,7 +36,8 @@ type Store interface {
 	// (same user, purpose and hash, unexpired at u.At); when
 	// u.RevokeSessions is set, revokes every live family of the user but
 	// u.KeepSession at u.At; when u.Rotate is set, rotates that family as
-	// RotateSession does. It returns the ids it revoked and the rotated
+	// RotateSession does; when u.CreateSession is set, adds that family as
+	// CreateSession does. It returns the ids it revoked and the rotated
 	// family. Nothing is written when it returns an error: ErrNotFound for an
 	// unknown user; ErrStale when u.IfETag is set and the stored etag
 	// differs (someone changed the user since it was read), when the code is
@@ -175,6 +176,7 @@ type UserUpdate struct {
 	RevokeSessions bool
 	KeepSession    string
 	Rotate         *Rotation // rotate this family with the change
+	CreateSession  *Session  // start this family with the change
 	At             time.Time
 }
 

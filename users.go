@@ -161,6 +161,7 @@ type userChange struct {
 	sameETag bool
 	useCode  *Code     // spend this one-time code
 	rotate   *Rotation // rotate this family (fn may fill it in)
+	create   *Session  // start this family (fn may fill it in)
 	// result, when set, receives what the store did besides the record.
 	result *UpdateResult
 }
@@ -190,7 +191,8 @@ func (a *Auth) modifyUser(ctx context.Context, id string, ch userChange, fn func
 		now := a.now()
 		u.UpdatedAt = now
 		res, err := a.store.UpdateUser(ctx, UserUpdate{
-			User: u, IfETag: old, UseCode: ch.useCode, RevokeSessions: ch.revoke, KeepSession: ch.keep, Rotate: ch.rotate, At: now,
+			User: u, IfETag: old, UseCode: ch.useCode, RevokeSessions: ch.revoke, KeepSession: ch.keep,
+			Rotate: ch.rotate, CreateSession: ch.create, At: now,
 		})
 		if errors.Is(err, ErrStale) {
 			// Another change of the user got there first (retry), or the
@@ -207,6 +209,9 @@ func (a *Auth) modifyUser(ctx context.Context, id string, ch userChange, fn func
 		a.forgetSessions(res.Revoked...)
 		if ch.rotate != nil {
 			a.cacheSession(&res.Session)
+		}
+		if ch.create != nil {
+			a.cacheSession(ch.create)
 		}
 		if ch.result != nil {
 			*ch.result = res

@@ -178,6 +178,11 @@ func (m *Store) UpdateUser(_ context.Context, up fiberauth.UserUpdate) (fiberaut
 			return res, err
 		}
 	}
+	if up.CreateSession != nil {
+		if _, ok := m.sessions[up.CreateSession.ID]; ok {
+			return res, fiberauth.ErrConflict
+		}
+	}
 	// All checks passed: write.
 	delete(m.byEmail, old.Email)
 	delete(m.byUsername, old.Username)
@@ -194,6 +199,9 @@ func (m *Store) UpdateUser(_ context.Context, up fiberauth.UserUpdate) (fiberaut
 	if up.Rotate != nil {
 		res.Session = m.rotate(up.Rotate)
 	}
+	if up.CreateSession != nil {
+		m.createSession(up.CreateSession)
+	}
 	return res, nil
 }
 
@@ -204,13 +212,17 @@ func (m *Store) CreateSession(_ context.Context, s fiberauth.Session) error {
 	if _, ok := m.sessions[s.ID]; ok {
 		return fiberauth.ErrConflict
 	}
-	c := copySession(&s)
+	m.createSession(&s)
+	return nil
+}
+
+func (m *Store) createSession(s *fiberauth.Session) {
+	c := copySession(s)
 	m.sessions[s.ID] = &c
 	m.byToken[string(s.TokenHash)] = s.ID
 	if m.creates++; m.creates%sweepEvery == 0 {
 		m.deleteExpired(s.CreatedAt)
 	}
-	return nil
 }
 
 // SessionByID implements fiberauth.Store.

@@ -376,10 +376,18 @@ func (s *Store) UpdateUser(ctx context.Context, up fiberauth.UserUpdate) (fibera
 			}
 		}
 		if up.Rotate != nil {
-			res.Session, err = rotateTx(ctx, tx, up.Rotate)
+			if res.Session, err = rotateTx(ctx, tx, up.Rotate); err != nil {
+				return err
+			}
+		}
+		if up.CreateSession != nil {
+			err = createSessionTx(ctx, tx, up.CreateSession)
 		}
 		return err
 	})
+	if s.d.isUnique(err) {
+		return fiberauth.UpdateResult{}, fiberauth.ErrConflict
+	}
 	if err != nil {
 		return fiberauth.UpdateResult{}, err
 	}
@@ -475,20 +483,22 @@ func scanSession(row scanner) (fiberauth.Session, error) {
 func (s *Store) CreateSession(ctx context.Context, x fiberauth.Session) error {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO fiberauth_sessions (`+sessionColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			x.ID, x.UserID, x.TokenHash, x.PrevTokenHash, micros(x.RotatedAt), x.Replay, x.Sliding,
-			micros(x.CreatedAt), micros(x.LastUsedAt), micros(x.ExpiresAt), micros(x.AbsoluteExpiresAt), micros(x.RevokedAt),
-			x.UserAgent, x.IP); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO fiberauth_refresh_tokens (hash, session_id) VALUES ($1, $2)`, x.TokenHash, x.ID)
-		return err
-	})
+	err := s.inTx(ctx, func(tx *sql.Tx) error { return createSessionTx(ctx, tx, &x) })
 	if s.d.isUnique(err) {
 		return fiberauth.ErrConflict
 	}
+	return err
+}
+
+func createSessionTx(ctx context.Context, tx *sql.Tx, x *fiberauth.Session) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO fiberauth_sessions (`+sessionColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		x.ID, x.UserID, x.TokenHash, x.PrevTokenHash, micros(x.RotatedAt), x.Replay, x.Sliding,
+		micros(x.CreatedAt), micros(x.LastUsedAt), micros(x.ExpiresAt), micros(x.AbsoluteExpiresAt), micros(x.RevokedAt),
+		x.UserAgent, x.IP); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO fiberauth_refresh_tokens (hash, session_id) VALUES ($1, $2)`, x.TokenHash, x.ID)
 	return err
 }
 

@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) fiberauth.Store) {
 		{"CodeCheck", testCodeCheck},
 		{"UserUpdateUsesCode", testUserUpdateUsesCode},
 		{"UserUpdateRotates", testUserUpdateRotates},
+		{"UserUpdateCreatesSession", testUserUpdateCreatesSession},
 		{"Attempts", testAttempts},
 		{"CodeBurnAfterMaxAttempts", testCodeBurn},
 		{"CodeExpiryAndPurpose", testCodeExpiryAndPurpose},
@@ -686,6 +687,29 @@ func testUserUpdateRotates(t *testing.T, s fiberauth.Store) {
 	wantErr(t, "rotation of a revoked family", err, fiberauth.ErrStale)
 	got, _ := s.UserByID(ctx, u.ID)
 	sameUser(t, got, changed)
+}
+
+// UpdateUser starts a family with the change, or changes nothing.
+func testUserUpdateCreatesSession(t *testing.T, s fiberauth.Store) {
+	ctx := context.Background()
+	u := newUser("ada@example.com", "ada")
+	mustCreateUser(t, s, u)
+	changed := u
+	changed.ETag = id()
+	refused := newSession(u.ID, "refused", base)
+	_, err := s.UpdateUser(ctx, fiberauth.UserUpdate{User: changed, IfETag: "not-the-etag", CreateSession: &refused, At: base})
+	wantErr(t, "stale update with a session", err, fiberauth.ErrStale)
+	if _, err := s.SessionByID(ctx, refused.ID); !errors.Is(err, fiberauth.ErrNotFound) {
+		t.Fatalf("a refused update created its session: %v", err)
+	}
+	created := newSession(u.ID, "created", base)
+	if _, err := s.UpdateUser(ctx, fiberauth.UserUpdate{User: changed, IfETag: u.ETag, CreateSession: &created, At: base}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.SessionByTokenHash(ctx, hash("created"))
+	if err != nil || got.ID != created.ID || !got.Live(base) {
+		t.Fatalf("the session created with the update: %+v, %v", got, err)
+	}
 }
 
 func testAttempts(t *testing.T, s fiberauth.Store) {
