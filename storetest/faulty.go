@@ -1,0 +1,239 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/fiberauth/fiberauth"
+)
+
+// ErrFault is what a Faulty store returns for the call it fails: what a
+// driver says when the database cannot be reached.
+var ErrFault = errors.New("storetest: injected fault: connection refused")
+
+var _ fiberauth.Store = (*Faulty)(nil)
+
+// Faulty wraps a Store and fails one chosen call with ErrFault, to check that
+// every operation answers 503 for any failure and leaves no partial change.
+// It is safe for concurrent use.
+type Faulty struct {
+	fiberauth.Store
+	mu     sync.Mutex
+	calls  int
+	failAt int // the call number to fail; 0: none
+}
+
+// NewFaulty wraps s; it fails nothing until FailNth.
+func NewFaulty(s fiberauth.Store) *Faulty { return &Faulty{Store: s} }
+
+// FailNth makes the n-th call from now fail (n ≥ 1).
+func (f *Faulty) FailNth(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failAt = f.calls + n
+}
+
+// Heal stops failing, and reports whether the chosen call was reached.
+func (f *Faulty) Heal() (failed bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	failed = f.failAt != 0 && f.calls >= f.failAt
+	f.failAt = 0
+	return failed
+}
+
+func (f *Faulty) fault() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.failAt != 0 && f.calls == f.failAt {
+		return ErrFault
+	}
+	return nil
+}
+
+// CreateUser implements fiberauth.Store.
+func (f *Faulty) CreateUser(ctx context.Context, u fiberauth.User) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.Store.CreateUser(ctx, u)
+}
+
+// UserByID implements fiberauth.Store.
+func (f *Faulty) UserByID(ctx context.Context, id string) (fiberauth.User, error) {
+	if err := f.fault(); err != nil {
+		return fiberauth.User{}, err
+	}
+	return f.Store.UserByID(ctx, id)
+}
+
+// UserByEmail implements fiberauth.Store.
+func (f *Faulty) UserByEmail(ctx context.Context, email string) (fiberauth.User, error) {
+	if err := f.fault(); err != nil {
+		return fiberauth.User{}, err
+	}
+	return f.Store.UserByEmail(ctx, email)
+}
+
+// UserByUsername implements fiberauth.Store.
+func (f *Faulty) UserByUsername(ctx context.Context, username string) (fiberauth.User, error) {
+	if err := f.fault(); err != nil {
+		return fiberauth.User{}, err
+	}
+	return f.Store.UserByUsername(ctx, username)
+}
+
+// UpdateUser implements fiberauth.Store.
+func (f *Faulty) UpdateUser(ctx context.Context, u fiberauth.UserUpdate) (fiberauth.UpdateResult, error) {
+	if err := f.fault(); err != nil {
+		return fiberauth.UpdateResult{}, err
+	}
+	return f.Store.UpdateUser(ctx, u)
+}
+
+// CreateSession implements fiberauth.Store.
+func (f *Faulty) CreateSession(ctx context.Context, s fiberauth.Session) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.Store.CreateSession(ctx, s)
+}
+
+// SessionByID implements fiberauth.Store.
+func (f *Faulty) SessionByID(ctx context.Context, id string) (fiberauth.Session, error) {
+	if err := f.fault(); err != nil {
+		return fiberauth.Session{}, err
+	}
+	return f.Store.SessionByID(ctx, id)
+}
+
+// SessionByTokenHash implements fiberauth.Store.
+func (f *Faulty) SessionByTokenHash(ctx context.Context, hash []byte) (fiberauth.Session, error) {
+	if err := f.fault(); err != nil {
+		return fiberauth.Session{}, err
+	}
+	return f.Store.SessionByTokenHash(ctx, hash)
+}
+
+// RotateSession implements fiberauth.Store.
+func (f *Faulty) RotateSession(ctx context.Context, r fiberauth.Rotation) (fiberauth.Session, error) {
+	if err := f.fault(); err != nil {
+		return fiberauth.Session{}, err
+	}
+	return f.Store.RotateSession(ctx, r)
+}
+
+// RevokeSession implements fiberauth.Store.
+func (f *Faulty) RevokeSession(ctx context.Context, id string, at time.Time) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.Store.RevokeSession(ctx, id, at)
+}
+
+// RevokeUserSessions implements fiberauth.Store.
+func (f *Faulty) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) ([]string, error) {
+	if err := f.fault(); err != nil {
+		return nil, err
+	}
+	return f.Store.RevokeUserSessions(ctx, userID, except, at)
+}
+
+// ListSessions implements fiberauth.Store.
+func (f *Faulty) ListSessions(ctx context.Context, userID string, now time.Time) ([]fiberauth.Session, error) {
+	if err := f.fault(); err != nil {
+		return nil, err
+	}
+	return f.Store.ListSessions(ctx, userID, now)
+}
+
+// PutCode implements fiberauth.Store.
+func (f *Faulty) PutCode(ctx context.Context, c fiberauth.Code) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.Store.PutCode(ctx, c)
+}
+
+// CheckCode implements fiberauth.Store.
+func (f *Faulty) CheckCode(ctx context.Context, userID, purpose string, hash []byte, now time.Time) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.Store.CheckCode(ctx, userID, purpose, hash, now)
+}
+
+// Attempts implements fiberauth.Store.
+func (f *Faulty) Attempts(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
+	if err := f.fault(); err != nil {
+		return 0, time.Time{}, err
+	}
+	return f.Store.Attempts(ctx, key, now)
+}
+
+// AddAttempt implements fiberauth.Store.
+func (f *Faulty) AddAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error) {
+	if err := f.fault(); err != nil {
+		return 0, time.Time{}, err
+	}
+	return f.Store.AddAttempt(ctx, key, now, window)
+}
+
+// ResetAttempts implements fiberauth.Store.
+func (f *Faulty) ResetAttempts(ctx context.Context, key string) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.Store.ResetAttempts(ctx, key)
+}
+
+// UseTOTPStep implements fiberauth.Store.
+func (f *Faulty) UseTOTPStep(ctx context.Context, userID string, step int64) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.Store.UseTOTPStep(ctx, userID, step)
+}
+
+// CreateChallenge implements fiberauth.Store.
+func (f *Faulty) CreateChallenge(ctx context.Context, c fiberauth.Challenge) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.Store.CreateChallenge(ctx, c)
+}
+
+// ChallengeByHash implements fiberauth.Store.
+func (f *Faulty) ChallengeByHash(ctx context.Context, hash []byte, now time.Time) (fiberauth.Challenge, error) {
+	if err := f.fault(); err != nil {
+		return fiberauth.Challenge{}, err
+	}
+	return f.Store.ChallengeByHash(ctx, hash, now)
+}
+
+// ConsumeChallenge implements fiberauth.Store.
+func (f *Faulty) ConsumeChallenge(ctx context.Context, hash []byte, now time.Time) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.Store.ConsumeChallenge(ctx, hash, now)
+}
+
+// FailChallenge implements fiberauth.Store.
+func (f *Faulty) FailChallenge(ctx context.Context, hash []byte) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.Store.FailChallenge(ctx, hash)
+}
+
+// DeleteExpired implements fiberauth.Store.
+func (f *Faulty) DeleteExpired(ctx context.Context, now time.Time) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.Store.DeleteExpired(ctx, now)
+}
