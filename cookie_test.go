@@ -18,7 +18,7 @@ type browser struct {
 }
 
 // refreshCookie returns the __Host-refresh cookie the response set.
-func refreshCookie(t *testing.T, r response) *http.Cookie {
+func refreshCookie(t testing.TB, r response) *http.Cookie {
 	t.Helper()
 	for _, c := range (&http.Response{Header: r.header}).Cookies() {
 		if c.Name == fiberauth.RefreshCookie {
@@ -31,7 +31,7 @@ func refreshCookie(t *testing.T, r response) *http.Cookie {
 
 // cookieTokens checks a cookie-mode token response and returns the browser
 // state it leaves.
-func cookieTokens(t *testing.T, r response) browser {
+func cookieTokens(t testing.TB, r response) browser {
 	t.Helper()
 	expect(t, r, 200, "")
 	for _, k := range []string{"refresh", "refresh_token"} {

@@ -46,7 +46,7 @@ func (c *clock) Advance(d time.Duration) {
 // /web/auth (cookie mode), and protected routes:
 // /api/profile (any user) and /api/admin/ping (role admin).
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	app   *fiber.App
 	auth  *fiberauth.Auth
 	store *memstore.Store
@@ -76,7 +76,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newHarness(t *testing.T, configure ...func(*fiberauth.Config)) *harness {
+func newHarness(t testing.TB, configure ...func(*fiberauth.Config)) *harness {
 	t.Helper()
 	h := &harness{
 		t:     t,
@@ -202,7 +202,7 @@ func (h *harness) do(method, path string, body any, headers ...string) response 
 func bearer(access string) []string { return []string{"Authorization", "Bearer " + access} }
 
 // expect fails unless r has status and, for errors, the error code.
-func expect(t *testing.T, r response, status int, errCode string) {
+func expect(t testing.TB, r response, status int, errCode string) {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("status %d, want %d; body %s", r.status, status, r.raw)
@@ -219,7 +219,7 @@ func expect(t *testing.T, r response, status int, errCode string) {
 }
 
 // expectField fails unless r is a 400 invalid_request naming where.
-func expectField(t *testing.T, r response, where string) {
+func expectField(t testing.TB, r response, where string) {
 	t.Helper()
 	expect(t, r, 400, "invalid_request")
 	if r.str("where") != where || r.str("reason") == "" {
@@ -242,7 +242,7 @@ type pair struct {
 	access, refresh, sid, etag string
 }
 
-func pairOf(t *testing.T, r response) pair {
+func pairOf(t testing.TB, r response) pair {
 	t.Helper()
 	expect(t, r, 200, "")
 	p := pair{access: r.str("access_token"), refresh: r.str("refresh_token"), sid: r.obj("session")["session_family_id"].(string), etag: r.str("user_etag")}

@@ -8,7 +8,7 @@ import (
 	"github.com/fiberauth/fiberauth"
 )
 
-func expectThrottled(t *testing.T, r response, maxWait time.Duration) {
+func expectThrottled(t testing.TB, r response, maxWait time.Duration) {
 	t.Helper()
 	expect(t, r, 429, "rate_limited")
 	s, err := strconv.Atoi(r.header.Get("Retry-After"))
