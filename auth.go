@@ -137,6 +137,12 @@ type Config struct {
 	// seen within CacheTTL. Optional. Default: 5 seconds.
 	CacheTTL time.Duration
 
+	// TokenCacheSize is how many access tokens whose signature verified the
+	// middleware remembers (by the whole token), to skip parsing them again.
+	// Expiry, etag and session are still checked on every request.
+	// Optional. Default: 10,000; negative: no cache.
+	TokenCacheSize int
+
 	// Now is the clock. Optional. Default: time.Now.
 	Now func() time.Time
 
@@ -180,6 +186,7 @@ var ConfigDefault = Config{
 	MaxCodeFailures:            10,
 	ThrottleWindow:             15 * time.Minute,
 	MaxCodeSends:               5,
+	TokenCacheSize:             10000,
 }
 
 func configDefault(cfg Config) (Config, error) {
@@ -223,6 +230,7 @@ func configDefault(cfg Config) (Config, error) {
 	for _, f := range []struct{ v, def *int }{
 		{&cfg.MaxLoginFailuresPerAccount, &d.MaxLoginFailuresPerAccount}, {&cfg.MaxLoginFailuresPerIP, &d.MaxLoginFailuresPerIP},
 		{&cfg.MaxCodeFailures, &d.MaxCodeFailures}, {&cfg.MaxCodeSends, &d.MaxCodeSends},
+		{&cfg.TokenCacheSize, &d.TokenCacheSize},
 	} {
 		if *f.v == 0 {
 			*f.v = *f.def
@@ -277,6 +285,8 @@ type Auth struct {
 	hasher  *passwordHasher
 	proxies []netip.Prefix // Config.TrustedProxies
 
+	// verified caches tokens already verified; see tokencache.go.
+	verified *tokenCache
 	// users caches userState by user id; sessions caches sessionState by
 	// family id. See middleware.go.
 	users    *cache.Cache
@@ -323,6 +333,7 @@ func New(cfg Config) (*Auth, error) {
 		return nil, err
 	}
 	cleanup := max(cfg.CacheTTL*2, time.Minute)
+	a.verified = newTokenCache(cfg.TokenCacheSize)
 	a.users = cache.New(cfg.CacheTTL, cleanup)
 	a.sessions = cache.New(cfg.CacheTTL, cleanup)
 	if cfg.SendCode == nil {

@@ -413,7 +413,7 @@ func (a *Auth) newSession(u *User, sliding bool, ci clientInfo, now time.Time) (
 	if err != nil {
 		return Session{}, issuedPair{}, err
 	}
-	return s, issuedPair{Access: access, Refresh: refresh, AccessExpires: claims.ExpiresAt.Time}, nil
+	return s, issuedPair{Access: access, Refresh: refresh, AccessExpires: claims.Expiry()}, nil
 }
 
 // --- refresh ---
@@ -553,7 +553,7 @@ func (a *Auth) newRotation(u *User, s *Session, token string, now time.Time) (Ro
 	if err != nil {
 		return Rotation{}, issuedPair{}, err
 	}
-	p := issuedPair{Access: access, Refresh: refresh, AccessExpires: claims.ExpiresAt.Time}
+	p := issuedPair{Access: access, Refresh: refresh, AccessExpires: claims.Expiry()}
 	r := Rotation{SessionID: s.ID, To: hashToken(refresh), At: now, ExpiresAt: s.ExpiresAt}
 	if token != "" {
 		r.From = hashToken(token)
@@ -720,7 +720,7 @@ func (a *Auth) handleMe(c *fiber.Ctx) error {
 		UserETag: u.ETag,
 		Session: sessionJSON{
 			SessionFamilyID:  s.ID,
-			AccessExpiresAt:  wireTime(p.claims.ExpiresAt.Time),
+			AccessExpiresAt:  wireTime(p.claims.Expiry()),
 			RefreshExpiresAt: wireTime(s.ExpiresAt),
 		},
 	})

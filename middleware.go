@@ -107,7 +107,7 @@ func (a *Auth) principal(c *fiber.Ctx) (*principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	claims, err := a.tokens.verify(raw)
+	claims, err := a.verifiedClaims(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +129,24 @@ func (a *Auth) principal(c *fiber.Ctx) (*principal, error) {
 	p := &principal{claims: claims, user: user}
 	c.Locals(principalKey{}, p)
 	return p, nil
+}
+
+// verifiedClaims returns the claims of a token whose signature and claims
+// check out: from the cache of tokens already verified (re-checking expiry,
+// the one check time can change), or by verifying it now.
+func (a *Auth) verifiedClaims(raw string) (*Claims, error) {
+	if c := a.verified.get(raw); c != nil {
+		if a.now().Add(-a.cfg.Leeway).Unix() > c.ExpiresAt {
+			return nil, fmt.Errorf("%w: token is expired", ErrInvalidToken)
+		}
+		return c, nil
+	}
+	c, err := a.tokens.verify(raw)
+	if err != nil {
+		return nil, err
+	}
+	a.verified.put(raw, c)
+	return c, nil
 }
 
 // bearerToken extracts the token from an Authorization header value. The

@@ -21,13 +21,66 @@ const accessTokenType = "at+jwt"
 // maxTokenLength bounds the Authorization header the middleware will parse.
 const maxTokenLength = 8 << 10
 
-// Claims are the claims of an access token.
+// Claims are the claims of an access token. Times are Unix seconds, decoded
+// straight into integers: the middleware parses every token it has not seen,
+// and this is most of that work.
 type Claims struct {
-	jwt.RegisteredClaims
+	Issuer    string   `json:"iss"`
+	Subject   string   `json:"sub"` // the user id
+	Audience  Audience `json:"aud"`
+	IssuedAt  int64    `json:"iat"`
+	NotBefore int64    `json:"nbf,omitempty"`
+	ExpiresAt int64    `json:"exp"`
+	ID        string   `json:"jti"`
 	// SessionID is the session family ("sid").
 	SessionID string `json:"sid"`
 	// ETag is the user's etag when the token was issued.
 	ETag string `json:"etag"`
+}
+
+// Expiry is when the token expires.
+func (c *Claims) Expiry() time.Time { return time.Unix(c.ExpiresAt, 0) }
+
+func numericDate(sec int64) (*jwt.NumericDate, error) {
+	if sec == 0 {
+		return nil, nil
+	}
+	return jwt.NewNumericDate(time.Unix(sec, 0)), nil
+}
+
+// GetExpirationTime implements jwt.Claims.
+func (c *Claims) GetExpirationTime() (*jwt.NumericDate, error) { return numericDate(c.ExpiresAt) }
+
+// GetIssuedAt implements jwt.Claims.
+func (c *Claims) GetIssuedAt() (*jwt.NumericDate, error) { return numericDate(c.IssuedAt) }
+
+// GetNotBefore implements jwt.Claims.
+func (c *Claims) GetNotBefore() (*jwt.NumericDate, error) { return numericDate(c.NotBefore) }
+
+// GetIssuer implements jwt.Claims.
+func (c *Claims) GetIssuer() (string, error) { return c.Issuer, nil }
+
+// GetSubject implements jwt.Claims.
+func (c *Claims) GetSubject() (string, error) { return c.Subject, nil }
+
+// GetAudience implements jwt.Claims.
+func (c *Claims) GetAudience() (jwt.ClaimStrings, error) { return jwt.ClaimStrings(c.Audience), nil }
+
+// Audience is the "aud" claim: one string or an array of them (RFC 7519),
+// always written as an array.
+type Audience []string
+
+// UnmarshalJSON accepts a string or an array of strings.
+func (a *Audience) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*a = Audience{s}
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(a))
 }
 
 // tokenSigner signs and verifies access tokens. Its parser is built once with
@@ -35,7 +88,7 @@ type Claims struct {
 type tokenSigner struct {
 	key      []byte
 	issuer   string
-	audience jwt.ClaimStrings
+	audience Audience
 	ttl      time.Duration
 	parser   *jwt.Parser
 	keyFunc  jwt.Keyfunc
@@ -45,7 +98,7 @@ func newTokenSigner(cfg Config) tokenSigner {
 	s := tokenSigner{
 		key:      cfg.Secret,
 		issuer:   cfg.Issuer,
-		audience: jwt.ClaimStrings{cfg.Audience},
+		audience: Audience{cfg.Audience},
 		ttl:      cfg.AccessTTL,
 	}
 	s.parser = jwt.NewParser(
@@ -69,14 +122,12 @@ func newTokenSigner(cfg Config) tokenSigner {
 // sign issues an access token for the user's session family at now.
 func (s *tokenSigner) sign(userID, sessionID, etag string, now time.Time) (string, *Claims, error) {
 	claims := &Claims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    s.issuer,
-			Subject:   userID,
-			Audience:  s.audience,
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(s.ttl)),
-			ID:        randomID(),
-		},
+		Issuer:    s.issuer,
+		Subject:   userID,
+		Audience:  s.audience,
+		IssuedAt:  now.Unix(),
+		ExpiresAt: now.Add(s.ttl).Unix(),
+		ID:        randomID(),
 		SessionID: sessionID,
 		ETag:      etag,
 	}

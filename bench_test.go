@@ -1,0 +1,225 @@
+package fiberauth_test
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	jwtware "github.com/gofiber/contrib/jwt"
+	"github.com/gofiber/fiber/v2"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/valyala/fasthttp"
+
+	"github.com/fiberauth/fiberauth"
+	"github.com/fiberauth/fiberauth/memstore"
+)
+
+// The middleware benchmarks run one GET through app.Handler() with a
+// *fasthttp.RequestCtx, no network, so they measure the handler chain:
+//
+//	Bare             the route alone
+//	Jwtware          behind github.com/gofiber/contrib/jwt (HS256)
+//	FiberauthSeen    behind fiberauth with every check, on a token it has seen
+//	FiberauthUnseen  behind fiberauth, each request a token it has not seen
+//
+// and each again under b.RunParallel. Compare with benchstat (BENCHMARKS.md).
+
+// benchWorld is one user signed in, and a way to mint more of their tokens.
+type benchWorld struct {
+	auth  *fiberauth.Auth
+	store *memstore.Store
+	sub   string
+	sid   string
+	etag  string
+	token string
+	now   time.Time
+}
+
+func newBenchWorld(b *testing.B) *benchWorld {
+	b.Helper()
+	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
+	store := memstore.New()
+	a, err := fiberauth.New(fiberauth.Config{Store: store, Secret: testSecret, Now: func() time.Time { return now },
+		Logger: slog.New(slog.DiscardHandler), CacheTTL: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	u, err := a.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Password: goodPassword, Verified: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	app := fiber.New()
+	a.Mount(app.Group("/auth"))
+	status, body := serveOnce(app.Handler(), "POST", "/auth/login", "", `{"email":"ada@example.com","password":"`+goodPassword+`"}`)
+	if status != 200 {
+		b.Fatalf("login: %d %s", status, body)
+	}
+	w := &benchWorld{auth: a, store: store, sub: u.ID, etag: u.ETag, now: now}
+	var claims fiberauth.Claims
+	w.token = jsonField(body, "access_token")
+	if _, _, err := jwt.NewParser().ParseUnverified(w.token, &claims); err != nil {
+		b.Fatal(err)
+	}
+	w.sid = claims.SessionID
+	return w
+}
+
+// mint returns n distinct valid access tokens of the signed-in session, as
+// fiberauth would issue them.
+func (w *benchWorld) mint(b *testing.B, n int) []string {
+	b.Helper()
+	out := make([]string, n)
+	for i := range out {
+		c := &fiberauth.Claims{
+			Issuer: "fiberauth", Subject: w.sub, Audience: fiberauth.Audience{"fiberauth"},
+			IssuedAt: w.now.Unix(), ExpiresAt: w.now.Add(15 * time.Minute).Unix(),
+			ID: "bench-" + strconv.Itoa(i), SessionID: w.sid, ETag: w.etag,
+		}
+		t := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+		t.Header["typ"] = "at+jwt"
+		s, err := t.SignedString(testSecret)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = s
+	}
+	return out
+}
+
+func serveOnce(h fasthttp.RequestHandler, method, path, token, body string) (int, string) {
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod(method)
+	ctx.Request.SetRequestURI(path)
+	if token != "" {
+		ctx.Request.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		ctx.Request.Header.SetContentType("application/json")
+		ctx.Request.SetBodyString(body)
+	}
+	h(&ctx)
+	return ctx.Response.StatusCode(), string(ctx.Response.Body())
+}
+
+func jsonField(body, key string) string {
+	i := indexAfter(body, `"`+key+`":"`)
+	if i < 0 {
+		return ""
+	}
+	j := i
+	for j < len(body) && body[j] != '"' {
+		j++
+	}
+	return body[i:j]
+}
+
+func indexAfter(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i + len(sub)
+		}
+	}
+	return -1
+}
+
+func ok200(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusOK) }
+
+// bareApp, jwtwareApp and fiberauthApp serve GET /p behind each guard.
+func bareApp() *fiber.App {
+	app := fiber.New()
+	app.Get("/p", ok200)
+	return app
+}
+
+func jwtwareApp() *fiber.App {
+	app := fiber.New()
+	app.Get("/p", jwtware.New(jwtware.Config{SigningKey: jwtware.SigningKey{JWTAlg: jwtware.HS256, Key: testSecret}}), ok200)
+	return app
+}
+
+func fiberauthApp(a *fiberauth.Auth) *fiber.App {
+	app := fiber.New()
+	app.Get("/p", a.Middleware(), ok200)
+	return app
+}
+
+// request is a reusable GET /p with a bearer token.
+func request(ctx *fasthttp.RequestCtx, token string) {
+	ctx.Request.Reset()
+	ctx.ResetUserValues() // as fasthttp's server does between requests
+	ctx.Response.Reset()
+	ctx.Request.Header.SetMethod("GET")
+	ctx.Request.SetRequestURI("/p")
+	if token != "" {
+		ctx.Request.Header.Set("Authorization", "Bearer "+token)
+	}
+}
+
+// runSerial serves the tokens in turn (a single token: the same each time).
+func runSerial(b *testing.B, app *fiber.App, tokens []string) {
+	h := app.Handler()
+	var ctx fasthttp.RequestCtx
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		tok := ""
+		if len(tokens) > 0 {
+			tok = tokens[i%len(tokens)]
+			i++
+		}
+		request(&ctx, tok)
+		h(&ctx)
+		if ctx.Response.StatusCode() != 200 {
+			b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+}
+
+func runParallel(b *testing.B, app *fiber.App, tokens []string) {
+	h := app.Handler()
+	b.ReportAllocs()
+	b.ResetTimer()
+	var next atomicCounter
+	b.RunParallel(func(pb *testing.PB) {
+		var ctx fasthttp.RequestCtx
+		for pb.Next() {
+			tok := ""
+			if len(tokens) > 0 {
+				tok = tokens[next.inc()%len(tokens)]
+			}
+			request(&ctx, tok)
+			h(&ctx)
+			if ctx.Response.StatusCode() != 200 {
+				b.Errorf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+				return
+			}
+		}
+	})
+}
+
+// unseenPool is how many distinct tokens the "unseen" benchmarks cycle
+// through: more than the middleware's token cache holds, so every request
+// misses it.
+const unseenPool = 1 << 16
+
+func BenchmarkMiddleware(b *testing.B) {
+	w := newBenchWorld(b)
+	unseen := w.mint(b, unseenPool)
+	for _, mode := range []struct {
+		name string
+		run  func(*testing.B, *fiber.App, []string)
+	}{{"Serial", runSerial}, {"Parallel", runParallel}} {
+		b.Run("Bare/"+mode.name, func(b *testing.B) { mode.run(b, bareApp(), nil) })
+		b.Run("Jwtware/"+mode.name, func(b *testing.B) { mode.run(b, jwtwareApp(), []string{w.token}) })
+		b.Run("FiberauthSeen/"+mode.name, func(b *testing.B) { mode.run(b, fiberauthApp(w.auth), []string{w.token}) })
+		b.Run("FiberauthUnseen/"+mode.name, func(b *testing.B) { mode.run(b, fiberauthApp(w.auth), unseen) })
+	}
+}
+
+type atomicCounter struct{ n atomic.Int64 }
+
+func (c *atomicCounter) inc() int { return int(c.n.Add(1) - 1) }
