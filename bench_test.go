@@ -3,7 +3,12 @@ package fiberauth_test
 import (
 	"context"
 	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -223,3 +228,93 @@ func BenchmarkMiddleware(b *testing.B) {
 type atomicCounter struct{ n atomic.Int64 }
 
 func (c *atomicCounter) inc() int { return int(c.n.Add(1) - 1) }
+
+// BenchmarkLoginFlood sends 200 concurrent logins (argon2id at the default
+// parameters) and reports latency percentiles and the peak heap above the
+// baseline. The hash concurrency bound (Config.HashConcurrency) makes the
+// flood queue, so the live memory is bound × 19 MiB whatever the flood's
+// size. Go's collector lets dead hash buffers pile up to about twice the live
+// heap unless a memory limit is set, as a production service does with
+// GOMEMLIMIT: "MemoryLimit" runs the flood with the limit at
+// bound × argon2 memory + 64 MiB and checks the peak stays under it;
+// "NoLimit" reports what the default collector does.
+func BenchmarkLoginFlood(b *testing.B) {
+	concurrency := 2 * runtime.GOMAXPROCS(0) // the default bound
+	bound := int64(concurrency)*19456*1024 + 64<<20
+	b.Run("MemoryLimit", func(b *testing.B) {
+		old := debug.SetMemoryLimit(bound)
+		defer debug.SetMemoryLimit(old)
+		if peak := loginFlood(b); peak > uint64(bound) {
+			b.Fatalf("peak heap %d MiB above the bound %d MiB", peak>>20, bound>>20)
+		}
+	})
+	b.Run("NoLimit", func(b *testing.B) { loginFlood(b) })
+}
+
+func loginFlood(b *testing.B) (peak uint64) {
+	const logins = 200
+	w := newBenchWorld(b)
+	app := fiber.New()
+	w.auth.Mount(app.Group("/auth"))
+	h := app.Handler()
+	body := `{"email":"ada@example.com","password":"` + goodPassword + `"}`
+	var lat []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		runtime.GC()
+		base := heapObjects()
+		stop := make(chan struct{})
+		sampled := make(chan uint64)
+		go func() {
+			high := uint64(0)
+			t := time.NewTicker(200 * time.Microsecond)
+			defer t.Stop()
+			for {
+				high = max(high, heapObjects())
+				select {
+				case <-stop:
+					sampled <- high
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		failed := 0
+		for range logins {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				status, _ := serveOnce(h, "POST", "/auth/login", "", body)
+				d := time.Since(start)
+				mu.Lock()
+				defer mu.Unlock()
+				lat = append(lat, d)
+				if status != 200 {
+					failed++
+				}
+			}()
+		}
+		wg.Wait()
+		close(stop)
+		peak = max(peak, <-sampled-base)
+		if failed > 0 {
+			b.Fatalf("%d of %d logins failed", failed, logins)
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-ms")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
+	return peak
+}
+
+// heapObjects is the heap occupied by objects, reachable or not yet swept.
+func heapObjects() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}

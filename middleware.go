@@ -135,7 +135,8 @@ func (a *Auth) principal(c *fiber.Ctx) (*principal, error) {
 // check out: from the cache of tokens already verified (re-checking expiry,
 // the one check time can change), or by verifying it now.
 func (a *Auth) verifiedClaims(raw string) (*Claims, error) {
-	if c := a.verified.get(raw); c != nil {
+	c, shard := a.verified.get(raw)
+	if c != nil {
 		if a.now().Add(-a.cfg.Leeway).Unix() > c.ExpiresAt {
 			return nil, fmt.Errorf("%w: token is expired", ErrInvalidToken)
 		}
@@ -145,7 +146,7 @@ func (a *Auth) verifiedClaims(raw string) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.verified.put(raw, c)
+	shard.put(raw, c)
 	return c, nil
 }
 

@@ -44,26 +44,26 @@ func (tc *tokenCache) shard(raw string) *tokenShard {
 	return &tc.shards[maphash.String(tc.seed, raw)%tokenCacheShards]
 }
 
-// get returns the claims of raw if it verified before. raw may point into a
-// buffer Fiber reuses: it is only looked up, not kept.
-func (tc *tokenCache) get(raw string) *Claims {
+// get returns the claims of raw if it verified before, and the shard to put
+// it in otherwise. raw may point into a buffer Fiber reuses: it is only
+// looked up, not kept.
+func (tc *tokenCache) get(raw string) (*Claims, *tokenShard) {
 	if tc == nil {
-		return nil
+		return nil, nil
 	}
 	s := tc.shard(raw)
 	s.mu.RLock()
 	c := s.m[raw]
 	s.mu.RUnlock()
-	return c
+	return c, s
 }
 
-// put remembers raw (copied) with its verified claims.
-func (tc *tokenCache) put(raw string, c *Claims) {
-	if tc == nil {
+// put remembers raw (copied) with its verified claims in shard s.
+func (s *tokenShard) put(raw string, c *Claims) {
+	if s == nil {
 		return
 	}
 	key := strings.Clone(raw)
-	s := tc.shard(raw)
 	s.mu.Lock()
 	if len(s.m) >= s.max {
 		clear(s.m)

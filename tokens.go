@@ -72,6 +72,12 @@ type Audience []string
 
 // UnmarshalJSON accepts a string or an array of strings.
 func (a *Audience) UnmarshalJSON(b []byte) error {
+	// The usual case, one plain string in an array, without a second JSON
+	// pass: every token the middleware has not seen gets here.
+	if n := len(b); n >= 4 && b[0] == '[' && b[1] == '"' && b[n-2] == '"' && b[n-1] == ']' && plainJSONString(b[2:n-2]) {
+		*a = Audience{string(b[2 : n-2])}
+		return nil
+	}
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
@@ -110,11 +116,12 @@ func newTokenSigner(cfg Config) tokenSigner {
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(cfg.Now),
 	)
+	var key any = s.key // boxed once, not on every parse
 	s.keyFunc = func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); typ != accessTokenType {
-			return nil, errors.New("typ is not " + accessTokenType)
+			return nil, errWrongTyp
 		}
-		return s.key, nil
+		return key, nil
 	}
 	return s
 }
@@ -156,6 +163,19 @@ func (s *tokenSigner) verify(raw string) (*Claims, error) {
 	}
 	return claims, nil
 }
+
+// plainJSONString reports whether b is the inside of a JSON string that needs
+// no unescaping: printable ASCII without quotes or backslashes.
+func plainJSONString(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+var errWrongTyp = errors.New("typ is not " + accessTokenType)
 
 // randomToken returns 256 bits from crypto/rand, base64url without padding.
 func randomToken() string {
