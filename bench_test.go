@@ -25,7 +25,8 @@ import (
 // *fasthttp.RequestCtx, no network, so they measure the handler chain:
 //
 //	Bare             the route alone
-//	Jwtware          behind github.com/gofiber/contrib/jwt (HS256)
+//	Jwtware          behind github.com/gofiber/contrib/jwt (HS256), one token
+//	JwtwarePool      the same, cycling through the tokens of FiberauthUnseen
 //	FiberauthSeen    behind fiberauth with every check, on a token it has seen
 //	FiberauthUnseen  behind fiberauth, each request a token it has not seen
 //
@@ -219,6 +220,7 @@ func BenchmarkMiddleware(b *testing.B) {
 	}{{"Serial", runSerial}, {"Parallel", runParallel}} {
 		b.Run("Bare/"+mode.name, func(b *testing.B) { mode.run(b, bareApp(), nil) })
 		b.Run("Jwtware/"+mode.name, func(b *testing.B) { mode.run(b, jwtwareApp(), []string{w.token}) })
+		b.Run("JwtwarePool/"+mode.name, func(b *testing.B) { mode.run(b, jwtwareApp(), unseen) })
 		b.Run("FiberauthSeen/"+mode.name, func(b *testing.B) { mode.run(b, fiberauthApp(w.auth), []string{w.token}) })
 		b.Run("FiberauthUnseen/"+mode.name, func(b *testing.B) { mode.run(b, fiberauthApp(w.auth), unseen) })
 	}
