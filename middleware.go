@@ -63,7 +63,9 @@ type principal struct {
 type principalKey struct{}
 
 // ClaimsFrom returns the verified claims of the request's access token, set
-// by Middleware; ok is false on a route it does not protect.
+// by Middleware; ok is false on a route it does not protect. The claims are
+// shared with other requests bearing the same token: read them, do not
+// change them.
 func ClaimsFrom(c *fiber.Ctx) (claims *Claims, ok bool) {
 	p, ok := c.Locals(principalKey{}).(*principal)
 	if !ok {
