@@ -43,7 +43,7 @@ func FuzzMiddleware(f *testing.F) {
 		req := httptest.NewRequest("GET", "/api/profile", nil)
 		req.Header.Set("Authorization", header)
 		if req.Header.Get("Authorization") != header {
-			t.Skip("not a header value net/http can send")
+			return // not a header value net/http can send
 		}
 		status, body := h.send(t, req)
 		if status == 200 {
@@ -101,7 +101,7 @@ func FuzzCookieCSRF(f *testing.F) {
 		req.Header.Set("Cookie", fiberauth.RefreshCookie+"="+cookie)
 		req.Header.Set(fiberauth.CSRFHeader, csrf)
 		if req.Header.Get("Cookie") != fiberauth.RefreshCookie+"="+cookie || req.Header.Get(fiberauth.CSRFHeader) != csrf {
-			t.Skip("not header values net/http can send")
+			return // not header values net/http can send
 		}
 		status, body := h.send(t, req)
 		switch status {

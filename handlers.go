@@ -133,6 +133,16 @@ func jsonKind(te *json.UnmarshalTypeError) string {
 	return te.Type.String()
 }
 
+// signedIn authenticates the request (as Middleware does) and decodes its
+// body into dst, for handlers that need both.
+func (a *Auth) signedIn(c *fiber.Ctx, dst any) (*principal, error) {
+	p, err := a.principal(c)
+	if err != nil {
+		return nil, err
+	}
+	return p, decode(c, dst)
+}
+
 // nameField returns the account name of a request that accepts `username`
 // or `email`, lowercased.
 func nameField(username, email string) (string, error) {
@@ -790,12 +800,9 @@ type passwordChangeRequest struct {
 // fresh pair for the caller's session. The caller's previous refresh token is
 // replaced without a grace window.
 func (a *Auth) handlePasswordChange(c *fiber.Ctx) error {
-	p, err := a.principal(c)
-	if err != nil {
-		return err
-	}
 	var req passwordChangeRequest
-	if err := decode(c, &req); err != nil {
+	p, err := a.signedIn(c, &req)
+	if err != nil {
 		return err
 	}
 	if err := required("previous_password", req.PreviousPassword); err != nil {

@@ -429,12 +429,9 @@ type codeRequest struct {
 // handleMFAEnable switches 2FA on once the caller proves their app has the
 // secret, and answers the recovery codes, shown this once.
 func (a *Auth) handleMFAEnable(c *fiber.Ctx) error {
-	p, err := a.principal(c)
-	if err != nil {
-		return err
-	}
 	var req codeRequest
-	if err := decode(c, &req); err != nil {
+	p, err := a.signedIn(c, &req)
+	if err != nil {
 		return err
 	}
 	if err := required("code", req.Code); err != nil {
@@ -483,12 +480,9 @@ type passwordRequest struct {
 
 // handleMFADisable switches 2FA off; it needs the password.
 func (a *Auth) handleMFADisable(c *fiber.Ctx) error {
-	p, err := a.principal(c)
-	if err != nil {
-		return err
-	}
 	var req passwordRequest
-	if err := decode(c, &req); err != nil {
+	p, err := a.signedIn(c, &req)
+	if err != nil {
 		return err
 	}
 	if err := required("password", req.Password); err != nil {
