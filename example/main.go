@@ -3,6 +3,9 @@
 //	go run ./example            # listens on :3000, SQLite file fiberauth-example.db
 //	go run ./example -store postgres -dsn postgres://user@host/db
 //
+// http://localhost:3000/ is a small web app on the cookie-mode handlers
+// (/web/auth); /auth serves the same handlers in body mode, as below.
+//
 // A session with curl (jq only for reading):
 //
 //	$ curl -s localhost:3000/auth/signup -H 'Content-Type: application/json' \
