@@ -568,16 +568,9 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) erro
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	res, err := s.db.ExecContext(ctx, `UPDATE fiberauth_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at = 0`, id, micros(at))
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n > 0 {
-		return err
-	}
-	var one int
-	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM fiberauth_sessions WHERE id = $1`, id).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fiberauth.ErrNotFound
+	err = affectedOrMissing(ctx, s.db, res, err, `SELECT 1 FROM fiberauth_sessions WHERE id = $1`, id)
+	if errors.Is(err, fiberauth.ErrStale) {
+		return nil // revoked already
 	}
 	return err
 }
@@ -698,21 +691,7 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) erro
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	res, err := s.db.ExecContext(ctx, `UPDATE fiberauth_users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2`, userID, step)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 1 {
-		return err
-	}
-	var one int
-	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM fiberauth_users WHERE id = $1`, userID).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fiberauth.ErrNotFound
-	}
-	if err != nil {
-		return err
-	}
-	return fiberauth.ErrStale
+	return affectedOrMissing(ctx, s.db, res, err, `SELECT 1 FROM fiberauth_users WHERE id = $1`, userID)
 }
 
 // CreateChallenge implements fiberauth.Store.
