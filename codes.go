@@ -12,13 +12,30 @@ import (
 	"time"
 )
 
+// One-time codes (email confirmation, password reset): made, sent, checked
+// under the limit on wrong codes, and spent with the change they allow.
+
 // codeDigits is the length of one-time codes.
 const codeDigits = 6
 
-// codeTTL is how long a code of each purpose lives (CONTRACT §3).
+// maxCodeLength bounds the codes (one-time, TOTP, recovery) a request may
+// send.
+const maxCodeLength = 64
+
+// codeTTL is how long a code of each purpose lives.
 var codeTTL = map[string]time.Duration{
 	PurposeEmailConfirm:  24 * time.Hour,
 	PurposePasswordReset: 10 * time.Minute,
+}
+
+// CodeMessage is a one-time code on its way to a user.
+type CodeMessage struct {
+	To      string // the user's email
+	UserID  string
+	Purpose string // PurposeEmailConfirm or PurposePasswordReset
+	Code    string
+	// ExpiresAt is when the code stops working.
+	ExpiresAt time.Time
 }
 
 // newCode returns codeDigits decimal digits from crypto/rand.
@@ -43,8 +60,7 @@ func (a *Auth) codeHash(userID, purpose, code string) []byte {
 }
 
 // sendCode makes a new code for u and purpose (replacing an older one) and
-// hands it to Config.SendCode. A failing sender is logged, not returned: the
-// answer must not depend on the mailer.
+// hands it to Config.SendCode.
 func (a *Auth) sendCode(ctx context.Context, u *User, purpose string) error {
 	m, err := a.putCode(ctx, u, purpose)
 	if err != nil {
@@ -62,14 +78,16 @@ func (a *Auth) putCode(ctx context.Context, u *User, purpose string) (CodeMessag
 		return CodeMessage{}, err
 	}
 	exp := a.now().Add(codeTTL[purpose])
-	if err := a.store.PutCode(ctx, Code{UserID: u.ID, Purpose: purpose, Hash: a.codeHash(u.ID, purpose, code), ExpiresAt: exp}); err != nil {
+	if err := a.codes.PutCode(ctx, Code{UserID: u.ID, Purpose: purpose, Hash: a.codeHash(u.ID, purpose, code), ExpiresAt: exp}); err != nil {
 		return CodeMessage{}, storeErr("put code", err)
 	}
+	a.maybeSweep()
 	return CodeMessage{To: u.Email, UserID: u.ID, Purpose: purpose, Code: code, ExpiresAt: exp}, nil
 }
 
-// deliver hands m to Config.SendCode; a failure is logged (without the
-// code), never shown to the client.
+// deliver hands m to Config.SendCode. A failing sender is logged (without
+// the code), never shown to the client: the answer must not depend on the
+// mailer.
 func (a *Auth) deliver(ctx context.Context, m CodeMessage) {
 	if a.cfg.SendCode == nil {
 		a.log.Warn("fiberauth: no Config.SendCode; code not delivered", "user_id", m.UserID, "purpose", m.Purpose)
@@ -80,25 +98,10 @@ func (a *Auth) deliver(ctx context.Context, m CodeMessage) {
 	}
 }
 
-// checkCode checks code: a wrong one counts towards burning it, a right one
-// is returned to be spent with the change it allows (userChange.useCode),
-// so that a failed change leaves it usable. Both a wrong and a missing code
-// are invalid_grant.
-func (a *Auth) checkCode(ctx context.Context, userID, purpose, code string) (*Code, error) {
-	h := a.codeHash(userID, purpose, code)
-	err := a.store.CheckCode(ctx, userID, purpose, h, a.now())
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrCodeMismatch) {
-		return nil, ErrInvalidGrant
-	}
-	if err != nil {
-		return nil, storeErr("check code", err)
-	}
-	return &Code{UserID: userID, Purpose: purpose, Hash: h}, nil
-}
-
 // codeFor checks code for the account named name (u, when found) under the
-// limit on failed code checks. An unknown account is counted and answered
-// like a wrong code.
+// limit on failed code checks, and returns it to be spent with the change it
+// allows (userChange.useCode), so that a failed change leaves it usable. An
+// unknown account is counted and answered like a wrong code: ErrInvalidGrant.
 func (a *Auth) codeFor(ctx context.Context, u *User, found bool, name, purpose, code string) (*Code, error) {
 	account := "name:" + name
 	if found {
@@ -106,23 +109,21 @@ func (a *Auth) codeFor(ctx context.Context, u *User, found bool, name, purpose, 
 	}
 	var c *Code
 	err := a.checkedCode(ctx, account, func() error {
-		if !found {
+		if !found || len(code) > maxCodeLength {
 			return ErrInvalidGrant
 		}
-		var err error
-		c, err = a.checkCode(ctx, u.ID, purpose, code)
-		return err
+		h := a.codeHash(u.ID, purpose, code)
+		err := a.codes.CheckCode(ctx, u.ID, purpose, h, a.now())
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrCodeMismatch) {
+			return ErrInvalidGrant
+		}
+		if err != nil {
+			return storeErr("check code", err)
+		}
+		c = &Code{UserID: u.ID, Purpose: purpose, Hash: h}
+		return nil
 	})
 	return c, err
-}
-
-// codeSpent maps the ErrStale of a change whose code a concurrent request
-// spent first.
-func codeSpent(err error) error {
-	if errors.Is(err, ErrStale) {
-		return ErrInvalidGrant
-	}
-	return err
 }
 
 func subtleEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

@@ -1,15 +1,15 @@
 package fiberauth
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 )
+
+// Cookie mode: the transport for browsers, where the refresh token lives in
+// a cookie scripts cannot read and the flows' CSRF check (RefreshInput)
+// guards every call that reads it.
 
 // RefreshCookie is the cookie that carries the refresh token in cookie mode.
 // The __Host- prefix makes browsers refuse it unless it is Secure, has
@@ -18,13 +18,6 @@ const RefreshCookie = "__Host-refresh"
 
 // CSRFHeader carries the csrf_token on cookie-authenticated calls.
 const CSRFHeader = "X-CSRF-Token"
-
-// MountOption changes how Mount serves its handlers.
-type MountOption func(*mountConfig)
-
-type mountConfig struct {
-	cookie bool
-}
 
 // WithCookieTransport mounts the handlers for browsers: the refresh token
 // travels only in the __Host-refresh cookie (Secure, HttpOnly,
@@ -38,40 +31,23 @@ func WithCookieTransport() MountOption {
 	return func(m *mountConfig) { m.cookie = true }
 }
 
-type cookieModeKey struct{}
-
-func cookieMode(c *fiber.Ctx) bool {
-	on, _ := c.Locals(cookieModeKey{}).(bool)
-	return on
-}
-
-// csrfToken is the OWASP signed double-submit token of a session family: an
-// HMAC of its id under a key derived from the secret, the same for the
-// family's life, so it survives rotation and dies with the family.
-func (a *Auth) csrfToken(sessionID string) string {
-	m := hmac.New(sha256.New, a.csrfKey)
-	m.Write([]byte(sessionID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-// checkCSRF compares the request's X-CSRF-Token with the family's token in
-// constant time.
-func (a *Auth) checkCSRF(c *fiber.Ctx, s *Session) error {
-	got := c.Get(CSRFHeader)
-	if got == "" || !hmac.Equal([]byte(got), []byte(a.csrfToken(s.ID))) {
-		return fmt.Errorf("%w: session %s", ErrCSRF, s.ID)
+// refreshInput is the refresh token a request presents: in cookie mode the
+// cookie's, with the CSRF header to check (ErrInvalidGrant without a
+// cookie); in body mode the body's.
+func (m *mount) refreshInput(c *fiber.Ctx, req *refreshRequest) (RefreshInput, error) {
+	if !m.cookie {
+		t := req.RefreshToken
+		if t == "" {
+			t = req.Refresh
+		}
+		return RefreshInput{RefreshToken: t}, nil
 	}
-	return nil
-}
-
-// refreshFromCookie returns the cookie's refresh token, copied out of
-// Fiber's buffers; ErrInvalidGrant when there is none.
-func refreshFromCookie(c *fiber.Ctx) (string, error) {
 	t := c.Cookies(RefreshCookie)
-	if t == "" || len(t) > 512 {
-		return "", ErrInvalidGrant
+	if t == "" || len(t) > maxRefreshTokenLength {
+		return RefreshInput{}, ErrInvalidGrant
 	}
-	return strings.Clone(t), nil
+	// Copied: Fiber reuses the buffers these point into.
+	return RefreshInput{RefreshToken: strings.Clone(t), RequireCSRF: true, CSRFToken: strings.Clone(c.Get(CSRFHeader))}, nil
 }
 
 func setRefreshCookie(c *fiber.Ctx, token string, expires time.Time) {
@@ -85,19 +61,4 @@ func setRefreshCookie(c *fiber.Ctx, token string, expires time.Time) {
 // or browsers ignore a __Host- cookie.
 func clearRefreshCookie(c *fiber.Ctx) {
 	setRefreshCookie(c, "", time.Unix(1, 0))
-}
-
-// respond answers a sign-in result: a challenge as it is, tokens in the
-// mount's transport.
-func (a *Auth) respond(c *fiber.Ctx, v any) error {
-	resp, ok := v.(tokenResponse)
-	if !ok {
-		return c.JSON(v)
-	}
-	if cookieMode(c) {
-		setRefreshCookie(c, resp.RefreshToken, resp.Session.RefreshExpiresAt)
-		resp.Refresh, resp.RefreshToken = "", ""
-		resp.CSRFToken = a.csrfToken(resp.Session.SessionFamilyID)
-	}
-	return c.JSON(resp)
 }

@@ -3,13 +3,15 @@ package fiberauth
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 )
 
-// Errors a handler or a Go API call can return. Each maps to one row of the
+// Errors the Go API and the handlers return. Each maps to one row of the
 // error table in docs/api.md; match them with errors.Is.
 var (
 	ErrInvalidRequest     = errors.New("fiberauth: invalid request")
@@ -27,19 +29,26 @@ var (
 	ErrUnavailable        = errors.New("fiberauth: store unavailable")
 )
 
-// Errors a Store returns. Any other error from a Store is a system fault and
-// answers 503.
+// Errors a Store returns, each only where the Store contract names it. Any
+// other error from a Store is a system fault and answers 503.
 var (
 	// ErrNotFound: no record matches.
 	ErrNotFound = errors.New("fiberauth: not found")
-	// ErrConflict: the email or username is taken by another user.
+	// ErrConflict: the id, email or username is taken by another record.
 	ErrConflict = errors.New("fiberauth: conflict")
-	// ErrStale: a conditional write lost, because the record changed since it
-	// was read (the refresh token is no longer current, the etag moved on, the
-	// session was revoked).
-	ErrStale = errors.New("fiberauth: stale")
+	// ErrETagMismatch: a UserUpdate's IfETag is not the stored etag: the
+	// user changed since it was read.
+	ErrETagMismatch = errors.New("fiberauth: user changed since it was read")
+	// ErrNotCurrent: a rotation's family is not live, or its current
+	// refresh token is not the one being replaced (another rotation won).
+	ErrNotCurrent = errors.New("fiberauth: refresh token is not current")
 	// ErrCodeMismatch: a one-time code exists but the one given is wrong.
 	ErrCodeMismatch = errors.New("fiberauth: code mismatch")
+	// ErrCodeSpent: the code a change would spend is no longer there
+	// (spent, burnt, expired or replaced).
+	ErrCodeSpent = errors.New("fiberauth: code spent")
+	// ErrStepUsed: a TOTP time step at or before the last accepted one.
+	ErrStepUsed = errors.New("fiberauth: TOTP step already used")
 )
 
 // FieldError is a validation failure of one request field or header. It
@@ -67,7 +76,41 @@ func fieldErr(where, reason, msg string) error {
 	return &FieldError{Where: where, Reason: reason, Msg: msg}
 }
 
-// errorBody is the wire shape of every error (CONTRACT §5).
+// RateLimitError is a throttled call: 429 rate_limited with Retry-After.
+type RateLimitError struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("fiberauth: rate limited; retry after %s", e.RetryAfter)
+}
+
+func (e *RateLimitError) Unwrap() error { return ErrRateLimited }
+
+// retryAfterSeconds is the Retry-After value of err, at least 1.
+func retryAfterSeconds(err error) (int, bool) {
+	var rl *RateLimitError
+	if !errors.As(err, &rl) {
+		return 0, false
+	}
+	return max(1, int(math.Ceil(rl.RetryAfter.Seconds()))), true
+}
+
+// storeErr keeps the Store's sentinels matchable and marks every other error
+// as unavailable, for the one mapping below.
+func storeErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, known := range []error{ErrNotFound, ErrConflict, ErrETagMismatch, ErrNotCurrent, ErrCodeMismatch, ErrCodeSpent, ErrStepUsed} {
+		if errors.Is(err, known) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+}
+
+// errorBody is the wire shape of every error (docs/api.md, "Errors").
 type errorBody struct {
 	Error   string `json:"error"`
 	Message string `json:"message"`
@@ -76,8 +119,8 @@ type errorBody struct {
 	Reason  string `json:"reason,omitempty"`
 }
 
-// errorRows maps each sentinel to its status, wire code and message. Order
-// matters only in that the first match wins.
+// errorRows maps each sentinel to its status, wire code and message. The
+// first match wins.
 var errorRows = []struct {
 	err    error
 	status int

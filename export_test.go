@@ -1,4 +1,16 @@
 package fiberauth
 
+// Test seams: tests reach the package's internals only through these.
+
 // PasswordHashOps reports how many argon2 runs a has made.
 func PasswordHashOps(a *Auth) int64 { return a.hasher.ops.Load() }
+
+// CheapHashing makes New hash passwords with parameters far below OWASP's,
+// so that tests not about the hasher run in milliseconds.
+func CheapHashing(c *Config) { c.cheapHashing = true }
+
+// RealHashing undoes CheapHashing, for the tests about the hasher itself.
+func RealHashing(c *Config) { c.cheapHashing = false }
+
+// WaitCleanup waits for the cleanup a has started, if any.
+func WaitCleanup(a *Auth) { a.sweeping.Wait() }

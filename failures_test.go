@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/alexedwards/argon2id"
 
@@ -63,7 +62,7 @@ func TestStoreDownAnswers503(t *testing.T) {
 	h := newHarness(t, func(c *fiberauth.Config) {
 		ds.Store = c.Store
 		c.Store = ds
-		c.CacheTTL = time.Nanosecond // every request reaches the store
+		c.CacheTTL = -1 // every request reaches the store
 	})
 	h.createUser("ada@example.com")
 	p := h.login("ada@example.com", goodPassword)
@@ -92,14 +91,14 @@ func TestStoreDownAnswers503(t *testing.T) {
 // the etag (the password is the same).
 func TestRehashAtLogin(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	h := newHarness(t, fiberauth.RealHashing)
 	u := h.createUser("ada@example.com")
 	weak, err := argon2id.CreateHash(goodPassword, &argon2id.Params{Memory: 8192, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32})
 	if err != nil {
 		t.Fatal(err)
 	}
 	u.PasswordHash = weak
-	if _, err := h.store.UpdateUser(context.Background(), fiberauth.UserUpdate{User: u}); err != nil {
+	if _, err := h.store.UpdateUser(context.Background(), fiberauth.UserUpdate{User: u, IfETag: u.ETag}); err != nil {
 		t.Fatal(err)
 	}
 	h.login("ada@example.com", goodPassword)

@@ -58,7 +58,8 @@ func (h *harness) snapshot() string {
 // TestStoreFaults fails each store call of each operation in turn: the
 // operation answers 503 unavailable, and once the store is healthy again
 // nothing it did is visible; or the failure is past its last call and it
-// succeeds.
+// succeeds. Each operation's setup runs once; every run starts from a
+// snapshot of the store it left.
 func TestStoreFaults(t *testing.T) {
 	t.Parallel()
 	loggedIn := func(h *harness) map[string]string {
@@ -185,20 +186,26 @@ func TestStoreFaults(t *testing.T) {
 			return h.do("POST", "/auth/login/new-password", body("session", v["session"], "email", "new@example.com", "new_password", "my own long password"))
 		}, 200},
 	}
+	noCache := func(c *fiberauth.Config) {
+		c.CacheTTL = -1        // every check reaches the store
+		c.CleanupInterval = -1 // no store call the test did not make
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			// The world before the operation is made once; each run starts
+			// from a copy of it, with a new Auth over a store that fails
+			// its n-th call.
+			base := newHarness(t, noCache)
+			v := tc.setup(base)
+			prepared, at := base.store.Clone(), base.clock.Now()
 			for n := 1; ; n++ {
 				if n > 40 {
 					t.Fatal("the operation still reaches a failure after 40 store calls")
 				}
-				var faulty *storetest.Faulty
-				h := newHarness(t, func(c *fiberauth.Config) {
-					faulty = storetest.NewFaulty(c.Store)
-					c.Store = faulty
-					c.CacheTTL = time.Nanosecond // every check reaches the store
-				})
-				v := tc.setup(h)
+				store := prepared.Clone()
+				faulty := storetest.NewFaulty(store)
+				h := newHarnessOn(t, store, at, noCache, func(c *fiberauth.Config) { c.Store = faulty })
 				before := h.snapshot()
 				faulty.FailNth(n)
 				r := tc.act(h, v)

@@ -76,12 +76,22 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// testEpoch is the harness clock's first reading.
+var testEpoch = time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
+
 func newHarness(t testing.TB, configure ...func(*fiberauth.Config)) *harness {
+	t.Helper()
+	return newHarnessOn(t, memstore.New(), testEpoch, configure...)
+}
+
+// newHarnessOn is newHarness on a store with users and sessions already in
+// it, and the clock at now.
+func newHarnessOn(t testing.TB, store *memstore.Store, now time.Time, configure ...func(*fiberauth.Config)) *harness {
 	t.Helper()
 	h := &harness{
 		t:     t,
-		store: memstore.New(),
-		clock: &clock{t: time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)},
+		store: store,
+		clock: &clock{t: now},
 		logs:  &syncBuffer{},
 	}
 	cfg := fiberauth.Config{
@@ -103,6 +113,7 @@ func newHarness(t testing.TB, configure ...func(*fiberauth.Config)) *harness {
 			h.events = append(h.events, e)
 		},
 	}
+	fiberauth.CheapHashing(&cfg) // a test about the hasher undoes it with fiberauth.RealHashing
 	for _, f := range configure {
 		f(&cfg)
 	}

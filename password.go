@@ -2,126 +2,27 @@ package fiberauth
 
 import (
 	"context"
-	"crypto/rand"
+	"errors"
 	"fmt"
-	"runtime"
-	"sync/atomic"
+	"time"
 	"unicode/utf8"
-
-	"github.com/alexedwards/argon2id"
 
 	"github.com/fiberauth/fiberauth/internal/commonpw"
 )
 
+// Passwords: the rules a new password must meet, changing it while signed
+// in, and resetting it with a code sent by email.
+
 // maxPasswordBytes bounds what argon2 is asked to hash.
 const maxPasswordBytes = 1024
 
-// passwordHasher hashes and verifies passwords with argon2id, at most
-// `slots` at a time: each hash holds Memory KiB while it runs, so a login
-// flood waits here instead of exhausting memory.
-type passwordHasher struct {
-	params argon2id.Params
-	slots  chan struct{}
-	// dummy is a hash of a random password with the configured parameters,
-	// verified for unknown accounts so they cost what known ones do.
-	dummy string
-	// ops counts argon2 runs (hash and verify), for tests that check a
-	// login costs exactly one.
-	ops atomic.Int64
-	// waiting counts callers queued for a slot.
-	waiting atomic.Int64
-}
-
-func newPasswordHasher(p argon2id.Params, concurrency int) (*passwordHasher, error) {
-	h := &passwordHasher{params: p, slots: make(chan struct{}, concurrency)}
-	if p == minHashParams {
-		h.dummy = dummyHashDefault
-		return h, nil
-	}
-	var err error
-	if h.dummy, err = argon2id.CreateHash(rand.Text(), &h.params); err != nil {
-		return nil, fmt.Errorf("fiberauth: creating dummy hash: %w", err)
-	}
-	return h, nil
-}
-
-// dummyHashDefault is the argon2id hash, at the default parameters, of a
-// random password nobody knows; it saves New from computing one.
-const dummyHashDefault = "$argon2id$v=19$m=19456,t=2,p=1$QXqS0lI9RJXf0fZ9ItSiWw$4Bq8m2pGZ3W1gQ5x0JgMHgC0HrxL3Jb5Sx6FVPK2oc8"
-
-func (h *passwordHasher) acquire(ctx context.Context) error {
-	select {
-	case h.slots <- struct{}{}:
-		return nil
-	default:
-	}
-	h.waiting.Add(1)
-	defer h.waiting.Add(-1)
-	select {
-	case h.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%w: waiting for a password hash slot: %w", ErrUnavailable, ctx.Err())
-	}
-}
-
-// release frees the slot. While others queue for one (a login flood), it
-// first has the collector reclaim the hash's memory block (19 MiB at the
-// default parameters), so that dead blocks do not pile up to twice the live
-// ones before the next collection: memory stays near slots × memory. The
-// blocks hold no pointers, so the collection is cheap next to a hash.
-func (h *passwordHasher) release() {
-	if h.waiting.Load() > 0 {
-		runtime.GC()
-	}
-	<-h.slots
-}
-
-// hash returns the PHC string of password.
-func (h *passwordHasher) hash(ctx context.Context, password string) (string, error) {
-	if err := h.acquire(ctx); err != nil {
-		return "", err
-	}
-	defer h.release()
-	h.ops.Add(1)
-	s, err := argon2id.CreateHash(password, &h.params)
-	if err != nil {
-		return "", fmt.Errorf("%w: hashing password: %w", ErrUnavailable, err)
-	}
-	return s, nil
-}
-
-// verify reports whether password matches hash, and whether hash was made
-// with weaker parameters than the configured ones. An empty hash (unknown
-// account, or no password set) is verified against the dummy and never
-// matches.
-func (h *passwordHasher) verify(ctx context.Context, password, hash string) (ok, weak bool, err error) {
-	known := hash != ""
-	if !known {
-		hash = h.dummy
-	}
-	if err := h.acquire(ctx); err != nil {
-		return false, false, err
-	}
-	defer h.release()
-	h.ops.Add(1)
-	ok, p, err := argon2id.CheckHash(password, hash)
-	if err != nil {
-		// A corrupt stored hash: refuse the password, as for a wrong one.
-		return false, false, nil
-	}
-	weak = p.Memory < h.params.Memory || p.Iterations < h.params.Iterations ||
-		p.Parallelism < h.params.Parallelism || p.KeyLength < h.params.KeyLength
-	return ok && known, weak, nil
-}
-
-// checkPassword applies CONTRACT §3's rules to a new password sent in field.
+// checkPassword applies the password rules (docs/api.md, "Passwords and
+// codes") to a new password sent in field.
 func (a *Auth) checkPassword(field, password string) error {
+	if err := checkPresentedPassword(field, password); err != nil {
+		return err
+	}
 	switch {
-	case password == "":
-		return fieldErr(field, "missing", "A password is required.")
-	case len(password) > maxPasswordBytes:
-		return fieldErr(field, "too_long", fmt.Sprintf("The password must be at most %d bytes.", maxPasswordBytes))
 	case !utf8.ValidString(password):
 		return fieldErr(field, "invalid_utf8", "The password must be valid UTF-8.")
 	case utf8.RuneCountInString(password) < a.cfg.PasswordMinLength:
@@ -129,5 +30,186 @@ func (a *Auth) checkPassword(field, password string) error {
 	case commonpw.Contains(password):
 		return fieldErr(field, "too_common", "This password is too common; choose another.")
 	}
+	return nil
+}
+
+// checkPresentedPassword checks what any password sent in field must be,
+// new or not: present, and not longer than the hasher takes.
+func checkPresentedPassword(field, password string) error {
+	switch {
+	case password == "":
+		return fieldErr(field, "missing", "A password is required.")
+	case len(password) > maxPasswordBytes:
+		return fieldErr(field, "too_long", fmt.Sprintf("The password must be at most %d bytes.", maxPasswordBytes))
+	}
+	return nil
+}
+
+// verifyPassword checks a signed-in user's password (for changes that need
+// it): ErrInvalidCredentials when wrong.
+func (a *Auth) verifyPassword(ctx context.Context, userID, password string) (User, error) {
+	u, err := a.UserByID(ctx, userID)
+	if err != nil {
+		return User{}, err
+	}
+	match, _, err := a.hasher.verify(ctx, password, u.PasswordHash)
+	if err != nil {
+		return User{}, err
+	}
+	if !match {
+		return User{}, ErrInvalidCredentials
+	}
+	return u, nil
+}
+
+// rehash upgrades a stored hash made with weaker parameters. The password is
+// unchanged, so the etag stays and no token dies. A failure is only logged:
+// the next login tries again.
+func (a *Auth) rehash(ctx context.Context, userID, password string) {
+	hash, err := a.hasher.hash(ctx, password)
+	if err == nil {
+		_, err = a.modifyUser(ctx, userID, userChange{sameETag: true}, func(u *User) error {
+			u.PasswordHash = hash
+			return nil
+		})
+	}
+	if err != nil {
+		a.log.Warn("fiberauth: rehash at login failed", "user_id", userID, "err", err)
+	}
+}
+
+// PasswordChangeInput is a signed-in user's password change.
+type PasswordChangeInput struct {
+	PreviousPassword string
+	ProposedPassword string
+}
+
+// ChangePassword sets the caller's user's new password once the previous
+// one checks out (ErrInvalidCredentials otherwise). In one store call it
+// revokes every other family of the user, changes the etag (so every access
+// token issued before dies) and rotates the caller's family, whose new pair
+// it answers; the caller's previous refresh token gets no grace window.
+func (a *Auth) ChangePassword(ctx context.Context, caller Claims, in PasswordChangeInput) (Tokens, error) {
+	if err := checkPresentedPassword("previous_password", in.PreviousPassword); err != nil {
+		return Tokens{}, err
+	}
+	if err := a.checkPassword("proposed_password", in.ProposedPassword); err != nil {
+		return Tokens{}, err
+	}
+	u, err := a.verifyPassword(ctx, caller.Subject, in.PreviousPassword)
+	if err != nil {
+		return Tokens{}, err
+	}
+	hash, err := a.hasher.hash(ctx, in.ProposedPassword)
+	if err != nil {
+		return Tokens{}, err
+	}
+	s, err := a.store.SessionByID(ctx, caller.SessionID)
+	if errors.Is(err, ErrNotFound) {
+		return Tokens{}, ErrInvalidToken
+	}
+	if err != nil {
+		return Tokens{}, storeErr("session by id", err)
+	}
+	var (
+		rot  Rotation
+		pair issuedPair
+		res  UpdateResult
+	)
+	now := a.now()
+	u, err = a.modifyUser(ctx, u.ID, userChange{revoke: true, keep: s.ID, rotate: &rot, result: &res}, func(u *User) error {
+		u.PasswordHash = hash
+		var err error
+		rot, pair, err = a.newRotation(u, &s, "", now)
+		return err
+	})
+	if errors.Is(err, ErrNotCurrent) {
+		return Tokens{}, ErrInvalidToken // the session ended meanwhile
+	}
+	if err != nil {
+		return Tokens{}, err
+	}
+	a.emit(ctx, Event{Type: EventPasswordChanged, UserID: u.ID, SessionID: s.ID})
+	return pair.tokens(&u, &res.Session), nil
+}
+
+// StartPasswordReset sends a reset code to the account named (an email or
+// username), through Config.SendCode, at most Config.MaxCodeSends an hour.
+// It answers nil whether or not the account exists, and sends nothing for
+// an unknown or disabled one.
+func (a *Auth) StartPasswordReset(ctx context.Context, name string) error {
+	name, err := normalizeName(name)
+	if err != nil {
+		return err
+	}
+	u, err := a.userByName(ctx, name)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case u.Disabled:
+		return nil
+	}
+	send, err := a.mayResend(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	if !send {
+		a.log.Info("fiberauth: reset code not sent: too many this hour", "user_id", u.ID)
+		return nil
+	}
+	if err := a.sendCode(ctx, &u, PurposePasswordReset); err != nil {
+		return err
+	}
+	a.emit(ctx, Event{Type: EventPasswordResetRequested, UserID: u.ID})
+	return nil
+}
+
+// PasswordResetInput sets a new password with a reset code.
+type PasswordResetInput struct {
+	Name        string // the account's email or username
+	Code        string // the code StartPasswordReset sent
+	NewPassword string
+}
+
+// ResetPassword sets a new password with a reset code, under the limit on
+// wrong codes. It also marks the email verified (the code proved the
+// mailbox), revokes every family and changes the etag. A wrong, spent or
+// expired code, or an unknown account, fails with ErrInvalidGrant.
+func (a *Auth) ResetPassword(ctx context.Context, in PasswordResetInput) error {
+	name, err := normalizeName(in.Name)
+	if err != nil {
+		return err
+	}
+	if err := required("confirmation_code", in.Code); err != nil {
+		return err
+	}
+	// Checked before the code, so a weak password does not cost a try.
+	if err := a.checkPassword("password", in.NewPassword); err != nil {
+		return err
+	}
+	u, err := a.userByName(ctx, name)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	code, err := a.codeFor(ctx, &u, err == nil, name, PurposePasswordReset, in.Code)
+	if err != nil {
+		return err
+	}
+	hash, err := a.hasher.hash(ctx, in.NewPassword)
+	if err != nil {
+		return err
+	}
+	if _, err := a.modifyUser(ctx, u.ID, userChange{revoke: true, useCode: code}, func(u *User) error {
+		u.PasswordHash = hash
+		u.PasswordTemporary = false
+		u.PasswordExpiresAt = time.Time{}
+		u.EmailVerified = true
+		return nil
+	}); err != nil {
+		return err
+	}
+	a.emit(ctx, Event{Type: EventPasswordReset, UserID: u.ID})
 	return nil
 }

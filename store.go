@@ -5,19 +5,33 @@ import (
 	"time"
 )
 
-// Store keeps users, session families and one-time codes. fiberauth ships
-// memstore (one process, for tests and demos) and sqlstore; a host may write
-// its own and check it with storetest.Run.
+// Store keeps users and their session families: the core that every store
+// implements. fiberauth ships memstore (one process, for tests and demos)
+// and sqlstore (SQLite and PostgreSQL); a host may write its own and check
+// it with storetest.Run.
+//
+// Beyond the core, a store may offer optional capabilities, each a small
+// interface that fiberauth finds by type assertion (as io/fs finds
+// fs.ReadFileFS): CodeStore (one-time codes), ChallengeStore (login
+// challenges), AttemptStore (throttling counters), TOTPStore (TOTP replay
+// protection) and Cleaner (deletion of expired records). For each one a
+// store lacks, New keeps that state in process memory instead and logs
+// once what that means (for example: not shared across instances).
 //
 // The contract for implementers:
 //   - Every method is safe for concurrent use.
-//   - Lookups of something that does not exist return an error matching
-//     ErrNotFound. Other errors are for system faults only (the database cannot
-//     be reached); fiberauth answers them with 503 and changes nothing else.
+//   - A lookup of something that does not exist returns an error matching
+//     ErrNotFound. The other sentinels (ErrConflict, ErrETagMismatch,
+//     ErrNotCurrent, ErrCodeMismatch, ErrCodeSpent, ErrStepUsed) are
+//     returned exactly where a method's comment names them. Any other error
+//     is a system fault (the database cannot be reached); fiberauth answers
+//     it with 503 and changes nothing else.
+//   - A method that returns an error has written nothing (but for the failed
+//     attempt CheckCode counts when it returns ErrCodeMismatch).
 //   - A Store never reads a clock: every time it needs is passed in, so the
 //     caller (and storetest) controls it.
-//   - Records passed in and returned are values; a Store keeps no reference to
-//     a caller's slices or maps and returns none of its own.
+//   - Records passed in and returned are values: a Store keeps no reference
+//     to a caller's slices or maps and returns none of its own.
 //   - Emails and usernames arrive lowercased; a Store compares them exactly.
 //     An empty username is "none" and never conflicts.
 type Store interface {
@@ -28,100 +42,150 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (User, error)
 	// UserByEmail returns the user with that email, or ErrNotFound.
 	UserByEmail(ctx context.Context, email string) (User, error)
-	// UserByUsername returns the user with that username, or ErrNotFound.
+	// UserByUsername returns the user with that username, or ErrNotFound
+	// (always for "").
 	UserByUsername(ctx context.Context, username string) (User, error)
-	// UpdateUser changes a user and what goes with it in one all-or-nothing
-	// step: it replaces the record u.User.ID (all but TOTPLastStep, which
-	// only UseTOTPStep writes); when u.UseCode is set, deletes that code
-	// (same user, purpose and hash, unexpired at u.At); when
-	// u.RevokeSessions is set, revokes every live family of the user but
-	// u.KeepSession at u.At; when u.Rotate is set, rotates that family as
-	// RotateSession does; when u.CreateSession is set, adds that family as
-	// CreateSession does. It returns the ids it revoked and the rotated
-	// family. Nothing is written when it returns an error: ErrNotFound for an
-	// unknown user; ErrStale when u.IfETag is set and the stored etag
-	// differs (someone changed the user since it was read), when the code is
-	// not there, or when the rotation's conditions fail; ErrConflict when
-	// the new email or username belongs to another user.
+	// UpdateUser must be atomic: it applies u, all of it or nothing. Only
+	// while the stored etag of user u.User.ID equals u.IfETag, it replaces
+	// that user's record with u.User; then, when u.RevokeSessions is set,
+	// revokes at u.At every family of the user live at u.At except
+	// u.KeepSession (and returns their ids in UpdateResult.Revoked); then,
+	// when u.Rotate is set, rotates that family as RotateSession(*u.Rotate)
+	// does (and returns the new record in UpdateResult.Session); then, when
+	// u.CreateSession is set, adds that family as CreateSession does (so a
+	// family the revocation ended cannot be rotated, and a new one is not
+	// revoked). The families u names are the user's: fiberauth sees to
+	// that.
+	//
+	// Errors: ErrNotFound for an unknown user; ErrETagMismatch when the
+	// stored etag is not u.IfETag (someone changed the user since it was
+	// read; of concurrent updates read at one etag, at most one succeeds);
+	// ErrConflict when the new email or username belongs to another user,
+	// or u.CreateSession's id is taken; ErrNotCurrent when u.Rotate's family
+	// is unknown, not live at u.Rotate.At, or its current token is not
+	// u.Rotate.From.
 	UpdateUser(ctx context.Context, u UserUpdate) (UpdateResult, error)
 
-	// CreateSession adds a session family with its first refresh token hash.
+	// CreateSession adds a session family with its first refresh token
+	// hash; ErrConflict when s.ID is taken.
 	CreateSession(ctx context.Context, s Session) error
-	// SessionByID returns the family with that id, revoked or not, until
-	// DeleteExpired removes it; ErrNotFound otherwise.
+	// SessionByID returns the family with that id, revoked or expired or
+	// not, until DeleteExpired removes it; ErrNotFound otherwise.
 	SessionByID(ctx context.Context, id string) (Session, error)
 	// SessionByTokenHash returns the family that holds or ever held the
 	// refresh token with that hash (current, previous or older), so that a
 	// replayed old token is recognised as reuse; ErrNotFound otherwise.
 	SessionByTokenHash(ctx context.Context, hash []byte) (Session, error)
 	// RotateSession must be atomic: only if the family r.SessionID is live
-	// (not revoked, ExpiresAt after r.At) and r.From is still its current
-	// token hash (or r.From is nil), it makes r.To current, keeps r.From as
-	// PrevTokenHash with RotatedAt = r.At and Replay = r.Replay, sets
-	// ExpiresAt and LastUsedAt, remembers r.To for SessionByTokenHash, and
-	// returns the new record. Otherwise it changes nothing and returns
-	// ErrStale (ErrNotFound for an unknown family). Of any number of
-	// concurrent calls with the same r.From, at most one succeeds.
+	// at r.At (not revoked, before ExpiresAt and AbsoluteExpiresAt) and
+	// r.From is its current token hash (or r.From is nil: whatever is
+	// current), it makes r.To current, keeps r.From as PrevTokenHash with
+	// RotatedAt = r.At and Replay = r.Replay, sets ExpiresAt = r.ExpiresAt
+	// and LastUsedAt = r.At, remembers r.To for SessionByTokenHash, and
+	// returns the new record. Otherwise it returns ErrNotCurrent (ErrNotFound
+	// for an unknown family). Of any number of concurrent calls with the
+	// same r.From, at most one succeeds.
 	RotateSession(ctx context.Context, r Rotation) (Session, error)
 	// RevokeSession marks the family revoked at at. Revoking a revoked
-	// family is a no-op; an unknown one is ErrNotFound.
+	// family is a no-op that keeps the first time; an unknown one is
+	// ErrNotFound.
 	RevokeSession(ctx context.Context, id string, at time.Time) error
-	// RevokeUserSessions revokes every live family of the user except the
-	// one with id except (none when empty) and returns the ids it revoked.
+	// RevokeUserSessions revokes at at every family of the user that is live
+	// at at, except the one with id except (none when empty), and returns
+	// the ids it revoked (empty when none).
 	RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) ([]string, error)
-	// ListSessions returns the user's live families (not revoked, ExpiresAt
-	// after now), oldest first; an empty list when there are none.
+	// ListSessions returns the user's families live at now, oldest first
+	// (by CreatedAt, then ID); an empty, non-nil list when there are none.
 	ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+}
 
-	// PutCode stores c, replacing any code of the same user and purpose.
+// CodeStore is the optional capability of keeping one-time codes (email
+// confirmation, password reset) in the store, so that a code sent by one
+// instance works on another and survives a restart.
+type CodeStore interface {
+	// PutCode stores c with no failed attempts, replacing any code of the
+	// same user and purpose.
 	PutCode(ctx context.Context, c Code) error
 	// CheckCode must be atomic. When the user's code for purpose is
 	// unexpired at now and its hash equals hash, it returns nil and leaves
-	// the code (UpdateUser's UseCode spends it). When it exists but
-	// differs, it counts the attempt, deletes the code once
-	// CodeMaxAttempts attempts have failed, and returns ErrCodeMismatch.
-	// With no unexpired code it returns ErrNotFound.
+	// the code in place (UseCode spends it). When it exists but differs, it
+	// counts a failed attempt, deletes the code once CodeMaxAttempts
+	// attempts have failed, and returns ErrCodeMismatch: of any number of
+	// concurrent wrong checks of one code, at most CodeMaxAttempts return
+	// ErrCodeMismatch, the others ErrNotFound. With no unexpired code it
+	// returns ErrNotFound.
 	CheckCode(ctx context.Context, userID, purpose string, hash []byte, now time.Time) error
+	// UseCode must be atomic: it is UpdateUser(u) and, in the same
+	// all-or-nothing step, the deletion of the code of c.UserID and
+	// c.Purpose, which must have hash c.Hash and be unexpired at u.At.
+	// When that code is not there (spent, burnt, expired or replaced) it
+	// returns ErrCodeSpent and writes nothing; otherwise it fails as
+	// UpdateUser does. Of concurrent calls for one code, at most one
+	// succeeds.
+	UseCode(ctx context.Context, c Code, u UserUpdate) (UpdateResult, error)
+}
 
-	// Attempts returns the count of attempts under key in the window open
-	// at now (0 when none is) and when that window ends. It backs
-	// throttling, and must be shared by every instance that shares the
-	// store.
+// ChallengeStore is the optional capability of keeping login challenges
+// (the second step of a login) in the store, so that the step can be
+// answered on any instance.
+type ChallengeStore interface {
+	// CreateChallenge stores c (with c.Attempts as given).
+	CreateChallenge(ctx context.Context, c Challenge) error
+	// ChallengeByHash returns the challenge with that hash if it is
+	// unexpired at now; ErrNotFound otherwise.
+	ChallengeByHash(ctx context.Context, hash []byte, now time.Time) (Challenge, error)
+	// ConsumeChallenge must be atomic: it deletes the challenge if it is
+	// unexpired at now and returns nil, or returns ErrNotFound. Of
+	// concurrent calls with one hash, at most one succeeds.
+	ConsumeChallenge(ctx context.Context, hash []byte, now time.Time) error
+	// FailChallenge must be atomic: it counts a wrong answer and deletes
+	// the challenge once CodeMaxAttempts answers have failed (expired or
+	// not: fiberauth calls it only for a challenge it has just read).
+	// ErrNotFound when it is gone: of concurrent calls on one challenge, at
+	// most CodeMaxAttempts return nil.
+	FailChallenge(ctx context.Context, hash []byte) error
+}
+
+// AttemptStore is the optional capability of keeping throttling counters
+// in the store, so that every instance sharing it counts together.
+type AttemptStore interface {
+	// Attempts returns the count under key in the window open at now (0
+	// when none is) and when that window ends.
 	Attempts(ctx context.Context, key string, now time.Time) (int, time.Time, error)
-	// AddAttempt must be atomic: when no window is open under key at now, it
-	// opens one ending at now+window with a count of 1; otherwise it adds
-	// 1. It returns the new count and the window's end.
+	// AddAttempt must be atomic: when no window is open under key at now,
+	// it opens one ending at now+window with a count of 1; otherwise it
+	// adds 1. It returns the new count and the window's end: concurrent
+	// calls each count once.
 	AddAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error)
-	// ResetAttempts forgets the attempts under key; a no-op when there are
+	// ResetAttempts forgets the count under key; a no-op when there is
 	// none.
 	ResetAttempts(ctx context.Context, key string) error
+}
 
+// TOTPStore is the optional capability of recording, per user, the last
+// TOTP time step accepted, so that a code is accepted once across every
+// instance.
+type TOTPStore interface {
 	// UseTOTPStep must be atomic: it records step as the user's last
-	// accepted TOTP step only if it is greater than the one stored, and
-	// returns ErrStale otherwise (a code used twice). ErrNotFound for an
-	// unknown user.
+	// accepted step only if it is greater than the one recorded (0 for a
+	// user who has none), and returns ErrStepUsed otherwise. Of concurrent
+	// calls with one step, at most one succeeds. UpdateUser never changes
+	// the recorded step. ErrNotFound for an unknown user.
 	UseTOTPStep(ctx context.Context, userID string, step int64) error
+}
 
-	// CreateChallenge stores a login challenge session.
-	CreateChallenge(ctx context.Context, c Challenge) error
-	// ChallengeByHash returns the challenge with that hash if it has not
-	// expired at now; ErrNotFound otherwise.
-	ChallengeByHash(ctx context.Context, hash []byte, now time.Time) (Challenge, error)
-	// ConsumeChallenge must be atomic: it deletes the unexpired challenge
-	// and returns nil, or returns ErrNotFound. Of concurrent calls with one
-	// hash, at most one succeeds.
-	ConsumeChallenge(ctx context.Context, hash []byte, now time.Time) error
-	// FailChallenge counts a wrong answer and deletes the challenge once
-	// CodeMaxAttempts answers have failed. ErrNotFound when it is gone.
-	FailChallenge(ctx context.Context, hash []byte) error
-
-	// DeleteExpired removes families whose ExpiresAt or AbsoluteExpiresAt
-	// is at or before now (revoked ones too), and codes, challenges and
-	// attempt windows expired at now.
+// Cleaner is the optional capability of deleting expired records, which
+// fiberauth calls every Config.CleanupInterval, off the request path.
+type Cleaner interface {
+	// DeleteExpired removes session families whose ExpiresAt or
+	// AbsoluteExpiresAt is at or before now (revoked ones too, with every
+	// token hash they held), and, of the optional capabilities the store
+	// has, the codes, challenges and attempt windows expired at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
 }
 
-// CodeMaxAttempts is how many wrong tries burn a one-time code.
+// CodeMaxAttempts is how many wrong tries burn a one-time code or a login
+// challenge.
 const CodeMaxAttempts = 5
 
 // User is an account. Emails and usernames are stored lowercased.
@@ -144,11 +208,8 @@ type User struct {
 	PasswordTemporary bool
 	PasswordExpiresAt time.Time
 	// TOTPSecret is the TOTP secret sealed with AES-GCM under a key derived
-	// from Config.Secret; set by /2fa/setup, in use once MFAEnabled.
+	// from Config.Secret; set by SetupTOTP, in use once MFAEnabled.
 	TOTPSecret []byte `json:"-"`
-	// TOTPLastStep is the last TOTP time step accepted, so that a code works
-	// once.
-	TOTPLastStep int64
 	// RecoveryCodes are keyed hashes of the unused recovery codes.
 	RecoveryCodes [][]byte `json:"-"`
 	// ETag changes whenever anything that matters for authorization does;
@@ -168,19 +229,27 @@ func (u *User) HasRole(role string) bool {
 	return false
 }
 
-// UserUpdate is one all-or-nothing change of a user; see Store.UpdateUser.
+// UserUpdate is one all-or-nothing change of a user and the session
+// families it affects; see Store.UpdateUser.
 type UserUpdate struct {
-	User           User
-	IfETag         string
-	UseCode        *Code // spend this code (UserID, Purpose, Hash) with the change
+	// User is the new record; it replaces the stored one with its ID.
+	User User
+	// IfETag is the etag the record was read with: the update applies only
+	// while the stored etag still equals it.
+	IfETag string
+	// At is when the change happens (revocations, rotation).
+	At time.Time
+	// RevokeSessions revokes every live family of the user except
+	// KeepSession.
 	RevokeSessions bool
 	KeepSession    string
-	Rotate         *Rotation // rotate this family with the change
-	CreateSession  *Session  // start this family with the change
-	At             time.Time
+	// Rotate, when set, rotates a family with the change.
+	Rotate *Rotation
+	// CreateSession, when set, starts a family with the change.
+	CreateSession *Session
 }
 
-// UpdateResult is what Store.UpdateUser did besides the record.
+// UpdateResult is what Store.UpdateUser did besides replacing the record.
 type UpdateResult struct {
 	Revoked []string // ids of the families it revoked
 	Session Session  // the rotated family, when UserUpdate.Rotate was set
@@ -217,22 +286,22 @@ func (s *Session) Live(now time.Time) bool {
 // Rotation is one refresh-token rotation; see Store.RotateSession.
 type Rotation struct {
 	SessionID string
-	From      []byte
-	To        []byte
+	From      []byte // the hash of the token being replaced; nil: whatever is current
+	To        []byte // the hash of the new token
 	At        time.Time
-	ExpiresAt time.Time
-	Replay    []byte
+	ExpiresAt time.Time // the new token's expiry
+	Replay    []byte    // the issued pair, sealed for grace-window replays
 }
 
-// Challenge is a login challenge session: the second step of a login, bound
-// to one user and one kind, stored only as a hash of its token.
+// Challenge is a login challenge: the second step of a login, bound to one
+// user and one kind, stored only as a hash of its token.
 type Challenge struct {
 	Hash      []byte `json:"-"`
 	UserID    string
 	Kind      string // ChallengeMFA or ChallengeNewPassword
 	Sliding   bool   // carried from the login request
 	ExpiresAt time.Time
-	Attempts  int
+	Attempts  int // wrong answers so far
 }
 
 // Challenge kinds, as the login answer names them.
@@ -247,7 +316,7 @@ type Code struct {
 	Purpose   string
 	Hash      []byte `json:"-"`
 	ExpiresAt time.Time
-	Attempts  int
+	Attempts  int // wrong tries so far
 }
 
 // Code purposes. The example's dev outbox shows them as they are.

@@ -1,9 +1,6 @@
 package fiberauth
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -198,55 +195,7 @@ func hashToken(token string) []byte {
 	return h[:]
 }
 
-// issuedPair is what a rotation hands out, kept sealed for grace replays.
-type issuedPair struct {
-	Access        string    `json:"a"`
-	Refresh       string    `json:"r"`
-	AccessExpires time.Time `json:"e"`
-}
-
-// replayAEAD returns the cipher that seals the pair a rotation of oldToken
-// issued. Its key needs both the server's replay key and the old token, which
-// the store holds only as a hash: a copy of the database alone opens nothing.
-func (a *Auth) replayAEAD(oldToken string) (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, []byte(oldToken), a.replayKey, "fiberauth v1 replay", 32)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
-}
-
-func (a *Auth) sealPair(oldToken string, p issuedPair) ([]byte, error) {
-	aead, err := a.replayAEAD(oldToken)
-	if err != nil {
-		return nil, fmt.Errorf("%w: sealing replay: %w", ErrUnavailable, err)
-	}
-	plain, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("%w: sealing replay: %w", ErrUnavailable, err)
-	}
-	nonce := make([]byte, aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	return aead.Seal(nonce, nonce, plain, nil), nil
-}
-
-func (a *Auth) openPair(oldToken string, sealed []byte) (issuedPair, error) {
-	var p issuedPair
-	aead, err := a.replayAEAD(oldToken)
-	if err != nil || len(sealed) < aead.NonceSize() {
-		return p, ErrInvalidGrant
-	}
-	n := aead.NonceSize()
-	plain, err := aead.Open(nil, sealed[:n], sealed[n:], nil)
-	if err != nil {
-		return p, ErrInvalidGrant
-	}
-	if err := json.Unmarshal(plain, &p); err != nil {
-		return p, ErrInvalidGrant
-	}
-	return p, nil
+// equalHash compares hashes of secrets in constant time all the same.
+func equalHash(a, b []byte) bool {
+	return len(a) > 0 && len(a) == len(b) && subtleEqual(a, b)
 }

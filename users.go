@@ -3,6 +3,7 @@ package fiberauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -79,7 +80,7 @@ func (a *Auth) storeNewUser(ctx context.Context, u *User) error {
 		return storeErr("create user", err)
 	}
 	a.cacheUser(u)
-	a.emit(Event{Type: EventUserCreated, UserID: u.ID})
+	a.emit(ctx, Event{Type: EventUserCreated, UserID: u.ID})
 	return nil
 }
 
@@ -103,7 +104,7 @@ func (a *Auth) SetRoles(ctx context.Context, userID string, roles []string) erro
 		return nil
 	})
 	if err == nil {
-		a.emit(Event{Type: EventRolesChanged, UserID: userID})
+		a.emit(ctx, Event{Type: EventRolesChanged, UserID: userID})
 	}
 	return err
 }
@@ -116,7 +117,7 @@ func (a *Auth) DisableUser(ctx context.Context, userID string) error {
 		return nil
 	})
 	if err == nil {
-		a.emit(Event{Type: EventUserDisabled, UserID: userID})
+		a.emit(ctx, Event{Type: EventUserDisabled, UserID: userID})
 	}
 	return err
 }
@@ -157,11 +158,12 @@ type userChange struct {
 	revoke bool   // revoke the user's session families...
 	keep   string // ...except this one
 	// sameETag keeps the etag: for changes that do not matter for
-	// authorization (a rehash at new parameters).
+	// authorization (a rehash at new parameters, a TOTP secret not yet
+	// enabled).
 	sameETag bool
 	useCode  *Code     // spend this one-time code
-	rotate   *Rotation // rotate this family (fn may fill it in)
-	create   *Session  // start this family (fn may fill it in)
+	rotate   *Rotation // rotate this family (fn fills it in)
+	create   *Session  // start this family (fn fills it in)
 	// result, when set, receives what the store did besides the record.
 	result *UpdateResult
 }
@@ -173,10 +175,10 @@ const maxUpdateTries = 3
 // modifyUser reads the user, applies fn and writes it back only if nobody
 // changed it meanwhile (compare-and-swap on the etag), retrying a few times.
 // fn sees the new etag already. Every user change goes through here, so the
-// etag and caches stay right. ErrStale means the code or the rotation of ch
-// failed its condition (not the etag).
+// etag and caches stay right. A code that a concurrent request spent first
+// answers ErrInvalidGrant, as a wrong code would.
 func (a *Auth) modifyUser(ctx context.Context, id string, ch userChange, fn func(*User) error) (User, error) {
-	for try := 0; ; try++ {
+	for try := 1; ; try++ {
 		u, err := a.store.UserByID(ctx, id)
 		if err != nil {
 			return User{}, storeErr("user by id", err)
@@ -190,19 +192,22 @@ func (a *Auth) modifyUser(ctx context.Context, id string, ch userChange, fn func
 		}
 		now := a.now()
 		u.UpdatedAt = now
-		res, err := a.store.UpdateUser(ctx, UserUpdate{
-			User: u, IfETag: old, UseCode: ch.useCode, RevokeSessions: ch.revoke, KeepSession: ch.keep,
-			Rotate: ch.rotate, CreateSession: ch.create, At: now,
-		})
-		if errors.Is(err, ErrStale) {
-			// Another change of the user got there first (retry), or the
-			// code or rotation failed (report).
-			cur, rerr := a.store.UserByID(ctx, id)
-			if rerr == nil && cur.ETag != old && try+1 < maxUpdateTries {
-				continue
-			}
+		up := UserUpdate{
+			User: u, IfETag: old, At: now, RevokeSessions: ch.revoke, KeepSession: ch.keep,
+			Rotate: ch.rotate, CreateSession: ch.create,
 		}
-		if err != nil {
+		var res UpdateResult
+		if ch.useCode != nil {
+			res, err = a.codes.UseCode(ctx, *ch.useCode, up)
+		} else {
+			res, err = a.store.UpdateUser(ctx, up)
+		}
+		switch {
+		case errors.Is(err, ErrETagMismatch) && try < maxUpdateTries:
+			continue
+		case errors.Is(err, ErrCodeSpent):
+			return User{}, ErrInvalidGrant
+		case err != nil:
 			return User{}, storeErr("update user", err)
 		}
 		a.cacheUser(&u)
@@ -262,6 +267,33 @@ func normalizeUsername(field, s string) (string, error) {
 }
 
 func notPrintable(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }
+
+// normalizeName lowercases and checks an account name (an email or a
+// username) sent in the username or email field.
+func normalizeName(name string) (string, error) {
+	name = strings.ToLower(strings.TrimSpace(name))
+	where := "username"
+	if strings.Contains(name, "@") {
+		where = "email"
+	}
+	switch {
+	case name == "":
+		return "", fieldErr("username", "missing", "A username or email is required.")
+	case len(name) > maxEmailLength:
+		return "", fieldErr(where, "too_long", "The username or email is too long.")
+	case !utf8.ValidString(name):
+		return "", fieldErr(where, "invalid", "The username or email is not valid UTF-8.")
+	}
+	return name, nil
+}
+
+// required is the error of a required field sent empty.
+func required(where, v string) error {
+	if v == "" {
+		return fieldErr(where, "missing", fmt.Sprintf("The field %q is required.", where))
+	}
+	return nil
+}
 
 // userByName finds a user by email (when the name has an '@') or username.
 func (a *Auth) userByName(ctx context.Context, name string) (User, error) {

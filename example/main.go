@@ -86,7 +86,7 @@ func main() {
 	}
 }
 
-// options are the example's flags (CONTRACT §6).
+// options are the example's flags (docs/api.md, "The example server").
 type options struct {
 	addr, store, dsn, secret  string
 	adminEmail, adminPassword string

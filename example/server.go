@@ -174,7 +174,7 @@ func ensureAdmin(ctx context.Context, auth *fiberauth.Auth, email, password stri
 }
 
 // jsonError answers Fiber's own errors (404, 405, …) in the same JSON shape
-// as fiberauth's; any server-side failure is a 503, as CONTRACT §5 wants.
+// as fiberauth's; any server-side failure is a 503, as docs/api.md says.
 func jsonError(c *fiber.Ctx, err error) error {
 	code := fiber.StatusServiceUnavailable
 	var fe *fiber.Error

@@ -1,9 +1,15 @@
 // Package memstore is an in-memory fiberauth.Store for tests, demos and
 // single-process apps that can lose their users at restart.
+//
+// It offers every optional capability (CodeStore, ChallengeStore,
+// AttemptStore, TOTPStore and Cleaner), all in the same maps behind one
+// mutex, and is the reference implementation of the contract that
+// storetest checks.
 package memstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"maps"
@@ -14,26 +20,36 @@ import (
 	"github.com/fiberauth/fiberauth"
 )
 
-var _ fiberauth.Store = (*Store)(nil)
+var (
+	_ fiberauth.Store          = (*Store)(nil)
+	_ fiberauth.CodeStore      = (*Store)(nil)
+	_ fiberauth.ChallengeStore = (*Store)(nil)
+	_ fiberauth.AttemptStore   = (*Store)(nil)
+	_ fiberauth.TOTPStore      = (*Store)(nil)
+	_ fiberauth.Cleaner        = (*Store)(nil)
+)
 
-// Store is a fiberauth.Store held in maps behind one mutex. The zero value is
+// Store keeps everything in maps behind one mutex, so that every method,
+// however many records it touches, is one atomic step. The zero value is
 // not usable; call New.
+//
+// Nothing expires by itself: fiberauth calls DeleteExpired every
+// Config.CleanupInterval.
 type Store struct {
 	mu         sync.Mutex
 	users      map[string]*fiberauth.User // by id
 	byEmail    map[string]string          // email → id
 	byUsername map[string]string          // username → id
+	// totpSteps is the last TOTP step accepted per user id. It lives apart
+	// from users because UpdateUser replaces the whole record and must not
+	// reset it.
+	totpSteps  map[string]int64
 	sessions   map[string]*fiberauth.Session
 	byToken    map[string]string // refresh token hash → family id, every hash a family held
 	codes      map[codeKey]*fiberauth.Code
 	challenges map[string]*fiberauth.Challenge // by hash
-	attempts   map[string]*window
-	creates    int // sessions created, to sweep expired ones now and then
+	attempts   map[string]window
 }
-
-// sweepEvery is how many session creations pass between two sweeps of
-// expired records, so a long-running process does not grow without bound.
-const sweepEvery = 1024
 
 type codeKey struct{ userID, purpose string }
 
@@ -49,12 +65,43 @@ func New() *Store {
 		users:      map[string]*fiberauth.User{},
 		byEmail:    map[string]string{},
 		byUsername: map[string]string{},
+		totpSteps:  map[string]int64{},
 		sessions:   map[string]*fiberauth.Session{},
 		byToken:    map[string]string{},
 		codes:      map[codeKey]*fiberauth.Code{},
 		challenges: map[string]*fiberauth.Challenge{},
-		attempts:   map[string]*window{},
+		attempts:   map[string]window{},
 	}
+}
+
+// Clone returns a deep copy of the store: for tests that start many cases
+// from one prepared state.
+func (m *Store) Clone() *Store {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := New()
+	for id, u := range m.users {
+		cu := copyUser(u)
+		c.users[id] = &cu
+	}
+	maps.Copy(c.byEmail, m.byEmail)
+	maps.Copy(c.byUsername, m.byUsername)
+	maps.Copy(c.totpSteps, m.totpSteps)
+	for id, s := range m.sessions {
+		cs := copySession(s)
+		c.sessions[id] = &cs
+	}
+	maps.Copy(c.byToken, m.byToken)
+	for k, code := range m.codes {
+		cc := copyCode(code)
+		c.codes[k] = &cc
+	}
+	for k, ch := range m.challenges {
+		cc := copyChallenge(ch)
+		c.challenges[k] = &cc
+	}
+	maps.Copy(c.attempts, m.attempts) // windows hold no references
+	return c
 }
 
 func copyUser(u *fiberauth.User) fiberauth.User {
@@ -62,12 +109,11 @@ func copyUser(u *fiberauth.User) fiberauth.User {
 	c.Roles = slices.Clone(u.Roles)
 	c.Attributes = maps.Clone(u.Attributes)
 	c.TOTPSecret = bytes.Clone(u.TOTPSecret)
-	c.RecoveryCodes = make([][]byte, len(u.RecoveryCodes))
-	for i, h := range u.RecoveryCodes {
-		c.RecoveryCodes[i] = bytes.Clone(h)
-	}
-	if u.RecoveryCodes == nil {
-		c.RecoveryCodes = nil
+	if u.RecoveryCodes != nil {
+		c.RecoveryCodes = make([][]byte, len(u.RecoveryCodes))
+		for i, h := range u.RecoveryCodes {
+			c.RecoveryCodes[i] = bytes.Clone(h)
+		}
 	}
 	return c
 }
@@ -78,6 +124,18 @@ func copySession(s *fiberauth.Session) fiberauth.Session {
 	c.PrevTokenHash = bytes.Clone(s.PrevTokenHash)
 	c.Replay = bytes.Clone(s.Replay)
 	return c
+}
+
+func copyCode(c *fiberauth.Code) fiberauth.Code {
+	cc := *c
+	cc.Hash = bytes.Clone(c.Hash)
+	return cc
+}
+
+func copyChallenge(c *fiberauth.Challenge) fiberauth.Challenge {
+	cc := *c
+	cc.Hash = bytes.Clone(c.Hash)
+	return cc
 }
 
 // CreateUser implements fiberauth.Store.
@@ -149,33 +207,37 @@ func (m *Store) UserByUsername(_ context.Context, username string) (fiberauth.Us
 	return m.userBy(m.byUsername, username)
 }
 
-// UpdateUser implements fiberauth.Store: every condition is checked before
-// anything is written, all under the one lock.
+// UpdateUser implements fiberauth.Store.
 func (m *Store) UpdateUser(_ context.Context, up fiberauth.UserUpdate) (fiberauth.UpdateResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.update(&up)
+}
+
+// update is UpdateUser with m.mu held, shared with UseCode so that both
+// apply a change the same way. Every condition is checked before anything
+// is written, so a refusal leaves the store as it was.
+func (m *Store) update(up *fiberauth.UserUpdate) (fiberauth.UpdateResult, error) {
 	var res fiberauth.UpdateResult
 	old, ok := m.users[up.User.ID]
 	if !ok {
 		return res, fiberauth.ErrNotFound
 	}
-	if up.IfETag != "" && old.ETag != up.IfETag {
-		return res, fiberauth.ErrStale
+	if old.ETag != up.IfETag {
+		return res, fiberauth.ErrETagMismatch
 	}
 	if m.taken(old.ID, up.User.Email, up.User.Username) {
 		return res, fiberauth.ErrConflict
 	}
-	var code codeKey
-	if uc := up.UseCode; uc != nil {
-		code = codeKey{uc.UserID, uc.Purpose}
-		c, ok := m.codes[code]
-		if !ok || !up.At.Before(c.ExpiresAt) || subtle.ConstantTimeCompare(c.Hash, uc.Hash) != 1 {
-			return res, fiberauth.ErrStale
-		}
-	}
-	if up.Rotate != nil {
-		if err := m.canRotate(up.Rotate); err != nil {
-			return res, err
+	if r := up.Rotate; r != nil {
+		// Inside an update an unknown family is one more way of not being
+		// current: the change was planned around a token that is gone. The
+		// parts apply in order, so a family this update revokes is not live
+		// by the time it would rotate.
+		s, ok := m.sessions[r.SessionID]
+		revoked := up.RevokeSessions && ok && s.UserID == old.ID && s.ID != up.KeepSession
+		if !ok || revoked || !current(s, r.From, r.At) {
+			return res, fiberauth.ErrNotCurrent
 		}
 	}
 	if up.CreateSession != nil {
@@ -183,16 +245,13 @@ func (m *Store) UpdateUser(_ context.Context, up fiberauth.UserUpdate) (fiberaut
 			return res, fiberauth.ErrConflict
 		}
 	}
-	// All checks passed: write.
+
+	// Every check passed: write.
 	delete(m.byEmail, old.Email)
 	delete(m.byUsername, old.Username)
 	c := copyUser(&up.User)
-	c.TOTPLastStep = old.TOTPLastStep
 	m.users[c.ID] = &c
 	m.index(&c)
-	if up.UseCode != nil {
-		delete(m.codes, code)
-	}
 	if up.RevokeSessions {
 		res.Revoked = m.revokeUser(c.ID, up.KeepSession, up.At)
 	}
@@ -220,9 +279,6 @@ func (m *Store) createSession(s *fiberauth.Session) {
 	c := copySession(s)
 	m.sessions[s.ID] = &c
 	m.byToken[string(s.TokenHash)] = s.ID
-	if m.creates++; m.creates%sweepEvery == 0 {
-		m.deleteExpired(s.CreatedAt)
-	}
 }
 
 // SessionByID implements fiberauth.Store.
@@ -240,34 +296,34 @@ func (m *Store) SessionByID(_ context.Context, id string) (fiberauth.Session, er
 func (m *Store) SessionByTokenHash(_ context.Context, hash []byte) (fiberauth.Session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s, ok := m.sessions[m.byToken[string(hash)]]
+	id, ok := m.byToken[string(hash)]
 	if !ok {
 		return fiberauth.Session{}, fiberauth.ErrNotFound
 	}
-	return copySession(s), nil
+	return copySession(m.sessions[id]), nil
 }
 
 // RotateSession implements fiberauth.Store.
 func (m *Store) RotateSession(_ context.Context, r fiberauth.Rotation) (fiberauth.Session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.canRotate(&r); err != nil {
-		return fiberauth.Session{}, err
+	s, ok := m.sessions[r.SessionID]
+	if !ok {
+		return fiberauth.Session{}, fiberauth.ErrNotFound
+	}
+	if !current(s, r.From, r.At) {
+		return fiberauth.Session{}, fiberauth.ErrNotCurrent
 	}
 	return m.rotate(&r), nil
 }
 
-func (m *Store) canRotate(r *fiberauth.Rotation) error {
-	s, ok := m.sessions[r.SessionID]
-	if !ok {
-		return fiberauth.ErrNotFound
-	}
-	if !s.Live(r.At) || (r.From != nil && subtle.ConstantTimeCompare(s.TokenHash, r.From) != 1) {
-		return fiberauth.ErrStale
-	}
-	return nil
+// current reports whether s is live at at and from is its current token
+// hash (any, when from is nil).
+func current(s *fiberauth.Session, from []byte, at time.Time) bool {
+	return s.Live(at) && (from == nil || subtle.ConstantTimeCompare(s.TokenHash, from) == 1)
 }
 
+// rotate applies r, whose conditions the caller has checked.
 func (m *Store) rotate(r *fiberauth.Rotation) fiberauth.Session {
 	s := m.sessions[r.SessionID]
 	s.PrevTokenHash = bytes.Clone(r.From)
@@ -302,13 +358,14 @@ func (m *Store) RevokeUserSessions(_ context.Context, userID, except string, at 
 }
 
 func (m *Store) revokeUser(userID, except string, at time.Time) []string {
-	var ids []string
+	ids := []string{}
 	for _, s := range m.sessions {
 		if s.UserID == userID && s.ID != except && s.Live(at) {
 			s.RevokedAt = at
 			ids = append(ids, s.ID)
 		}
 	}
+	slices.Sort(ids) // map order is random; a stable answer is kinder to callers
 	return ids
 }
 
@@ -326,22 +383,22 @@ func (m *Store) ListSessions(_ context.Context, userID string, now time.Time) ([
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
 			return c
 		}
-		return bytes.Compare([]byte(a.ID), []byte(b.ID))
+		return cmp.Compare(a.ID, b.ID)
 	})
 	return list, nil
 }
 
-// PutCode implements fiberauth.Store.
+// PutCode implements fiberauth.CodeStore.
 func (m *Store) PutCode(_ context.Context, c fiberauth.Code) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cc := c
-	cc.Hash = bytes.Clone(c.Hash)
+	cc := copyCode(&c)
+	cc.Attempts = 0
 	m.codes[codeKey{c.UserID, c.Purpose}] = &cc
 	return nil
 }
 
-// CheckCode implements fiberauth.Store.
+// CheckCode implements fiberauth.CodeStore.
 func (m *Store) CheckCode(_ context.Context, userID, purpose string, hash []byte, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -353,71 +410,41 @@ func (m *Store) CheckCode(_ context.Context, userID, purpose string, hash []byte
 	if subtle.ConstantTimeCompare(c.Hash, hash) == 1 {
 		return nil
 	}
-	c.Attempts++
-	if c.Attempts >= fiberauth.CodeMaxAttempts {
+	if c.Attempts++; c.Attempts >= fiberauth.CodeMaxAttempts {
 		delete(m.codes, k)
 	}
 	return fiberauth.ErrCodeMismatch
 }
 
-// Attempts implements fiberauth.Store.
-func (m *Store) Attempts(_ context.Context, key string, now time.Time) (int, time.Time, error) {
+// UseCode implements fiberauth.CodeStore: the code is checked first, then
+// the update is applied as UpdateUser applies it, and the code goes only
+// when the update went through, all under the one lock.
+func (m *Store) UseCode(_ context.Context, c fiberauth.Code, up fiberauth.UserUpdate) (fiberauth.UpdateResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	w, ok := m.attempts[key]
-	if !ok || !now.Before(w.ends) {
-		return 0, time.Time{}, nil
+	k := codeKey{c.UserID, c.Purpose}
+	stored, ok := m.codes[k]
+	if !ok || !up.At.Before(stored.ExpiresAt) || subtle.ConstantTimeCompare(stored.Hash, c.Hash) != 1 {
+		return fiberauth.UpdateResult{}, fiberauth.ErrCodeSpent
 	}
-	return w.count, w.ends, nil
+	res, err := m.update(&up)
+	if err != nil {
+		return fiberauth.UpdateResult{}, err
+	}
+	delete(m.codes, k)
+	return res, nil
 }
 
-// AddAttempt implements fiberauth.Store.
-func (m *Store) AddAttempt(_ context.Context, key string, now time.Time, d time.Duration) (int, time.Time, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	w, ok := m.attempts[key]
-	if !ok || !now.Before(w.ends) {
-		w = &window{ends: now.Add(d)}
-		m.attempts[key] = w
-	}
-	w.count++
-	return w.count, w.ends, nil
-}
-
-// ResetAttempts implements fiberauth.Store.
-func (m *Store) ResetAttempts(_ context.Context, key string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.attempts, key)
-	return nil
-}
-
-// UseTOTPStep implements fiberauth.Store.
-func (m *Store) UseTOTPStep(_ context.Context, userID string, step int64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, ok := m.users[userID]
-	if !ok {
-		return fiberauth.ErrNotFound
-	}
-	if step <= u.TOTPLastStep {
-		return fiberauth.ErrStale
-	}
-	u.TOTPLastStep = step
-	return nil
-}
-
-// CreateChallenge implements fiberauth.Store.
+// CreateChallenge implements fiberauth.ChallengeStore.
 func (m *Store) CreateChallenge(_ context.Context, c fiberauth.Challenge) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cc := c
-	cc.Hash = bytes.Clone(c.Hash)
+	cc := copyChallenge(&c)
 	m.challenges[string(c.Hash)] = &cc
 	return nil
 }
 
-// ChallengeByHash implements fiberauth.Store.
+// ChallengeByHash implements fiberauth.ChallengeStore.
 func (m *Store) ChallengeByHash(_ context.Context, hash []byte, now time.Time) (fiberauth.Challenge, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -425,12 +452,10 @@ func (m *Store) ChallengeByHash(_ context.Context, hash []byte, now time.Time) (
 	if !ok || !now.Before(c.ExpiresAt) {
 		return fiberauth.Challenge{}, fiberauth.ErrNotFound
 	}
-	cc := *c
-	cc.Hash = bytes.Clone(c.Hash)
-	return cc, nil
+	return copyChallenge(c), nil
 }
 
-// ConsumeChallenge implements fiberauth.Store.
+// ConsumeChallenge implements fiberauth.ChallengeStore.
 func (m *Store) ConsumeChallenge(_ context.Context, hash []byte, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -442,7 +467,7 @@ func (m *Store) ConsumeChallenge(_ context.Context, hash []byte, now time.Time) 
 	return nil
 }
 
-// FailChallenge implements fiberauth.Store.
+// FailChallenge implements fiberauth.ChallengeStore.
 func (m *Store) FailChallenge(_ context.Context, hash []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -456,15 +481,56 @@ func (m *Store) FailChallenge(_ context.Context, hash []byte) error {
 	return nil
 }
 
-// DeleteExpired implements fiberauth.Store.
-func (m *Store) DeleteExpired(_ context.Context, now time.Time) error {
+// Attempts implements fiberauth.AttemptStore.
+func (m *Store) Attempts(_ context.Context, key string, now time.Time) (int, time.Time, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.deleteExpired(now)
+	w, ok := m.attempts[key]
+	if !ok || !now.Before(w.ends) {
+		return 0, time.Time{}, nil
+	}
+	return w.count, w.ends, nil
+}
+
+// AddAttempt implements fiberauth.AttemptStore.
+func (m *Store) AddAttempt(_ context.Context, key string, now time.Time, d time.Duration) (int, time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w, ok := m.attempts[key]
+	if !ok || !now.Before(w.ends) {
+		w = window{ends: now.Add(d)}
+	}
+	w.count++
+	m.attempts[key] = w
+	return w.count, w.ends, nil
+}
+
+// ResetAttempts implements fiberauth.AttemptStore.
+func (m *Store) ResetAttempts(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.attempts, key)
 	return nil
 }
 
-func (m *Store) deleteExpired(now time.Time) {
+// UseTOTPStep implements fiberauth.TOTPStore.
+func (m *Store) UseTOTPStep(_ context.Context, userID string, step int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.users[userID]; !ok {
+		return fiberauth.ErrNotFound
+	}
+	if step <= m.totpSteps[userID] {
+		return fiberauth.ErrStepUsed
+	}
+	m.totpSteps[userID] = step
+	return nil
+}
+
+// DeleteExpired implements fiberauth.Cleaner.
+func (m *Store) DeleteExpired(_ context.Context, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for id, s := range m.sessions {
 		if !now.Before(s.ExpiresAt) || !now.Before(s.AbsoluteExpiresAt) {
 			delete(m.sessions, id)
@@ -490,4 +556,5 @@ func (m *Store) deleteExpired(now time.Time) {
 			delete(m.attempts, k)
 		}
 	}
+	return nil
 }

@@ -104,7 +104,7 @@ type benchInstance struct{ instance }
 
 func newBenchInstance(b *testing.B, store fiberauth.Store) benchInstance {
 	b.Helper()
-	in := newInstance(b, store, 5*time.Second)
+	in := newInstance(b, store, 5*time.Second, nil)
 	if _, err := in.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {
 		b.Fatal(err)
 	}

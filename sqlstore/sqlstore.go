@@ -2,11 +2,25 @@
 // (modernc.org/sqlite, pure Go) for one machine, PostgreSQL (pgx) for apps
 // that run several instances against one database.
 //
+// Besides the core Store, a *Store has every optional capability: CodeStore,
+// ChallengeStore, AttemptStore, TOTPStore and Cleaner, so one-time codes,
+// login challenges, throttling counters and TOTP replay protection are
+// shared by every instance on the database and survive a restart. It runs
+// nothing in the background: fiberauth calls DeleteExpired on its own
+// schedule, with its own clock.
+//
+// Every method that reads and then writes does so in one transaction. On
+// SQLite every transaction takes the write lock at BEGIN (Open sets
+// _txlock=immediate), so such transactions take turns; on PostgreSQL they
+// lock the row they read (SELECT ... FOR UPDATE) or change it with one
+// conditional statement checked by rows affected.
+//
 // The schema is in migrations/*.sql; Open and New apply what is missing.
 package sqlstore
 
 import (
 	"context"
+	"crypto/subtle"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -21,17 +35,18 @@ import (
 	"github.com/fiberauth/fiberauth"
 )
 
-var _ fiberauth.Store = (*Store)(nil)
-
-// Defaults of the options.
-const (
-	// DefaultCleanupInterval is how often expired sessions and codes are
-	// deleted.
-	DefaultCleanupInterval = 10 * time.Minute
-	// DefaultQueryTimeout bounds each store call whose context has no
-	// deadline, so an unreachable database answers 503 instead of hanging.
-	DefaultQueryTimeout = 5 * time.Second
+var (
+	_ fiberauth.Store          = (*Store)(nil)
+	_ fiberauth.CodeStore      = (*Store)(nil)
+	_ fiberauth.ChallengeStore = (*Store)(nil)
+	_ fiberauth.AttemptStore   = (*Store)(nil)
+	_ fiberauth.TOTPStore      = (*Store)(nil)
+	_ fiberauth.Cleaner        = (*Store)(nil)
 )
+
+// DefaultQueryTimeout bounds each store call whose context has no deadline,
+// so an unreachable database answers 503 instead of hanging.
+const DefaultQueryTimeout = 5 * time.Second
 
 // sqlitePragmas are applied to every SQLite connection Open makes:
 //   - WAL, so readers never wait for the writer;
@@ -40,19 +55,21 @@ const (
 //   - synchronous=FULL, so a rotation a client has seen survives power loss
 //     (NORMAL is faster but may lose the last transactions on power loss,
 //     which would bring back refresh tokens already rotated);
-//   - _txlock=immediate, so every transaction takes the write lock at BEGIN
-//     and two writers never deadlock upgrading their locks.
+//   - _txlock=immediate, so every transaction takes the write lock at BEGIN:
+//     read-then-write transactions (CheckCode) take turns, and two writers
+//     never deadlock upgrading their locks.
+//
+// They come first in the DSN, and the driver takes the first value of a
+// key, so a caller's query parameters cannot turn them off.
 const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
 
-// Store is a fiberauth.Store on a SQL database. It is safe for concurrent use.
+// Store is a fiberauth.Store, with every optional capability, on a SQL
+// database. It is safe for concurrent use.
 type Store struct {
-	db      *sql.DB
-	d       Dialect
-	ownDB   bool
-	timeout time.Duration
-
-	stop      chan struct{}
-	done      chan struct{}
+	db        *sql.DB
+	d         Dialect
+	ownDB     bool
+	timeout   time.Duration
 	closeOnce sync.Once
 }
 
@@ -60,21 +77,7 @@ type Store struct {
 type Option func(*options) error
 
 type options struct {
-	cleanup time.Duration
 	timeout time.Duration
-}
-
-// WithCleanupInterval sets how often expired records are deleted; 0 turns the
-// background cleanup off (call DeleteExpired yourself).
-// Optional. Default: DefaultCleanupInterval.
-func WithCleanupInterval(d time.Duration) Option {
-	return func(o *options) error {
-		if d < 0 {
-			return errors.New("sqlstore: negative cleanup interval")
-		}
-		o.cleanup = d
-		return nil
-	}
 }
 
 // WithQueryTimeout bounds each call whose context has no deadline.
@@ -134,7 +137,10 @@ func sqliteDSN(dsn string) string {
 
 // New uses a database the caller opened, and migrates it; Close leaves db
 // open. For SQLite, the caller's DSN should set what Open sets (WAL,
-// busy_timeout, synchronous=FULL, _txlock=immediate).
+// busy_timeout, synchronous=FULL, _txlock=immediate): without
+// _txlock=immediate the store stays correct (SQLite transactions are
+// serializable), but concurrent calls may fail with SQLITE_BUSY instead of
+// waiting their turn.
 func New(db *sql.DB, d Dialect, opts ...Option) (*Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -145,7 +151,7 @@ func newStore(ctx context.Context, db *sql.DB, d Dialect, opts []Option) (*Store
 	if d.isUnique == nil {
 		return nil, errors.New("sqlstore: unknown dialect; use sqlstore.SQLite or sqlstore.Postgres")
 	}
-	o := options{cleanup: DefaultCleanupInterval, timeout: DefaultQueryTimeout}
+	o := options{timeout: DefaultQueryTimeout}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -154,36 +160,14 @@ func newStore(ctx context.Context, db *sql.DB, d Dialect, opts []Option) (*Store
 	if err := migrate(ctx, db, d); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, d: d, timeout: o.timeout, stop: make(chan struct{}), done: make(chan struct{})}
-	if o.cleanup > 0 {
-		go s.cleanupLoop(o.cleanup)
-	} else {
-		close(s.done)
-	}
-	return s, nil
+	return &Store{db: db, d: d, timeout: o.timeout}, nil
 }
 
-// cleanupLoop deletes expired records off the request path until Close.
-func (s *Store) cleanupLoop(every time.Duration) {
-	defer close(s.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			_ = s.DeleteExpired(context.Background(), time.Now())
-		}
-	}
-}
-
-// Close stops the cleanup loop and, when Open opened the database, closes it.
+// Close closes the database when Open opened it, and does nothing when New
+// was given it. Closing twice is a no-op.
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
-		close(s.stop)
-		<-s.done
 		if s.ownDB {
 			err = s.db.Close()
 		}
@@ -233,8 +217,11 @@ func nullIfEmpty(s string) sql.NullString { return sql.NullString{String: s, Val
 
 // --- users ---
 
+// userColumns are what a User carries. totp_last_step is not among them:
+// it is UseTOTPStep's alone (CreateUser writes 0 and nothing else reads or
+// writes it).
 const userColumns = `id, email, username, display_name, password_hash, email_verified, mfa_enabled, roles, attributes, disabled, etag, created_at, updated_at,
-	password_temporary, password_expires_at, totp_secret, recovery_codes, totp_last_step`
+	password_temporary, password_expires_at, totp_secret, recovery_codes`
 
 func userArgs(u *fiberauth.User) ([]any, error) {
 	roles := u.Roles
@@ -276,7 +263,7 @@ func scanUser(row *sql.Row) (fiberauth.User, error) {
 	)
 	err := row.Scan(&u.ID, &u.Email, &username, &u.DisplayName, &u.PasswordHash, &u.EmailVerified, &u.MFAEnabled,
 		&roles, &attrs, &u.Disabled, &u.ETag, &created, &updated,
-		&u.PasswordTemporary, &pwExpires, &u.TOTPSecret, &rc, &u.TOTPLastStep)
+		&u.PasswordTemporary, &pwExpires, &u.TOTPSecret, &rc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, fiberauth.ErrNotFound
 	}
@@ -308,8 +295,8 @@ func (s *Store) CreateUser(ctx context.Context, u fiberauth.User) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO fiberauth_users (`+userColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`, append(args, u.TOTPLastStep)...)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO fiberauth_users (`+userColumns+`, totp_last_step)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 0)`, args...)
 	if s.d.isUnique(err) {
 		return fiberauth.ErrConflict
 	}
@@ -340,9 +327,23 @@ func (s *Store) UserByUsername(ctx context.Context, username string) (fiberauth.
 	return s.userWhere(ctx, "username", username)
 }
 
-// UpdateUser implements fiberauth.Store: the user row, the code it spends,
-// the revocations and the rotation commit together or not at all.
+// UpdateUser implements fiberauth.Store: the user row, the revocations, the
+// rotation and the new family commit together or not at all.
 func (s *Store) UpdateUser(ctx context.Context, up fiberauth.UserUpdate) (fiberauth.UpdateResult, error) {
+	return s.update(ctx, nil, &up)
+}
+
+// UseCode implements fiberauth.CodeStore: UpdateUser's transaction, opened
+// by the deletion of the code. On PostgreSQL the DELETE locks the code row,
+// so of concurrent calls for one code the first to delete it holds the
+// others until it commits (they then find it gone) or rolls back (one of
+// them then deletes it).
+func (s *Store) UseCode(ctx context.Context, c fiberauth.Code, up fiberauth.UserUpdate) (fiberauth.UpdateResult, error) {
+	return s.update(ctx, &c, &up)
+}
+
+// update is UpdateUser, and UseCode when c is set.
+func (s *Store) update(ctx context.Context, c *fiberauth.Code, up *fiberauth.UserUpdate) (fiberauth.UpdateResult, error) {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	var res fiberauth.UpdateResult
@@ -351,38 +352,19 @@ func (s *Store) UpdateUser(ctx context.Context, up fiberauth.UserUpdate) (fibera
 		return res, err
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		// $18 = '' means "whatever the etag". totp_last_step is
-		// UseTOTPStep's alone.
-		r, err := tx.ExecContext(ctx, `UPDATE fiberauth_users SET email = $2, username = $3, display_name = $4, password_hash = $5,
-			email_verified = $6, mfa_enabled = $7, roles = $8, attributes = $9, disabled = $10, etag = $11, created_at = $12, updated_at = $13,
-			password_temporary = $14, password_expires_at = $15, totp_secret = $16, recovery_codes = $17
-			WHERE id = $1 AND ($18 = '' OR etag = $18)`, append(args, up.IfETag)...)
-		if s.d.isUnique(err) {
-			return fiberauth.ErrConflict
-		}
-		if err := affectedOrMissing(ctx, tx, r, err, `SELECT 1 FROM fiberauth_users WHERE id = $1`, up.User.ID); err != nil {
-			return err
-		}
-		if c := up.UseCode; c != nil {
-			r, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_codes WHERE user_id = $1 AND purpose = $2 AND hash = $3 AND expires_at > $4`,
-				c.UserID, c.Purpose, c.Hash, micros(up.At))
-			if err := affected(r, err); err != nil {
-				return err
+		if c != nil {
+			// A code a failed check has burnt is deleted with that check;
+			// attempts < max only guards against rows an older sqlstore
+			// counted without deleting.
+			r, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_codes
+				WHERE user_id = $1 AND purpose = $2 AND hash = $3 AND expires_at > $4 AND attempts < $5`,
+				c.UserID, c.Purpose, c.Hash, micros(up.At), fiberauth.CodeMaxAttempts)
+			if ok, err := changed(r, err); err != nil || !ok {
+				return errOr(err, fiberauth.ErrCodeSpent)
 			}
 		}
-		if up.RevokeSessions {
-			if res.Revoked, err = revokeUser(ctx, tx, up.User.ID, up.KeepSession, up.At); err != nil {
-				return err
-			}
-		}
-		if up.Rotate != nil {
-			if res.Session, err = rotateTx(ctx, tx, up.Rotate); err != nil {
-				return err
-			}
-		}
-		if up.CreateSession != nil {
-			err = createSessionTx(ctx, tx, up.CreateSession)
-		}
+		var err error
+		res, err = s.updateTx(ctx, tx, up, args)
 		return err
 	})
 	if s.d.isUnique(err) {
@@ -394,25 +376,64 @@ func (s *Store) UpdateUser(ctx context.Context, up fiberauth.UserUpdate) (fibera
 	return res, nil
 }
 
-// affected turns "no row matched" into ErrStale.
-func affected(r sql.Result, err error) error {
-	if err != nil {
-		return err
+// updateTx is the body of UpdateUser's transaction; args are
+// userArgs(&up.User).
+func (s *Store) updateTx(ctx context.Context, tx *sql.Tx, up *fiberauth.UserUpdate, args []any) (fiberauth.UpdateResult, error) {
+	var res fiberauth.UpdateResult
+	// On PostgreSQL the UPDATE locks the row; a concurrent update read at
+	// the same etag waits, then finds the etag changed and matches nothing.
+	r, err := tx.ExecContext(ctx, `UPDATE fiberauth_users SET email = $2, username = $3, display_name = $4, password_hash = $5,
+		email_verified = $6, mfa_enabled = $7, roles = $8, attributes = $9, disabled = $10, etag = $11, created_at = $12, updated_at = $13,
+		password_temporary = $14, password_expires_at = $15, totp_secret = $16, recovery_codes = $17
+		WHERE id = $1 AND etag = $18`, append(args, up.IfETag)...)
+	if s.d.isUnique(err) {
+		return res, fiberauth.ErrConflict
 	}
-	n, err := r.RowsAffected()
-	if err != nil {
-		return err
+	if err := changedOr(ctx, tx, r, err, fiberauth.ErrETagMismatch, `SELECT 1 FROM fiberauth_users WHERE id = $1`, up.User.ID); err != nil {
+		return res, err
 	}
-	if n == 0 {
-		return fiberauth.ErrStale
+	if up.RevokeSessions {
+		if res.Revoked, err = revokeUser(ctx, tx, up.User.ID, up.KeepSession, up.At); err != nil {
+			return res, err
+		}
 	}
-	return nil
+	if up.Rotate != nil {
+		// ErrNotFound would say the user is unknown: an unknown family is
+		// ErrNotCurrent here, so there is nothing to probe.
+		if res.Session, err = rotateTx(ctx, tx, up.Rotate, false); err != nil {
+			return res, err
+		}
+	}
+	if up.CreateSession != nil {
+		if err := createSessionTx(ctx, tx, up.CreateSession); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
 }
 
-// affectedOrMissing is affected, telling ErrNotFound (the row is not there
-// at all, by the probe query) from ErrStale (it is, but did not match).
-func affectedOrMissing(ctx context.Context, q rowQuerier, r sql.Result, err error, probe string, args ...any) error {
-	if err := affected(r, err); !errors.Is(err, fiberauth.ErrStale) {
+// changed reports whether a statement changed any row.
+func changed(r sql.Result, err error) (bool, error) {
+	if err != nil {
+		return false, err
+	}
+	n, err := r.RowsAffected()
+	return n > 0, err
+}
+
+// errOr is err, or otherwise when err is nil.
+func errOr(err, otherwise error) error {
+	if err != nil {
+		return err
+	}
+	return otherwise
+}
+
+// changedOr checks a conditional statement by rows affected: nil when it
+// changed a row; otherwise ErrNotFound when probe finds no row (the record
+// is not there at all), else ifPresent (it is, but did not match).
+func changedOr(ctx context.Context, q rowQuerier, r sql.Result, err error, ifPresent error, probe string, args ...any) error {
+	if ok, err := changed(r, err); err != nil || ok {
 		return err
 	}
 	var one int
@@ -420,10 +441,7 @@ func affectedOrMissing(ctx context.Context, q rowQuerier, r sql.Result, err erro
 	if errors.Is(err, sql.ErrNoRows) {
 		return fiberauth.ErrNotFound
 	}
-	if err != nil {
-		return err
-	}
-	return fiberauth.ErrStale
+	return errOr(err, ifPresent)
 }
 
 type rowQuerier interface {
@@ -435,6 +453,8 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
+// revokeUser revokes the user's families live at at but except, and
+// returns their ids (empty, not nil, when none).
 func revokeUser(ctx context.Context, q querier, userID, except string, at time.Time) ([]string, error) {
 	now := micros(at)
 	rows, err := q.QueryContext(ctx, `UPDATE fiberauth_sessions SET revoked_at = $3
@@ -444,7 +464,7 @@ func revokeUser(ctx context.Context, q querier, userID, except string, at time.T
 		return nil, err
 	}
 	defer rows.Close()
-	var ids []string
+	ids := []string{}
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
@@ -531,13 +551,16 @@ func (s *Store) RotateSession(ctx context.Context, r fiberauth.Rotation) (fibera
 	var out fiberauth.Session
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		out, err = rotateTx(ctx, tx, &r)
+		out, err = rotateTx(ctx, tx, &r, true)
 		return err
 	})
 	return out, err
 }
 
-func rotateTx(ctx context.Context, tx *sql.Tx, r *fiberauth.Rotation) (fiberauth.Session, error) {
+// rotateTx rotates r in tx. When the family does not qualify it returns
+// ErrNotCurrent; with probe, it first looks whether the family exists at
+// all, and returns ErrNotFound when it does not.
+func rotateTx(ctx context.Context, tx *sql.Tx, r *fiberauth.Rotation, probe bool) (fiberauth.Session, error) {
 	at := micros(r.At)
 	row := tx.QueryRowContext(ctx, `UPDATE fiberauth_sessions
 		SET prev_token_hash = $3, token_hash = $4, rotated_at = $5, replay = $6, expires_at = $7, last_used_at = $5
@@ -546,15 +569,15 @@ func rotateTx(ctx context.Context, tx *sql.Tx, r *fiberauth.Rotation) (fiberauth
 		r.SessionID, r.From == nil, r.From, r.To, at, r.Replay, micros(r.ExpiresAt))
 	out, err := scanSession(row)
 	if errors.Is(err, fiberauth.ErrNotFound) {
+		if !probe {
+			return out, fiberauth.ErrNotCurrent
+		}
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM fiberauth_sessions WHERE id = $1`, r.SessionID).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return out, fiberauth.ErrNotFound
 		}
-		if err != nil {
-			return out, err
-		}
-		return out, fiberauth.ErrStale
+		return out, errOr(err, fiberauth.ErrNotCurrent)
 	}
 	if err != nil {
 		return out, err
@@ -568,11 +591,8 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) erro
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	res, err := s.db.ExecContext(ctx, `UPDATE fiberauth_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at = 0`, id, micros(at))
-	err = affectedOrMissing(ctx, s.db, res, err, `SELECT 1 FROM fiberauth_sessions WHERE id = $1`, id)
-	if errors.Is(err, fiberauth.ErrStale) {
-		return nil // revoked already
-	}
-	return err
+	// Present but not changed: revoked already, which is a no-op.
+	return changedOr(ctx, s.db, res, err, nil, `SELECT 1 FROM fiberauth_sessions WHERE id = $1`, id)
 }
 
 // RevokeUserSessions implements fiberauth.Store.
@@ -606,7 +626,7 @@ func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) 
 
 // --- codes ---
 
-// PutCode implements fiberauth.Store.
+// PutCode implements fiberauth.CodeStore.
 func (s *Store) PutCode(ctx context.Context, c fiberauth.Code) error {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
@@ -616,41 +636,48 @@ func (s *Store) PutCode(ctx context.Context, c fiberauth.Code) error {
 	return err
 }
 
-// CheckCode implements fiberauth.Store. A match is one SELECT; a miss is
-// one UPDATE that counts it, so every wrong try is counted under
-// concurrency.
+// CheckCode implements fiberauth.CodeStore in one transaction: it reads the
+// code (on PostgreSQL locking its row; on SQLite the transaction holds the
+// write lock from BEGIN), compares, and on a mismatch counts it, deleting
+// the code with the failure that burns it. Checks of one code take turns,
+// so each wrong one is counted once and none sees a burnt code.
 func (s *Store) CheckCode(ctx context.Context, userID, purpose string, hash []byte, now time.Time) error {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	at := micros(now)
-	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM fiberauth_codes WHERE user_id = $1 AND purpose = $2 AND hash = $3 AND expires_at > $4`,
-		userID, purpose, hash, at).Scan(&one)
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
-	var attempts int
-	err = s.db.QueryRowContext(ctx, `UPDATE fiberauth_codes SET attempts = attempts + 1
-		WHERE user_id = $1 AND purpose = $2 AND expires_at > $3 RETURNING attempts`, userID, purpose, at).Scan(&attempts)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fiberauth.ErrNotFound
-	}
-	if err != nil {
-		return err
-	}
-	if attempts >= fiberauth.CodeMaxAttempts {
-		if _, err := s.db.ExecContext(ctx, `DELETE FROM fiberauth_codes WHERE user_id = $1 AND purpose = $2 AND attempts >= $3`,
-			userID, purpose, fiberauth.CodeMaxAttempts); err != nil {
+	var verdict error
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var (
+			stored   []byte
+			attempts int
+		)
+		// attempts < max only hides rows an older sqlstore counted without
+		// deleting; this one deletes a code with the failure that burns it.
+		err := tx.QueryRowContext(ctx, `SELECT hash, attempts FROM fiberauth_codes
+			WHERE user_id = $1 AND purpose = $2 AND expires_at > $3 AND attempts < $4`+s.d.forUpdate,
+			userID, purpose, micros(now), fiberauth.CodeMaxAttempts).Scan(&stored, &attempts)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			verdict = fiberauth.ErrNotFound
+			return nil
+		case err != nil:
 			return err
+		case subtle.ConstantTimeCompare(stored, hash) == 1:
+			return nil
 		}
-	}
-	return fiberauth.ErrCodeMismatch
+		verdict = fiberauth.ErrCodeMismatch
+		if attempts+1 >= fiberauth.CodeMaxAttempts {
+			_, err = tx.ExecContext(ctx, `DELETE FROM fiberauth_codes WHERE user_id = $1 AND purpose = $2`, userID, purpose)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE fiberauth_codes SET attempts = attempts + 1 WHERE user_id = $1 AND purpose = $2`, userID, purpose)
+		}
+		return err
+	})
+	return errOr(err, verdict)
 }
 
-// Attempts implements fiberauth.Store.
+// --- attempts ---
+
+// Attempts implements fiberauth.AttemptStore.
 func (s *Store) Attempts(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
@@ -663,7 +690,7 @@ func (s *Store) Attempts(ctx context.Context, key string, now time.Time) (int, t
 	return n, fromMicros(ends), err
 }
 
-// AddAttempt implements fiberauth.Store: one upsert, atomic on both
+// AddAttempt implements fiberauth.AttemptStore: one upsert, atomic on both
 // databases.
 func (s *Store) AddAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error) {
 	ctx, cancel := s.call(ctx)
@@ -678,7 +705,7 @@ func (s *Store) AddAttempt(ctx context.Context, key string, now time.Time, windo
 	return n, fromMicros(ends), err
 }
 
-// ResetAttempts implements fiberauth.Store.
+// ResetAttempts implements fiberauth.AttemptStore.
 func (s *Store) ResetAttempts(ctx context.Context, key string) error {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
@@ -686,15 +713,19 @@ func (s *Store) ResetAttempts(ctx context.Context, key string) error {
 	return err
 }
 
-// UseTOTPStep implements fiberauth.Store: one conditional UPDATE.
+// --- TOTP ---
+
+// UseTOTPStep implements fiberauth.TOTPStore: one conditional UPDATE.
 func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) error {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	res, err := s.db.ExecContext(ctx, `UPDATE fiberauth_users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2`, userID, step)
-	return affectedOrMissing(ctx, s.db, res, err, `SELECT 1 FROM fiberauth_users WHERE id = $1`, userID)
+	return changedOr(ctx, s.db, res, err, fiberauth.ErrStepUsed, `SELECT 1 FROM fiberauth_users WHERE id = $1`, userID)
 }
 
-// CreateChallenge implements fiberauth.Store.
+// --- challenges ---
+
+// CreateChallenge implements fiberauth.ChallengeStore.
 func (s *Store) CreateChallenge(ctx context.Context, c fiberauth.Challenge) error {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
@@ -703,7 +734,7 @@ func (s *Store) CreateChallenge(ctx context.Context, c fiberauth.Challenge) erro
 	return err
 }
 
-// ChallengeByHash implements fiberauth.Store.
+// ChallengeByHash implements fiberauth.ChallengeStore.
 func (s *Store) ChallengeByHash(ctx context.Context, hash []byte, now time.Time) (fiberauth.Challenge, error) {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
@@ -712,45 +743,53 @@ func (s *Store) ChallengeByHash(ctx context.Context, hash []byte, now time.Time)
 	err := s.db.QueryRowContext(ctx, `SELECT hash, user_id, kind, sliding, expires_at, attempts FROM fiberauth_challenges
 		WHERE hash = $1 AND expires_at > $2`, hash, micros(now)).Scan(&c.Hash, &c.UserID, &c.Kind, &c.Sliding, &exp, &c.Attempts)
 	if errors.Is(err, sql.ErrNoRows) {
-		return c, fiberauth.ErrNotFound
+		return fiberauth.Challenge{}, fiberauth.ErrNotFound
+	}
+	if err != nil {
+		return fiberauth.Challenge{}, err
 	}
 	c.ExpiresAt = fromMicros(exp)
-	return c, err
+	return c, nil
 }
 
-// ConsumeChallenge implements fiberauth.Store: one DELETE, checked by rows
-// affected.
+// ConsumeChallenge implements fiberauth.ChallengeStore: one DELETE, checked
+// by rows affected.
 func (s *Store) ConsumeChallenge(ctx context.Context, hash []byte, now time.Time) error {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	res, err := s.db.ExecContext(ctx, `DELETE FROM fiberauth_challenges WHERE hash = $1 AND expires_at > $2`, hash, micros(now))
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 1 {
+	if ok, err := changed(res, err); err != nil || ok {
 		return err
 	}
 	return fiberauth.ErrNotFound
 }
 
-// FailChallenge implements fiberauth.Store.
+// FailChallenge implements fiberauth.ChallengeStore in one transaction: the
+// UPDATE that counts the failure locks the row (on SQLite the transaction
+// holds the write lock from BEGIN), and the failure that burns the
+// challenge deletes it before the lock goes. A concurrent call waits, then
+// counts on the new value or finds the row gone.
 func (s *Store) FailChallenge(ctx context.Context, hash []byte) error {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	var attempts int
-	err := s.db.QueryRowContext(ctx, `UPDATE fiberauth_challenges SET attempts = attempts + 1 WHERE hash = $1 RETURNING attempts`, hash).Scan(&attempts)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fiberauth.ErrNotFound
-	}
-	if err != nil || attempts < fiberauth.CodeMaxAttempts {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var attempts int
+		err := tx.QueryRowContext(ctx, `UPDATE fiberauth_challenges SET attempts = attempts + 1 WHERE hash = $1 RETURNING attempts`, hash).Scan(&attempts)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fiberauth.ErrNotFound
+		}
+		if err != nil || attempts < fiberauth.CodeMaxAttempts {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM fiberauth_challenges WHERE hash = $1`, hash)
 		return err
-	}
-	_, err = s.db.ExecContext(ctx, `DELETE FROM fiberauth_challenges WHERE hash = $1 AND attempts >= $2`, hash, fiberauth.CodeMaxAttempts)
-	return err
+	})
 }
 
-// DeleteExpired implements fiberauth.Store. It runs from the cleanup loop,
-// never on the request path.
+// --- cleanup ---
+
+// DeleteExpired implements fiberauth.Cleaner. fiberauth calls it on its own
+// schedule, off the request path; it deletes in one transaction.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 	ctx, cancel := s.call(ctx)
 	defer cancel()

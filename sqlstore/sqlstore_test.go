@@ -4,13 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"errors"
+	"database/sql/driver"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/fiberauth/fiberauth"
 	"github.com/fiberauth/fiberauth/sqlstore"
@@ -74,6 +73,9 @@ func open(t testing.TB, driver, dsn string, opts ...sqlstore.Option) *sqlstore.S
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
+	// Enough connections for real contention, few enough that the
+	// concurrent cases do not spend their time opening them.
+	s.DB().SetMaxOpenConns(8)
 	return s
 }
 
@@ -161,45 +163,28 @@ func TestSQLitePragmas(t *testing.T) {
 	if mode != "wal" || sync != 2 || busy < 1000 {
 		t.Fatalf("journal_mode=%s synchronous=%d busy_timeout=%d; want wal, 2 (FULL), ≥ 1000", mode, sync, busy)
 	}
-}
 
-// The cleanup loop removes expired records off the request path, and Close
-// stops it.
-func TestCleanupLoop(t *testing.T) {
-	t.Parallel()
-	s, err := sqlstore.Open(context.Background(), "sqlite", sqliteDSN(t), sqlstore.WithCleanupInterval(20*time.Millisecond))
+	// _txlock=immediate: a transaction holds the write lock from BEGIN, so
+	// another connection cannot begin one. That connection does not wait
+	// (busy_timeout 0) and is discarded afterwards.
+	ctx := context.Background()
+	other, err := db.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	past := time.Now().Add(-time.Hour)
-	gone := fiberauth.Session{ID: "gone", UserID: "u", TokenHash: []byte("h1"), CreatedAt: past, LastUsedAt: past,
-		ExpiresAt: past.Add(time.Minute), AbsoluteExpiresAt: past.Add(time.Hour * 2)}
-	kept := gone
-	kept.ID, kept.TokenHash, kept.ExpiresAt = "kept", []byte("h2"), time.Now().Add(time.Hour)
-	for _, x := range []fiberauth.Session{gone, kept} {
-		if err := s.CreateSession(ctx, x); err != nil {
-			t.Fatal(err)
-		}
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, err := s.SessionByID(ctx, "gone")
-		if errors.Is(err, fiberauth.ErrNotFound) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the cleanup loop did not remove an expired session: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if _, err := s.SessionByID(ctx, "kept"); err != nil {
-		t.Fatalf("the cleanup loop removed a live session: %v", err)
-	}
-	if err := s.Close(); err != nil {
+	defer other.Raw(func(any) error { return driver.ErrBadConn }) //nolint:errcheck // discards the connection
+	if _, err := other.ExecContext(ctx, `PRAGMA busy_timeout = 0`); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("a second Close: %v", err)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read nothing, wrote nothing
+	if tx2, err := other.BeginTx(ctx, nil); err == nil {
+		_ = tx2.Rollback()
+		t.Fatal("a second transaction began while one was open: transactions do not take the write lock at BEGIN (_txlock=immediate)")
+	} else if !strings.Contains(err.Error(), "locked") && !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("BEGIN while another transaction is open: %v; want SQLITE_BUSY", err)
 	}
 }

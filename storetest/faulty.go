@@ -13,29 +13,44 @@ import (
 // driver says when the database cannot be reached.
 var ErrFault = errors.New("storetest: injected fault: connection refused")
 
-var _ fiberauth.Store = (*Faulty)(nil)
-
-// Faulty wraps a Store and fails one chosen call with ErrFault, to check that
-// every operation answers 503 for any failure and leaves no partial change.
-// It is safe for concurrent use.
-type Faulty struct {
+// FullStore is a Store with every optional capability: what NewFaulty wraps.
+type FullStore interface {
 	fiberauth.Store
+	fiberauth.CodeStore
+	fiberauth.ChallengeStore
+	fiberauth.AttemptStore
+	fiberauth.TOTPStore
+	fiberauth.Cleaner
+}
+
+// Faulty implements every method itself rather than embedding the store it
+// wraps: a method added to any interface then fails to compile here until
+// it can fail too, instead of slipping through unfaulted.
+var _ FullStore = (*Faulty)(nil)
+
+// Faulty wraps a FullStore and fails one chosen call with ErrFault, writing
+// nothing, to check that every operation answers 503 for any failure and
+// leaves no partial change. Every method counts as one call. It is safe for
+// concurrent use.
+type Faulty struct {
+	inner  FullStore
 	mu     sync.Mutex
 	calls  int
 	failAt int // the call number to fail; 0: none
 }
 
 // NewFaulty wraps s; it fails nothing until FailNth.
-func NewFaulty(s fiberauth.Store) *Faulty { return &Faulty{Store: s} }
+func NewFaulty(s FullStore) *Faulty { return &Faulty{inner: s} }
 
-// FailNth makes the n-th call from now fail (n ≥ 1).
+// FailNth makes the n-th call from now fail (n ≥ 1), and no other.
 func (f *Faulty) FailNth(n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failAt = f.calls + n
 }
 
-// Heal stops failing, and reports whether the chosen call was reached.
+// Heal stops failing, and reports whether the chosen call was reached (and
+// so failed).
 func (f *Faulty) Heal() (failed bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -44,6 +59,7 @@ func (f *Faulty) Heal() (failed bool) {
 	return failed
 }
 
+// fault counts a call and returns ErrFault if it is the chosen one.
 func (f *Faulty) fault() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -59,7 +75,7 @@ func (f *Faulty) CreateUser(ctx context.Context, u fiberauth.User) error {
 	if err := f.fault(); err != nil {
 		return err
 	}
-	return f.Store.CreateUser(ctx, u)
+	return f.inner.CreateUser(ctx, u)
 }
 
 // UserByID implements fiberauth.Store.
@@ -67,7 +83,7 @@ func (f *Faulty) UserByID(ctx context.Context, id string) (fiberauth.User, error
 	if err := f.fault(); err != nil {
 		return fiberauth.User{}, err
 	}
-	return f.Store.UserByID(ctx, id)
+	return f.inner.UserByID(ctx, id)
 }
 
 // UserByEmail implements fiberauth.Store.
@@ -75,7 +91,7 @@ func (f *Faulty) UserByEmail(ctx context.Context, email string) (fiberauth.User,
 	if err := f.fault(); err != nil {
 		return fiberauth.User{}, err
 	}
-	return f.Store.UserByEmail(ctx, email)
+	return f.inner.UserByEmail(ctx, email)
 }
 
 // UserByUsername implements fiberauth.Store.
@@ -83,7 +99,7 @@ func (f *Faulty) UserByUsername(ctx context.Context, username string) (fiberauth
 	if err := f.fault(); err != nil {
 		return fiberauth.User{}, err
 	}
-	return f.Store.UserByUsername(ctx, username)
+	return f.inner.UserByUsername(ctx, username)
 }
 
 // UpdateUser implements fiberauth.Store.
@@ -91,7 +107,7 @@ func (f *Faulty) UpdateUser(ctx context.Context, u fiberauth.UserUpdate) (fibera
 	if err := f.fault(); err != nil {
 		return fiberauth.UpdateResult{}, err
 	}
-	return f.Store.UpdateUser(ctx, u)
+	return f.inner.UpdateUser(ctx, u)
 }
 
 // CreateSession implements fiberauth.Store.
@@ -99,7 +115,7 @@ func (f *Faulty) CreateSession(ctx context.Context, s fiberauth.Session) error {
 	if err := f.fault(); err != nil {
 		return err
 	}
-	return f.Store.CreateSession(ctx, s)
+	return f.inner.CreateSession(ctx, s)
 }
 
 // SessionByID implements fiberauth.Store.
@@ -107,7 +123,7 @@ func (f *Faulty) SessionByID(ctx context.Context, id string) (fiberauth.Session,
 	if err := f.fault(); err != nil {
 		return fiberauth.Session{}, err
 	}
-	return f.Store.SessionByID(ctx, id)
+	return f.inner.SessionByID(ctx, id)
 }
 
 // SessionByTokenHash implements fiberauth.Store.
@@ -115,7 +131,7 @@ func (f *Faulty) SessionByTokenHash(ctx context.Context, hash []byte) (fiberauth
 	if err := f.fault(); err != nil {
 		return fiberauth.Session{}, err
 	}
-	return f.Store.SessionByTokenHash(ctx, hash)
+	return f.inner.SessionByTokenHash(ctx, hash)
 }
 
 // RotateSession implements fiberauth.Store.
@@ -123,7 +139,7 @@ func (f *Faulty) RotateSession(ctx context.Context, r fiberauth.Rotation) (fiber
 	if err := f.fault(); err != nil {
 		return fiberauth.Session{}, err
 	}
-	return f.Store.RotateSession(ctx, r)
+	return f.inner.RotateSession(ctx, r)
 }
 
 // RevokeSession implements fiberauth.Store.
@@ -131,7 +147,7 @@ func (f *Faulty) RevokeSession(ctx context.Context, id string, at time.Time) err
 	if err := f.fault(); err != nil {
 		return err
 	}
-	return f.Store.RevokeSession(ctx, id, at)
+	return f.inner.RevokeSession(ctx, id, at)
 }
 
 // RevokeUserSessions implements fiberauth.Store.
@@ -139,7 +155,7 @@ func (f *Faulty) RevokeUserSessions(ctx context.Context, userID, except string, 
 	if err := f.fault(); err != nil {
 		return nil, err
 	}
-	return f.Store.RevokeUserSessions(ctx, userID, except, at)
+	return f.inner.RevokeUserSessions(ctx, userID, except, at)
 }
 
 // ListSessions implements fiberauth.Store.
@@ -147,93 +163,101 @@ func (f *Faulty) ListSessions(ctx context.Context, userID string, now time.Time)
 	if err := f.fault(); err != nil {
 		return nil, err
 	}
-	return f.Store.ListSessions(ctx, userID, now)
+	return f.inner.ListSessions(ctx, userID, now)
 }
 
-// PutCode implements fiberauth.Store.
+// PutCode implements fiberauth.CodeStore.
 func (f *Faulty) PutCode(ctx context.Context, c fiberauth.Code) error {
 	if err := f.fault(); err != nil {
 		return err
 	}
-	return f.Store.PutCode(ctx, c)
+	return f.inner.PutCode(ctx, c)
 }
 
-// CheckCode implements fiberauth.Store.
+// CheckCode implements fiberauth.CodeStore.
 func (f *Faulty) CheckCode(ctx context.Context, userID, purpose string, hash []byte, now time.Time) error {
 	if err := f.fault(); err != nil {
 		return err
 	}
-	return f.Store.CheckCode(ctx, userID, purpose, hash, now)
+	return f.inner.CheckCode(ctx, userID, purpose, hash, now)
 }
 
-// Attempts implements fiberauth.Store.
-func (f *Faulty) Attempts(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
+// UseCode implements fiberauth.CodeStore.
+func (f *Faulty) UseCode(ctx context.Context, c fiberauth.Code, u fiberauth.UserUpdate) (fiberauth.UpdateResult, error) {
 	if err := f.fault(); err != nil {
-		return 0, time.Time{}, err
+		return fiberauth.UpdateResult{}, err
 	}
-	return f.Store.Attempts(ctx, key, now)
+	return f.inner.UseCode(ctx, c, u)
 }
 
-// AddAttempt implements fiberauth.Store.
-func (f *Faulty) AddAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error) {
-	if err := f.fault(); err != nil {
-		return 0, time.Time{}, err
-	}
-	return f.Store.AddAttempt(ctx, key, now, window)
-}
-
-// ResetAttempts implements fiberauth.Store.
-func (f *Faulty) ResetAttempts(ctx context.Context, key string) error {
-	if err := f.fault(); err != nil {
-		return err
-	}
-	return f.Store.ResetAttempts(ctx, key)
-}
-
-// UseTOTPStep implements fiberauth.Store.
-func (f *Faulty) UseTOTPStep(ctx context.Context, userID string, step int64) error {
-	if err := f.fault(); err != nil {
-		return err
-	}
-	return f.Store.UseTOTPStep(ctx, userID, step)
-}
-
-// CreateChallenge implements fiberauth.Store.
+// CreateChallenge implements fiberauth.ChallengeStore.
 func (f *Faulty) CreateChallenge(ctx context.Context, c fiberauth.Challenge) error {
 	if err := f.fault(); err != nil {
 		return err
 	}
-	return f.Store.CreateChallenge(ctx, c)
+	return f.inner.CreateChallenge(ctx, c)
 }
 
-// ChallengeByHash implements fiberauth.Store.
+// ChallengeByHash implements fiberauth.ChallengeStore.
 func (f *Faulty) ChallengeByHash(ctx context.Context, hash []byte, now time.Time) (fiberauth.Challenge, error) {
 	if err := f.fault(); err != nil {
 		return fiberauth.Challenge{}, err
 	}
-	return f.Store.ChallengeByHash(ctx, hash, now)
+	return f.inner.ChallengeByHash(ctx, hash, now)
 }
 
-// ConsumeChallenge implements fiberauth.Store.
+// ConsumeChallenge implements fiberauth.ChallengeStore.
 func (f *Faulty) ConsumeChallenge(ctx context.Context, hash []byte, now time.Time) error {
 	if err := f.fault(); err != nil {
 		return err
 	}
-	return f.Store.ConsumeChallenge(ctx, hash, now)
+	return f.inner.ConsumeChallenge(ctx, hash, now)
 }
 
-// FailChallenge implements fiberauth.Store.
+// FailChallenge implements fiberauth.ChallengeStore.
 func (f *Faulty) FailChallenge(ctx context.Context, hash []byte) error {
 	if err := f.fault(); err != nil {
 		return err
 	}
-	return f.Store.FailChallenge(ctx, hash)
+	return f.inner.FailChallenge(ctx, hash)
 }
 
-// DeleteExpired implements fiberauth.Store.
+// Attempts implements fiberauth.AttemptStore.
+func (f *Faulty) Attempts(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
+	if err := f.fault(); err != nil {
+		return 0, time.Time{}, err
+	}
+	return f.inner.Attempts(ctx, key, now)
+}
+
+// AddAttempt implements fiberauth.AttemptStore.
+func (f *Faulty) AddAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error) {
+	if err := f.fault(); err != nil {
+		return 0, time.Time{}, err
+	}
+	return f.inner.AddAttempt(ctx, key, now, window)
+}
+
+// ResetAttempts implements fiberauth.AttemptStore.
+func (f *Faulty) ResetAttempts(ctx context.Context, key string) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.inner.ResetAttempts(ctx, key)
+}
+
+// UseTOTPStep implements fiberauth.TOTPStore.
+func (f *Faulty) UseTOTPStep(ctx context.Context, userID string, step int64) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.inner.UseTOTPStep(ctx, userID, step)
+}
+
+// DeleteExpired implements fiberauth.Cleaner.
 func (f *Faulty) DeleteExpired(ctx context.Context, now time.Time) error {
 	if err := f.fault(); err != nil {
 		return err
 	}
-	return f.Store.DeleteExpired(ctx, now)
+	return f.inner.DeleteExpired(ctx, now)
 }

@@ -1,0 +1,282 @@
+package fiberauth
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+)
+
+// useCapabilities takes each optional capability from the Store, or keeps
+// its state in process memory when the Store lacks it, and says once what
+// that means.
+func (a *Auth) useCapabilities() {
+	var (
+		local   *localState
+		missing []string
+	)
+	a.codes = capability[CodeStore](a, &local, &missing,
+		"CodeStore (one-time codes live in this process: lost at restart, and a code works only on the instance that sent it)")
+	a.challenges = capability[ChallengeStore](a, &local, &missing,
+		"ChallengeStore (a login's second step must reach the instance that issued its challenge)")
+	a.attempts = capability[AttemptStore](a, &local, &missing,
+		"AttemptStore (throttling counters live in this process: each instance counts alone)")
+	a.totpSteps = capability[TOTPStore](a, &local, &missing,
+		"TOTPStore (a TOTP code is refused a second time only on the instance that accepted it)")
+	if c, ok := a.store.(Cleaner); ok {
+		a.cleaners = append(a.cleaners, c)
+	} else {
+		missing = append(missing, "Cleaner (fiberauth never deletes expired sessions from the store)")
+	}
+	if local != nil {
+		a.cleaners = append(a.cleaners, local)
+	}
+	a.nextSweep.Store(a.now().Add(a.cfg.CleanupInterval).UnixNano())
+	if len(missing) > 0 {
+		a.log.Warn("fiberauth: the store lacks optional capabilities; kept in process memory instead", "missing", strings.Join(missing, "; "))
+	}
+}
+
+// capability is the Store as a T, or else the process's local state (made
+// at the first need), with what that means noted in missing.
+func capability[T any](a *Auth, local **localState, missing *[]string, lacks string) T {
+	if s, ok := a.store.(T); ok {
+		return s
+	}
+	*missing = append(*missing, lacks)
+	if *local == nil {
+		*local = newLocalState(a.store)
+	}
+	return any(*local).(T)
+}
+
+// maybeSweep starts a cleanup when one is due, off the request path. The
+// flows that add records call it, so a busy app cleans up and an idle one
+// has nothing to clean.
+func (a *Auth) maybeSweep() {
+	if a.cfg.CleanupInterval < 0 {
+		return
+	}
+	now := a.now()
+	due := a.nextSweep.Load()
+	if now.UnixNano() < due || !a.nextSweep.CompareAndSwap(due, now.Add(a.cfg.CleanupInterval).UnixNano()) {
+		return
+	}
+	a.sweeping.Add(1)
+	go func() {
+		defer a.sweeping.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, c := range a.cleaners {
+			if err := c.DeleteExpired(ctx, now); err != nil {
+				a.log.Warn("fiberauth: deleting expired records failed; next try in CleanupInterval", "err", err)
+			}
+		}
+	}()
+}
+
+// localState keeps in process memory the state of the capabilities a Store
+// lacks. It follows the same contract as a Store would, for one process.
+type localState struct {
+	store Store // UseCode updates the user through it
+
+	mu         sync.Mutex
+	codes      map[codeSlot]Code
+	challenges map[string]Challenge // by hash
+	attempts   map[string]attemptWindow
+	steps      map[string]int64 // last TOTP step by user id
+}
+
+type codeSlot struct{ userID, purpose string }
+
+type attemptWindow struct {
+	count int
+	ends  time.Time
+}
+
+func newLocalState(s Store) *localState {
+	return &localState{
+		store:      s,
+		codes:      map[codeSlot]Code{},
+		challenges: map[string]Challenge{},
+		attempts:   map[string]attemptWindow{},
+		steps:      map[string]int64{},
+	}
+}
+
+// PutCode implements CodeStore.
+func (l *localState) PutCode(_ context.Context, c Code) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c.Attempts = 0
+	c.Hash = append([]byte(nil), c.Hash...)
+	l.codes[codeSlot{c.UserID, c.Purpose}] = c
+	return nil
+}
+
+// CheckCode implements CodeStore.
+func (l *localState) CheckCode(_ context.Context, userID, purpose string, hash []byte, now time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := codeSlot{userID, purpose}
+	c, ok := l.codes[k]
+	if !ok || !now.Before(c.ExpiresAt) {
+		return ErrNotFound
+	}
+	if equalHash(c.Hash, hash) {
+		return nil
+	}
+	if c.Attempts++; c.Attempts >= CodeMaxAttempts {
+		delete(l.codes, k)
+	} else {
+		l.codes[k] = c
+	}
+	return ErrCodeMismatch
+}
+
+// UseCode implements CodeStore for one process: it takes the code out, so
+// that no concurrent call can spend it, updates the user through the Store,
+// and puts the code back if the update failed (unless a newer code took its
+// place meanwhile).
+func (l *localState) UseCode(ctx context.Context, c Code, u UserUpdate) (UpdateResult, error) {
+	k := codeSlot{c.UserID, c.Purpose}
+	l.mu.Lock()
+	cur, ok := l.codes[k]
+	if !ok || !u.At.Before(cur.ExpiresAt) || !equalHash(cur.Hash, c.Hash) {
+		l.mu.Unlock()
+		return UpdateResult{}, ErrCodeSpent
+	}
+	delete(l.codes, k)
+	l.mu.Unlock()
+	res, err := l.store.UpdateUser(ctx, u)
+	if err != nil {
+		l.mu.Lock()
+		if _, newer := l.codes[k]; !newer {
+			l.codes[k] = cur
+		}
+		l.mu.Unlock()
+	}
+	return res, err
+}
+
+// CreateChallenge implements ChallengeStore.
+func (l *localState) CreateChallenge(_ context.Context, c Challenge) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c.Hash = append([]byte(nil), c.Hash...)
+	l.challenges[string(c.Hash)] = c
+	return nil
+}
+
+// ChallengeByHash implements ChallengeStore.
+func (l *localState) ChallengeByHash(_ context.Context, hash []byte, now time.Time) (Challenge, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, ok := l.challenges[string(hash)]
+	if !ok || !now.Before(c.ExpiresAt) {
+		return Challenge{}, ErrNotFound
+	}
+	c.Hash = append([]byte(nil), c.Hash...)
+	return c, nil
+}
+
+// ConsumeChallenge implements ChallengeStore.
+func (l *localState) ConsumeChallenge(_ context.Context, hash []byte, now time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, ok := l.challenges[string(hash)]
+	if !ok || !now.Before(c.ExpiresAt) {
+		return ErrNotFound
+	}
+	delete(l.challenges, string(hash))
+	return nil
+}
+
+// FailChallenge implements ChallengeStore.
+func (l *localState) FailChallenge(_ context.Context, hash []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, ok := l.challenges[string(hash)]
+	if !ok {
+		return ErrNotFound
+	}
+	if c.Attempts++; c.Attempts >= CodeMaxAttempts {
+		delete(l.challenges, string(hash))
+	} else {
+		l.challenges[string(hash)] = c
+	}
+	return nil
+}
+
+// Attempts implements AttemptStore.
+func (l *localState) Attempts(_ context.Context, key string, now time.Time) (int, time.Time, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w, ok := l.attempts[key]
+	if !ok || !now.Before(w.ends) {
+		return 0, time.Time{}, nil
+	}
+	return w.count, w.ends, nil
+}
+
+// AddAttempt implements AttemptStore.
+func (l *localState) AddAttempt(_ context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w, ok := l.attempts[key]
+	if !ok || !now.Before(w.ends) {
+		w = attemptWindow{ends: now.Add(window)}
+	}
+	w.count++
+	l.attempts[key] = w
+	return w.count, w.ends, nil
+}
+
+// ResetAttempts implements AttemptStore.
+func (l *localState) ResetAttempts(_ context.Context, key string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.attempts, key)
+	return nil
+}
+
+// UseTOTPStep implements TOTPStore. Users are the Store's, so an unknown
+// one is not detected here; the flows only pass users they have read.
+func (l *localState) UseTOTPStep(_ context.Context, userID string, step int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if step <= l.steps[userID] {
+		return ErrStepUsed
+	}
+	l.steps[userID] = step
+	return nil
+}
+
+// DeleteExpired implements Cleaner. A TOTP step older than the codes that
+// could still be accepted is forgotten too: no code can replay it.
+func (l *localState) DeleteExpired(_ context.Context, now time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, c := range l.codes {
+		if !now.Before(c.ExpiresAt) {
+			delete(l.codes, k)
+		}
+	}
+	for k, c := range l.challenges {
+		if !now.Before(c.ExpiresAt) {
+			delete(l.challenges, k)
+		}
+	}
+	for k, w := range l.attempts {
+		if !now.Before(w.ends) {
+			delete(l.attempts, k)
+		}
+	}
+	oldest := now.Unix()/totpPeriod - totpSkew
+	for k, step := range l.steps {
+		if step < oldest {
+			delete(l.steps, k)
+		}
+	}
+	return nil
+}

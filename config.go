@@ -1,0 +1,273 @@
+package fiberauth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+)
+
+// Config configures an Auth. Store and Secret are required; every other
+// field has the default its comment names, set in configDefault.
+type Config struct {
+	// Store keeps users and sessions, and whatever optional capabilities it
+	// has (codes, challenges, throttling counters, TOTP steps, cleanup; see
+	// Store). Required.
+	Store Store
+
+	// Secret signs access tokens (HS256) and, through HKDF, derives every
+	// other key. Keep it secret and the same across restarts and instances.
+	// Required; at least 32 bytes.
+	Secret []byte
+
+	// Issuer is the "iss" of access tokens, checked on every request.
+	// Optional. Default: "fiberauth".
+	Issuer string
+
+	// Audience is the "aud" of access tokens, checked on every request.
+	// Optional. Default: "fiberauth".
+	Audience string
+
+	// AccessTTL is the access token lifetime.
+	// Optional. Default: 15 minutes.
+	AccessTTL time.Duration
+
+	// RefreshIdleTTL is how long a refresh token lives; a sliding session
+	// moves it forward on each refresh.
+	// Optional. Default: 30 days.
+	RefreshIdleTTL time.Duration
+
+	// RefreshMaxTTL is the absolute lifetime of a session family.
+	// Optional. Default: 90 days.
+	RefreshMaxTTL time.Duration
+
+	// ReuseGrace is how long a rotated refresh token still answers with the
+	// pair its rotation issued, for clients that retry over a bad network.
+	// After it, presenting the token revokes the family.
+	// Optional. Default: 10 seconds.
+	ReuseGrace time.Duration
+
+	// Leeway is the clock skew allowed when checking exp, nbf and iat.
+	// Optional. Default: 30 seconds; at most 60 seconds.
+	Leeway time.Duration
+
+	// PasswordMinLength is the least number of characters (code points) of
+	// a password. Optional. Default: 8; never below 6.
+	PasswordMinLength int
+
+	// PasswordHashParams are the argon2id parameters of new hashes; a stored
+	// hash below them is rehashed at the next login.
+	// Optional. Default: m=19456 KiB, t=2, p=1, 16-byte salt, 32-byte key
+	// (OWASP's minimum, which is also the least New accepts).
+	PasswordHashParams argon2id.Params
+
+	// HashConcurrency bounds concurrent password hash operations, so that a
+	// login flood queues instead of exhausting memory.
+	// Optional. Default: 2 × GOMAXPROCS.
+	HashConcurrency int
+
+	// TOTPIssuer names the app in authenticator apps (the otpauth URL's
+	// issuer). Optional. Default: Issuer.
+	TOTPIssuer string
+
+	// TemporaryPasswordTTL is how long a temporary password set with
+	// NewUser.TemporaryPassword works. Optional. Default: 7 days.
+	TemporaryPasswordTTL time.Duration
+
+	// MaxLoginFailuresPerAccount is how many failed logins an account name
+	// (known or not) may have within ThrottleWindow before login answers
+	// 429; a success resets it. Optional. Default: 10; negative: no limit.
+	MaxLoginFailuresPerAccount int
+
+	// MaxLoginFailuresPerIP is how many failed logins one client IP may have
+	// within ThrottleWindow. Optional. Default: 100; negative: no limit.
+	MaxLoginFailuresPerIP int
+
+	// MaxCodeFailures is how many wrong one-time, 2FA or recovery codes an
+	// account may get within ThrottleWindow. Optional. Default: 10;
+	// negative: no limit.
+	MaxCodeFailures int
+
+	// ThrottleWindow is the window of the three limits above.
+	// Optional. Default: 15 minutes.
+	ThrottleWindow time.Duration
+
+	// MaxCodeSends is how many reset codes /password/forgot sends one account
+	// per hour; beyond it, it still answers 202 but sends nothing.
+	// Optional. Default: 5; negative: no limit.
+	MaxCodeSends int
+
+	// TrustedProxies are the IPs or CIDRs of reverse proxies in front of the
+	// app. The client IP (for throttling, sessions and events) is the
+	// socket's peer unless that peer is one of them; only then is
+	// X-Forwarded-For read. Optional. Default: none.
+	TrustedProxies []string
+
+	// AllowSignup enables POST /signup. Optional. Default: false.
+	AllowSignup bool
+
+	// RequireVerifiedEmail makes login answer 403 email_not_verified until
+	// the user confirms their email. Optional. Default: false.
+	RequireVerifiedEmail bool
+
+	// SendCode delivers one-time codes (email confirmation, password reset)
+	// to users. It should hand the message to a queue or mailer quickly:
+	// handlers wait for it. Its errors are logged, never shown to the
+	// client. Optional. Default: none; codes are then not delivered and a
+	// warning is logged. Required when AllowSignup is set.
+	SendCode func(ctx context.Context, m CodeMessage) error
+
+	// CacheTTL is how long the middleware trusts what it cached of a user's
+	// etag and a session's state, measured on Now. Changes made by this
+	// process update the caches at once; changes made by another process
+	// sharing the store are seen within CacheTTL.
+	// Optional. Default: 5 seconds; negative: no cache (every request reads
+	// the store).
+	CacheTTL time.Duration
+
+	// CleanupInterval is how often fiberauth deletes expired sessions,
+	// codes, challenges and throttling windows: through the Store's Cleaner
+	// when it has one, and in process memory for the capabilities it lacks.
+	// It runs off the request path, started by a request at most once per
+	// interval. Optional. Default: 10 minutes; negative: never.
+	CleanupInterval time.Duration
+
+	// TokenCacheSize is how many access tokens whose signature verified the
+	// middleware remembers (by the whole token), to skip parsing them again.
+	// Expiry, etag and session are still checked on every request.
+	// Optional. Default: 10,000; negative: no cache.
+	TokenCacheSize int
+
+	// Now is the clock. Optional. Default: time.Now.
+	Now func() time.Time
+
+	// Logger receives operational logs; no password, token, code, hash or
+	// key is ever logged. Optional. Default: slog.Default().
+	Logger *slog.Logger
+
+	// OnEvent is the audit hook, called synchronously for each Event.
+	// Optional. Default: none.
+	OnEvent func(Event)
+
+	// cheapHashing replaces PasswordHashParams with parameters far below
+	// OWASP's, for tests that are not about the hasher (export_test.go).
+	cheapHashing bool
+}
+
+// minHashParams is OWASP's minimum for argon2id.
+var minHashParams = argon2id.Params{Memory: 19456, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
+// ConfigDefault is the configuration New starts from.
+var ConfigDefault = Config{
+	Issuer:                     "fiberauth",
+	Audience:                   "fiberauth",
+	AccessTTL:                  15 * time.Minute,
+	RefreshIdleTTL:             30 * 24 * time.Hour,
+	RefreshMaxTTL:              90 * 24 * time.Hour,
+	ReuseGrace:                 10 * time.Second,
+	Leeway:                     30 * time.Second,
+	PasswordMinLength:          8,
+	PasswordHashParams:         minHashParams,
+	CacheTTL:                   5 * time.Second,
+	TemporaryPasswordTTL:       7 * 24 * time.Hour,
+	MaxLoginFailuresPerAccount: 10,
+	MaxLoginFailuresPerIP:      100,
+	MaxCodeFailures:            10,
+	ThrottleWindow:             15 * time.Minute,
+	MaxCodeSends:               5,
+	TokenCacheSize:             10000,
+	CleanupInterval:            10 * time.Minute,
+}
+
+func configDefault(cfg Config) (Config, error) {
+	d := ConfigDefault
+	if cfg.Store == nil {
+		return cfg, errors.New("fiberauth: Config.Store is required")
+	}
+	if len(cfg.Secret) < 32 {
+		return cfg, errors.New("fiberauth: Config.Secret must be at least 32 bytes")
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = d.Issuer
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = d.Audience
+	}
+	if cfg.TOTPIssuer == "" {
+		cfg.TOTPIssuer = cfg.Issuer
+	}
+	// CacheTTL and CleanupInterval may be negative (off); they only get
+	// their default when zero.
+	for _, f := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&cfg.CacheTTL, d.CacheTTL}, {&cfg.CleanupInterval, d.CleanupInterval}} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	for _, f := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&cfg.AccessTTL, d.AccessTTL}, {&cfg.RefreshIdleTTL, d.RefreshIdleTTL}, {&cfg.RefreshMaxTTL, d.RefreshMaxTTL},
+		{&cfg.ReuseGrace, d.ReuseGrace}, {&cfg.Leeway, d.Leeway},
+		{&cfg.TemporaryPasswordTTL, d.TemporaryPasswordTTL}, {&cfg.ThrottleWindow, d.ThrottleWindow},
+	} {
+		if *f.v < 0 {
+			return cfg, errors.New("fiberauth: durations in Config must not be negative")
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if cfg.Leeway > time.Minute {
+		return cfg, errors.New("fiberauth: Config.Leeway must be at most 60 seconds")
+	}
+	if cfg.RefreshIdleTTL > cfg.RefreshMaxTTL {
+		return cfg, errors.New("fiberauth: Config.RefreshIdleTTL must not exceed RefreshMaxTTL")
+	}
+	for _, f := range []struct{ v, def *int }{
+		{&cfg.MaxLoginFailuresPerAccount, &d.MaxLoginFailuresPerAccount}, {&cfg.MaxLoginFailuresPerIP, &d.MaxLoginFailuresPerIP},
+		{&cfg.MaxCodeFailures, &d.MaxCodeFailures}, {&cfg.MaxCodeSends, &d.MaxCodeSends},
+		{&cfg.TokenCacheSize, &d.TokenCacheSize},
+	} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
+	}
+	if cfg.PasswordMinLength == 0 {
+		cfg.PasswordMinLength = d.PasswordMinLength
+	}
+	if cfg.PasswordMinLength < 6 {
+		return cfg, errors.New("fiberauth: Config.PasswordMinLength must be at least 6")
+	}
+	if cfg.PasswordHashParams == (argon2id.Params{}) {
+		cfg.PasswordHashParams = d.PasswordHashParams
+	}
+	if cfg.cheapHashing {
+		cfg.PasswordHashParams = cheapHashParams
+	} else if p := cfg.PasswordHashParams; p.Memory < minHashParams.Memory || p.Iterations < minHashParams.Iterations ||
+		p.Parallelism < 1 || p.SaltLength < minHashParams.SaltLength || p.KeyLength < minHashParams.KeyLength {
+		return cfg, errors.New("fiberauth: Config.PasswordHashParams are below OWASP's minimum (m=19456 KiB, t=2, p=1)")
+	}
+	if cfg.HashConcurrency == 0 {
+		cfg.HashConcurrency = 2 * runtime.GOMAXPROCS(0)
+	}
+	if cfg.HashConcurrency < 0 {
+		return cfg, errors.New("fiberauth: Config.HashConcurrency must not be negative")
+	}
+	if cfg.AllowSignup && cfg.SendCode == nil {
+		return cfg, errors.New("fiberauth: Config.SendCode is required when AllowSignup is set")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg, nil
+}

@@ -1,0 +1,281 @@
+package fiberauth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// The HTTP transport: Mount, and what every handler shares (decoding
+// bodies, encoding answers). The handlers themselves are in handlers.go.
+
+// MaxBodySize is the largest request body a fiberauth handler reads, whatever
+// the host app's own limit; a larger one gets 413 payload_too_large.
+const MaxBodySize = 16 << 10
+
+// MountOption changes how Mount serves its handlers.
+type MountOption func(*mountConfig)
+
+type mountConfig struct {
+	cookie bool // WithCookieTransport
+}
+
+// mount is one Mount of an Auth: its handlers and how they answer.
+type mount struct {
+	a *Auth
+	mountConfig
+}
+
+// Mount registers the handlers on r (see docs/api.md for each):
+//
+//	POST   /login              POST /password/change
+//	POST   /login/2fa          POST /password/forgot
+//	POST   /login/new-password POST /password/reset
+//	POST   /refresh            POST /signup
+//	POST   /logout             POST /email/confirm
+//	POST   /logout/all         POST /2fa/setup
+//	POST   /revoke             POST /2fa/enable
+//	GET    /me                 POST /2fa/disable
+//	GET    /sessions           DELETE /sessions/:id
+//
+// With WithCookieTransport the refresh token travels in a cookie instead of
+// the body (for browsers). Each handler decodes its request, calls the Go
+// method of the same flow (Login, Refresh, …) and encodes the answer.
+func (a *Auth) Mount(r fiber.Router, opts ...MountOption) {
+	m := &mount{a: a}
+	for _, o := range opts {
+		o(&m.mountConfig)
+	}
+	for _, route := range []struct {
+		method, path string
+		fn           func(*fiber.Ctx) error
+	}{
+		{fiber.MethodPost, "/login", m.login},
+		{fiber.MethodPost, "/login/2fa", m.loginMFA},
+		{fiber.MethodPost, "/login/new-password", m.loginNewPassword},
+		{fiber.MethodPost, "/refresh", m.refresh},
+		{fiber.MethodPost, "/logout", m.logout},
+		{fiber.MethodPost, "/logout/all", m.logoutAll},
+		{fiber.MethodPost, "/revoke", m.revoke},
+		{fiber.MethodGet, "/me", m.me},
+		{fiber.MethodGet, "/sessions", m.sessions},
+		{fiber.MethodDelete, "/sessions/:id", m.endSession},
+		{fiber.MethodPost, "/password/change", m.passwordChange},
+		{fiber.MethodPost, "/password/forgot", m.passwordForgot},
+		{fiber.MethodPost, "/password/reset", m.passwordReset},
+		{fiber.MethodPost, "/signup", m.signup},
+		{fiber.MethodPost, "/email/confirm", m.emailConfirm},
+		{fiber.MethodPost, "/2fa/setup", m.mfaSetup},
+		{fiber.MethodPost, "/2fa/enable", m.mfaEnable},
+		{fiber.MethodPost, "/2fa/disable", m.mfaDisable},
+	} {
+		r.Add(route.method, route.path, m.handler(route.fn))
+	}
+}
+
+// handler wraps every fiberauth handler: no caching of anything that may
+// hold a token, the body limit, the request's Client in its context, and
+// errors written in one place.
+func (m *mount) handler(fn func(c *fiber.Ctx) error) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		// The raw body: Ctx.Body would inflate a compressed one first.
+		if len(c.Request().Body()) > MaxBodySize {
+			return m.a.writeError(c, ErrPayloadTooLarge)
+		}
+		c.SetUserContext(WithClient(c.UserContext(), m.a.client(c)))
+		if err := fn(c); err != nil {
+			return m.a.writeError(c, err)
+		}
+		return nil
+	}
+}
+
+// decode reads the JSON body into dst. An empty body is an empty object, so
+// that missing fields are reported by name.
+func decode(c *fiber.Ctx, dst any) error {
+	body := c.Request().Body()
+	if len(body) == 0 {
+		return nil
+	}
+	// encoding/json would quietly turn invalid UTF-8 into U+FFFD.
+	if !utf8.Valid(body) {
+		return fieldErr("body", "invalid_utf8", "The body must be valid UTF-8.")
+	}
+	if err := json.Unmarshal(body, dst); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return fieldErr(te.Field, "wrong_type", fmt.Sprintf("The field %q must be a %s.", te.Field, jsonKind(te)))
+		}
+		return fieldErr("body", "malformed_json", "The body is not a JSON object.")
+	}
+	return checkStrings(dst)
+}
+
+// checkStrings applies each string field's `limit` tag (bytes) and refuses
+// NUL characters, which JSON can smuggle in as \u0000.
+func checkStrings(dst any) error {
+	v := reflect.ValueOf(dst).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type.Kind() != reflect.String {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		s := v.Field(i).String()
+		if strings.IndexByte(s, 0) >= 0 {
+			return fieldErr(name, "nul_byte", fmt.Sprintf("The field %q must not contain NUL characters.", name))
+		}
+		if limit, err := strconv.Atoi(f.Tag.Get("limit")); err == nil && len(s) > limit {
+			return fieldErr(name, "too_long", fmt.Sprintf("The field %q must be at most %d bytes.", name, limit))
+		}
+	}
+	return nil
+}
+
+func jsonKind(te *json.UnmarshalTypeError) string {
+	switch te.Type.Kind() {
+	case reflect.Bool:
+		return "boolean"
+	case reflect.String:
+		return "string"
+	}
+	return te.Type.String()
+}
+
+// signedIn authenticates the request (as Middleware does) and decodes its
+// body into dst, for handlers that need both.
+func (m *mount) signedIn(c *fiber.Ctx, dst any) (*principal, error) {
+	p, err := m.a.principal(c)
+	if err != nil {
+		return nil, err
+	}
+	return p, decode(c, dst)
+}
+
+// accountName is the account name of a request that accepts `username` or
+// `email`: the email when both are given.
+func accountName(username, email string) string {
+	if email != "" {
+		return email
+	}
+	return username
+}
+
+// --- answers (docs/api.md, "Token response") ---
+
+// PublicUser is a user as responses show it: never a hash or a secret.
+type PublicUser struct {
+	ID            string            `json:"id"`
+	Email         string            `json:"email"`
+	Username      string            `json:"username"`
+	DisplayName   string            `json:"display_name"`
+	EmailVerified bool              `json:"email_verified"`
+	MFAEnabled    bool              `json:"mfa_enabled"`
+	Roles         []string          `json:"roles"`
+	Attributes    map[string]string `json:"attributes"`
+	CreatedAt     time.Time         `json:"created_at"`
+	UpdatedAt     time.Time         `json:"updated_at"`
+}
+
+// wireTime is how times go on the wire: UTC, whole seconds (RFC 3339).
+func wireTime(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
+
+// Public returns the user as responses show it, for hosts that answer users
+// from their own routes.
+func (u *User) Public() *PublicUser {
+	j := &PublicUser{
+		ID: u.ID, Email: u.Email, Username: u.Username, DisplayName: u.DisplayName,
+		EmailVerified: u.EmailVerified, MFAEnabled: u.MFAEnabled,
+		Roles: u.Roles, Attributes: u.Attributes,
+		CreatedAt: wireTime(u.CreatedAt), UpdatedAt: wireTime(u.UpdatedAt),
+	}
+	if j.Roles == nil {
+		j.Roles = []string{}
+	}
+	if j.Attributes == nil {
+		j.Attributes = map[string]string{}
+	}
+	return j
+}
+
+type sessionJSON struct {
+	SessionFamilyID  string    `json:"session_family_id"`
+	AccessExpiresAt  time.Time `json:"access_expires_at"`
+	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
+}
+
+type tokenResponse struct {
+	Access       string      `json:"access"`
+	AccessToken  string      `json:"access_token"`
+	Refresh      string      `json:"refresh,omitempty"`
+	RefreshToken string      `json:"refresh_token,omitempty"`
+	TokenType    string      `json:"token_type"`
+	ExpiresIn    int         `json:"expires_in"`
+	UserETag     string      `json:"user_etag"`
+	User         *PublicUser `json:"user,omitempty"`
+	Session      sessionJSON `json:"session"`
+	CSRFToken    string      `json:"csrf_token,omitempty"` // cookie mode only
+}
+
+type challengeResponse struct {
+	ChallengeName string `json:"challenge_name"`
+	Session       string `json:"session"`
+	ExpiresIn     int    `json:"expires_in"`
+}
+
+type okResponse struct {
+	OK bool `json:"ok"`
+}
+
+var ok = okResponse{OK: true}
+
+// secondsUntil is a lifetime on the wire: whole seconds, rounded up.
+func secondsUntil(t, now time.Time) int {
+	return max(int(math.Ceil(t.Sub(now).Seconds())), 0)
+}
+
+// signIn answers a sign-in step: a challenge as it is, tokens in the mount's
+// transport.
+func (m *mount) signIn(c *fiber.Ctx, res SignIn) error {
+	if ch := res.Challenge; ch != nil {
+		return c.JSON(challengeResponse{ChallengeName: ch.Name, Session: ch.Session, ExpiresIn: secondsUntil(ch.ExpiresAt, m.a.now())})
+	}
+	return m.tokens(c, res.Tokens, "")
+}
+
+// tokens answers a token response. The user is left out when the client's
+// etag is current. In cookie mode the refresh token goes in the cookie,
+// never in the body, and the body carries the family's CSRF token instead.
+func (m *mount) tokens(c *fiber.Ctx, t *Tokens, clientETag string) error {
+	r := tokenResponse{
+		Access: t.AccessToken, AccessToken: t.AccessToken,
+		Refresh: t.RefreshToken, RefreshToken: t.RefreshToken,
+		TokenType: "Bearer",
+		ExpiresIn: secondsUntil(t.AccessExpiresAt, m.a.now()),
+		UserETag:  t.User.ETag,
+		Session: sessionJSON{
+			SessionFamilyID:  t.Session.ID,
+			AccessExpiresAt:  wireTime(t.AccessExpiresAt),
+			RefreshExpiresAt: wireTime(t.Session.ExpiresAt),
+		},
+	}
+	if clientETag == "" || clientETag != t.User.ETag {
+		r.User = t.User.Public()
+	}
+	if m.cookie {
+		setRefreshCookie(c, t.RefreshToken, r.Session.RefreshExpiresAt)
+		r.Refresh, r.RefreshToken = "", ""
+		r.CSRFToken = m.a.csrfToken(t.Session.ID)
+	}
+	return c.JSON(r)
+}

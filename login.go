@@ -1,0 +1,369 @@
+package fiberauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Signing in: the password step, and the challenges an account may need
+// after it (a second factor, a new password).
+
+// challengeTTL is how long a login challenge lives.
+const challengeTTL = 5 * time.Minute
+
+// SignIn is what a sign-in step answers: Tokens when the user is signed in,
+// or Challenge when another step is needed first. Exactly one is set.
+type SignIn struct {
+	Tokens    *Tokens
+	Challenge *PendingChallenge
+}
+
+// PendingChallenge is a step the user must take to finish signing in:
+// CompleteChallenge answers it.
+type PendingChallenge struct {
+	Name      string // ChallengeMFA or ChallengeNewPassword
+	Session   string // opaque and single use; CompleteChallenge presents it
+	ExpiresAt time.Time
+}
+
+// LoginInput is a password login.
+type LoginInput struct {
+	// Name is the account's email (a name with an '@') or username, in any
+	// case.
+	Name     string
+	Password string
+	// Sliding makes the session's refresh expiry move forward on each
+	// refresh (Config.RefreshIdleTTL), up to Config.RefreshMaxTTL.
+	Sliding bool
+}
+
+// Login checks a name and password, under the limits on failed logins, and
+// signs the user in: Tokens, or a Challenge when the account has a second
+// factor or a temporary password. It fails with ErrInvalidCredentials for a
+// wrong name or password (about the same time whether or not the account
+// exists), ErrRateLimited (a *RateLimitError) over a limit, and
+// ErrEmailNotVerified where Config.RequireVerifiedEmail wants it.
+func (a *Auth) Login(ctx context.Context, in LoginInput) (SignIn, error) {
+	name, err := normalizeName(in.Name)
+	if err != nil {
+		return SignIn{}, err
+	}
+	if err := checkPresentedPassword("password", in.Password); err != nil {
+		return SignIn{}, err
+	}
+	u, err := a.throttledCredentials(ctx, name, in.Password)
+	if err != nil {
+		return SignIn{}, err
+	}
+	if a.cfg.RequireVerifiedEmail && !u.EmailVerified {
+		return SignIn{}, ErrEmailNotVerified
+	}
+	return a.signIn(ctx, &u, in.Sliding)
+}
+
+// throttledCredentials is checkCredentials under the per-account and per-IP
+// limits on failed logins. An unknown name is counted exactly like a known
+// one; a success resets the account's count.
+func (a *Auth) throttledCredentials(ctx context.Context, name, password string) (User, error) {
+	acct, ip := loginAccountKey(name), loginIPKey(ClientFrom(ctx).IP)
+	err := a.checkLimit(ctx, acct, a.cfg.MaxLoginFailuresPerAccount)
+	if err == nil {
+		err = a.checkLimit(ctx, ip, a.cfg.MaxLoginFailuresPerIP)
+	}
+	if errors.Is(err, ErrRateLimited) {
+		a.emit(ctx, Event{Type: EventLoginFailed, Reason: "throttled"})
+	}
+	if err != nil {
+		return User{}, err
+	}
+	u, err := a.checkCredentials(ctx, name, password)
+	if errors.Is(err, ErrInvalidCredentials) {
+		if ferr := a.addFailure(ctx, acct, ip); ferr != nil {
+			return User{}, ferr
+		}
+	}
+	if err != nil {
+		return User{}, err
+	}
+	if err := a.attempts.ResetAttempts(ctx, acct); err != nil {
+		return User{}, storeErr("reset attempts", err)
+	}
+	return u, nil
+}
+
+// checkCredentials verifies name and password with one password hash whatever
+// the outcome, so neither the answer nor its time tells whether the account
+// exists.
+func (a *Auth) checkCredentials(ctx context.Context, name, password string) (User, error) {
+	u, err := a.userByName(ctx, name)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return User{}, err
+	}
+	found := err == nil
+	match, weak, err := a.hasher.verify(ctx, password, u.PasswordHash)
+	if err != nil {
+		return User{}, err
+	}
+	reason := ""
+	switch {
+	case !found:
+		reason = "unknown_user"
+	case !match:
+		reason = "wrong_password"
+	case u.Disabled:
+		reason = "disabled"
+	case u.PasswordTemporary && !a.now().Before(u.PasswordExpiresAt):
+		reason = "temporary_password_expired"
+	}
+	if reason != "" {
+		a.emit(ctx, Event{Type: EventLoginFailed, UserID: u.ID, Reason: reason})
+		return User{}, ErrInvalidCredentials
+	}
+	if weak {
+		a.rehash(ctx, u.ID, password)
+	}
+	return u, nil
+}
+
+// signIn ends a successful first step: a challenge when the account needs
+// another step, tokens otherwise. A password alone never yields tokens for
+// an account with a second factor or a temporary password.
+func (a *Auth) signIn(ctx context.Context, u *User, sliding bool) (SignIn, error) {
+	kind := ""
+	switch {
+	case u.PasswordTemporary:
+		kind = ChallengeNewPassword
+	case u.MFAEnabled:
+		kind = ChallengeMFA
+	}
+	if kind != "" {
+		token := randomToken()
+		ch := Challenge{Hash: hashToken(token), UserID: u.ID, Kind: kind, Sliding: sliding, ExpiresAt: a.now().Add(challengeTTL)}
+		if err := a.challenges.CreateChallenge(ctx, ch); err != nil {
+			return SignIn{}, storeErr("create challenge", err)
+		}
+		a.maybeSweep()
+		return SignIn{Challenge: &PendingChallenge{Name: kind, Session: token, ExpiresAt: ch.ExpiresAt}}, nil
+	}
+	t, err := a.startSession(ctx, u, sliding)
+	if err != nil {
+		return SignIn{}, err
+	}
+	return a.signedIn(ctx, t), nil
+}
+
+// signedIn records a sign-in that answers tokens.
+func (a *Auth) signedIn(ctx context.Context, t Tokens) SignIn {
+	a.emit(ctx, Event{Type: EventLoginSucceeded, UserID: t.User.ID, SessionID: t.Session.ID})
+	return SignIn{Tokens: &t}
+}
+
+// ChallengeInput answers a PendingChallenge.
+type ChallengeInput struct {
+	// Challenge is the challenge being answered, as Login named it:
+	// ChallengeMFA or ChallengeNewPassword. A session of another kind fails.
+	Challenge string
+	// Session is PendingChallenge.Session.
+	Session string
+	// Code answers ChallengeMFA: a TOTP code or a recovery code.
+	Code string
+	// Name and NewPassword answer ChallengeNewPassword: the account's email
+	// or username, and the password that replaces the temporary one.
+	Name        string
+	NewPassword string
+}
+
+// CompleteChallenge answers the challenge a sign-in step returned. A wrong
+// answer fails with ErrInvalidGrant and counts against the challenge
+// (CodeMaxAttempts burn it) and, for codes, against the account's limit on
+// wrong codes. Answering ChallengeNewPassword may lead to ChallengeMFA.
+func (a *Auth) CompleteChallenge(ctx context.Context, in ChallengeInput) (SignIn, error) {
+	if err := required("session", in.Session); err != nil {
+		return SignIn{}, err
+	}
+	switch in.Challenge {
+	case ChallengeMFA:
+		return a.answerMFA(ctx, in)
+	case ChallengeNewPassword:
+		return a.answerNewPassword(ctx, in)
+	}
+	return SignIn{}, fieldErr("challenge_name", "unknown", fmt.Sprintf("Unknown challenge %q.", in.Challenge))
+}
+
+// answerMFA answers a SOFTWARE_TOKEN_MFA challenge with a TOTP code or a
+// recovery code.
+func (a *Auth) answerMFA(ctx context.Context, in ChallengeInput) (SignIn, error) {
+	if err := required("code", in.Code); err != nil {
+		return SignIn{}, err
+	}
+	ch, err := a.openChallenge(ctx, in.Session, ChallengeMFA)
+	if err != nil {
+		return SignIn{}, err
+	}
+	u, err := a.store.UserByID(ctx, ch.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return SignIn{}, ErrInvalidGrant
+	}
+	if err != nil {
+		return SignIn{}, storeErr("user by id", err)
+	}
+	if u.Disabled || !u.MFAEnabled || len(in.Code) > maxCodeLength {
+		return SignIn{}, a.failChallenge(ctx, &ch)
+	}
+	var t Tokens
+	if err := a.checkedCode(ctx, u.ID, func() error {
+		var err error
+		t, err = a.secondFactor(ctx, &u, &ch, in.Code)
+		return err
+	}); err != nil {
+		return SignIn{}, err
+	}
+	return a.signedIn(ctx, t), nil
+}
+
+// secondFactor checks code (TOTP or recovery) for the challenge, spends
+// both and starts the session; ErrInvalidGrant when the code is wrong. A
+// recovery code is spent in the same store call that starts the session
+// (and changes the etag), so a failure leaves it unspent.
+func (a *Auth) secondFactor(ctx context.Context, u *User, ch *Challenge, code string) (Tokens, error) {
+	if len(code) == totpDigits {
+		ok, err := a.useTOTP(ctx, u, code)
+		if err != nil {
+			return Tokens{}, err
+		}
+		if !ok {
+			return Tokens{}, a.failChallenge(ctx, ch)
+		}
+		if err := a.consumeChallenge(ctx, ch); err != nil {
+			return Tokens{}, err
+		}
+		return a.startSession(ctx, u, ch.Sliding)
+	}
+	h := a.recoveryHash(u.ID, code)
+	if !hasHash(u.RecoveryCodes, h) {
+		return Tokens{}, a.failChallenge(ctx, ch)
+	}
+	if err := a.consumeChallenge(ctx, ch); err != nil {
+		return Tokens{}, err
+	}
+	var (
+		sess Session
+		pair issuedPair
+	)
+	now := a.now()
+	nu, err := a.modifyUser(ctx, u.ID, userChange{create: &sess}, func(u *User) error {
+		i := slices.IndexFunc(u.RecoveryCodes, func(x []byte) bool { return equalHash(x, h) })
+		if i < 0 {
+			return ErrInvalidGrant // spent by a concurrent request
+		}
+		u.RecoveryCodes = slices.Delete(u.RecoveryCodes, i, i+1)
+		var err error
+		sess, pair, err = a.newSession(ctx, u, ch.Sliding, now)
+		return err
+	})
+	if err != nil {
+		return Tokens{}, err
+	}
+	a.emit(ctx, Event{Type: EventRecoveryCodeUsed, UserID: nu.ID})
+	return pair.tokens(&nu, &sess), nil
+}
+
+// answerNewPassword answers a NEW_PASSWORD_REQUIRED challenge: the user
+// replaces the temporary password the host gave them.
+func (a *Auth) answerNewPassword(ctx context.Context, in ChallengeInput) (SignIn, error) {
+	name, err := normalizeName(in.Name)
+	if err != nil {
+		return SignIn{}, err
+	}
+	if err := a.checkPassword("new_password", in.NewPassword); err != nil {
+		return SignIn{}, err
+	}
+	ch, err := a.openChallenge(ctx, in.Session, ChallengeNewPassword)
+	if err != nil {
+		return SignIn{}, err
+	}
+	u, err := a.userByName(ctx, name)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return SignIn{}, err
+	}
+	if err != nil || u.ID != ch.UserID || u.Disabled {
+		return SignIn{}, a.failChallenge(ctx, &ch)
+	}
+	if err := a.consumeChallenge(ctx, &ch); err != nil {
+		return SignIn{}, err
+	}
+	hash, err := a.hasher.hash(ctx, in.NewPassword)
+	if err != nil {
+		return SignIn{}, err
+	}
+	// Without 2FA the session starts in the same store call that sets the
+	// password, so a failure leaves the temporary password in place.
+	var (
+		change userChange
+		sess   Session
+		pair   issuedPair
+	)
+	if !u.MFAEnabled {
+		change.create = &sess
+	}
+	now := a.now()
+	u, err = a.modifyUser(ctx, u.ID, change, func(u *User) error {
+		u.PasswordHash = hash
+		u.PasswordTemporary = false
+		u.PasswordExpiresAt = time.Time{}
+		if change.create == nil {
+			return nil
+		}
+		var err error
+		sess, pair, err = a.newSession(ctx, u, ch.Sliding, now)
+		return err
+	})
+	if err != nil {
+		return SignIn{}, err
+	}
+	a.emit(ctx, Event{Type: EventPasswordChanged, UserID: u.ID})
+	if change.create == nil {
+		return a.signIn(ctx, &u, ch.Sliding) // the MFA challenge
+	}
+	return a.signedIn(ctx, pair.tokens(&u, &sess)), nil
+}
+
+// openChallenge returns the live challenge of kind behind token.
+func (a *Auth) openChallenge(ctx context.Context, token, kind string) (Challenge, error) {
+	if len(token) > maxRefreshTokenLength {
+		return Challenge{}, ErrInvalidGrant
+	}
+	ch, err := a.challenges.ChallengeByHash(ctx, hashToken(token), a.now())
+	if errors.Is(err, ErrNotFound) {
+		return Challenge{}, ErrInvalidGrant
+	}
+	if err != nil {
+		return Challenge{}, storeErr("challenge by hash", err)
+	}
+	if ch.Kind != kind {
+		return Challenge{}, ErrInvalidGrant
+	}
+	return ch, nil
+}
+
+// failChallenge counts a wrong answer (CodeMaxAttempts burn the challenge)
+// and answers ErrInvalidGrant.
+func (a *Auth) failChallenge(ctx context.Context, ch *Challenge) error {
+	if err := a.challenges.FailChallenge(ctx, ch.Hash); err != nil && !errors.Is(err, ErrNotFound) {
+		return storeErr("fail challenge", err)
+	}
+	return ErrInvalidGrant
+}
+
+// consumeChallenge uses the challenge up; of concurrent callers, only one
+// gets nil.
+func (a *Auth) consumeChallenge(ctx context.Context, ch *Challenge) error {
+	err := a.challenges.ConsumeChallenge(ctx, ch.Hash, a.now())
+	if errors.Is(err, ErrNotFound) {
+		return ErrInvalidGrant
+	}
+	return storeErr("consume challenge", err)
+}

@@ -1,0 +1,409 @@
+package fiberauth
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Session families: issuing the pairs of a family, refreshing it (rotation,
+// grace-window replays, reuse detection), and ending it.
+
+// Tokens is a signed-in session: a new access token and the current refresh
+// token of one of the user's session families.
+type Tokens struct {
+	AccessToken     string
+	AccessExpiresAt time.Time
+	// RefreshToken is single use: Refresh answers the next pair for it.
+	RefreshToken string
+	// User is the user as the access token carries it (its etag).
+	User User
+	// Session is the family; Session.ExpiresAt is when RefreshToken
+	// expires.
+	Session Session
+}
+
+// issuedPair is the tokens of one family's step, kept sealed for grace
+// replays (the JSON names keep the sealed form short).
+type issuedPair struct {
+	Access        string    `json:"a"`
+	Refresh       string    `json:"r"`
+	AccessExpires time.Time `json:"e"`
+}
+
+func (p issuedPair) tokens(u *User, s *Session) Tokens {
+	return Tokens{AccessToken: p.Access, AccessExpiresAt: p.AccessExpires, RefreshToken: p.Refresh, User: *u, Session: *s}
+}
+
+// newSession builds a family for u (with u's current etag) and its first
+// pair, without storing it.
+func (a *Auth) newSession(ctx context.Context, u *User, sliding bool, now time.Time) (Session, issuedPair, error) {
+	refresh := randomToken()
+	cl := ClientFrom(ctx)
+	s := Session{
+		ID:                randomID(),
+		UserID:            u.ID,
+		TokenHash:         hashToken(refresh),
+		Sliding:           sliding,
+		CreatedAt:         now,
+		LastUsedAt:        now,
+		ExpiresAt:         now.Add(a.cfg.RefreshIdleTTL),
+		AbsoluteExpiresAt: now.Add(a.cfg.RefreshMaxTTL),
+		UserAgent:         cl.UserAgent,
+		IP:                cl.IP,
+	}
+	access, claims, err := a.tokens.sign(u.ID, s.ID, u.ETag, now)
+	if err != nil {
+		return Session{}, issuedPair{}, err
+	}
+	return s, issuedPair{Access: access, Refresh: refresh, AccessExpires: claims.Expiry()}, nil
+}
+
+// startSession stores a new family for u and answers its first pair.
+func (a *Auth) startSession(ctx context.Context, u *User, sliding bool) (Tokens, error) {
+	s, p, err := a.newSession(ctx, u, sliding, a.now())
+	if err != nil {
+		return Tokens{}, err
+	}
+	if err := a.store.CreateSession(ctx, s); err != nil {
+		return Tokens{}, storeErr("create session", err)
+	}
+	a.cacheSession(&s)
+	a.maybeSweep()
+	return p.tokens(u, &s), nil
+}
+
+// newRotation makes the next pair of family s for u (with u's etag) and the
+// Rotation that records it: from token (sealing the pair for grace
+// replays), or from whatever is current when token is "".
+func (a *Auth) newRotation(u *User, s *Session, token string, now time.Time) (Rotation, issuedPair, error) {
+	refresh := randomToken()
+	access, claims, err := a.tokens.sign(u.ID, s.ID, u.ETag, now)
+	if err != nil {
+		return Rotation{}, issuedPair{}, err
+	}
+	p := issuedPair{Access: access, Refresh: refresh, AccessExpires: claims.Expiry()}
+	r := Rotation{SessionID: s.ID, To: hashToken(refresh), At: now, ExpiresAt: s.ExpiresAt}
+	if token != "" {
+		r.From = hashToken(token)
+		if r.Replay, err = a.sealPair(token, p); err != nil {
+			return Rotation{}, issuedPair{}, err
+		}
+	}
+	if s.Sliding {
+		r.ExpiresAt = now.Add(a.cfg.RefreshIdleTTL)
+		if r.ExpiresAt.After(s.AbsoluteExpiresAt) {
+			r.ExpiresAt = s.AbsoluteExpiresAt
+		}
+	}
+	return r, p, nil
+}
+
+// RefreshInput is a refresh token as a client presents it.
+type RefreshInput struct {
+	RefreshToken string
+	// RequireCSRF says the token came in a cookie, which a browser sends by
+	// itself: the call must then carry the family's CSRF token (the
+	// csrf_token of cookie-mode token responses) in CSRFToken, or it fails
+	// with ErrCSRF and changes nothing, not even a reuse revocation.
+	RequireCSRF bool
+	CSRFToken   string
+}
+
+// maxRefreshTokenLength bounds the refresh tokens and challenge sessions
+// looked up (ours are 43 bytes).
+const maxRefreshTokenLength = 512
+
+func (in *RefreshInput) check() error {
+	switch {
+	case in.RefreshToken == "":
+		return fieldErr("refresh_token", "missing", "A refresh token is required.")
+	case len(in.RefreshToken) > maxRefreshTokenLength:
+		return ErrInvalidGrant
+	}
+	return nil
+}
+
+// Refresh rotates a refresh token: it answers the family's next pair, with
+// the user's current etag. The same token presented again within
+// Config.ReuseGrace answers the same pair (a client retrying over a bad
+// network); later, or for any older token of the family, it is reuse: the
+// family is revoked and Refresh fails with ErrRefreshTokenReused. A token
+// that is unknown, expired or revoked, or whose user is disabled, fails with
+// ErrInvalidGrant.
+func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
+	if err := in.check(); err != nil {
+		return Tokens{}, err
+	}
+	hash := hashToken(in.RefreshToken)
+	s, err := a.store.SessionByTokenHash(ctx, hash)
+	if errors.Is(err, ErrNotFound) {
+		return Tokens{}, ErrInvalidGrant
+	}
+	if err != nil {
+		return Tokens{}, storeErr("session by token", err)
+	}
+	if err := a.checkCSRF(&s, in); err != nil {
+		return Tokens{}, err
+	}
+	now := a.now()
+	if !s.Live(now) {
+		return Tokens{}, ErrInvalidGrant
+	}
+	u, err := a.store.UserByID(ctx, s.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return Tokens{}, ErrInvalidGrant
+	}
+	if err != nil {
+		return Tokens{}, storeErr("user by id", err)
+	}
+	if u.Disabled {
+		return Tokens{}, ErrInvalidGrant
+	}
+	if equalHash(s.TokenHash, hash) {
+		t, err := a.rotate(ctx, &u, &s, in.RefreshToken, now)
+		if !errors.Is(err, ErrNotCurrent) {
+			return t, err
+		}
+		// A concurrent refresh of the same token won: answer as a replay.
+		if s, err = a.store.SessionByID(ctx, s.ID); err != nil {
+			return Tokens{}, storeErr("session by id", err)
+		}
+		if !s.Live(now) {
+			return Tokens{}, ErrInvalidGrant
+		}
+	}
+	if equalHash(s.PrevTokenHash, hash) && now.Sub(s.RotatedAt) <= a.cfg.ReuseGrace {
+		p, err := a.openPair(in.RefreshToken, s.Replay)
+		if err != nil {
+			return Tokens{}, err
+		}
+		return p.tokens(&u, &s), nil
+	}
+	// An old token after the grace window: someone holds a copy. End the
+	// family so that neither copy works.
+	if err := a.revokeSession(ctx, s.ID); err != nil {
+		return Tokens{}, err
+	}
+	a.emit(ctx, Event{Type: EventRefreshReused, UserID: s.UserID, SessionID: s.ID})
+	return Tokens{}, ErrRefreshTokenReused
+}
+
+// rotate replaces s's current token (token) with a new one and answers the
+// new pair. ErrNotCurrent: another rotation of token won.
+func (a *Auth) rotate(ctx context.Context, u *User, s *Session, token string, now time.Time) (Tokens, error) {
+	r, p, err := a.newRotation(u, s, token, now)
+	if err != nil {
+		return Tokens{}, err
+	}
+	ns, err := a.store.RotateSession(ctx, r)
+	if err != nil {
+		return Tokens{}, storeErr("rotate session", err)
+	}
+	a.cacheSession(&ns)
+	a.maybeSweep()
+	a.emit(ctx, Event{Type: EventRefresh, UserID: u.ID, SessionID: s.ID})
+	return p.tokens(u, &ns), nil
+}
+
+// liveSessionByToken finds the live family that holds token as its current
+// or previous refresh token and passes in's CSRF check; ErrInvalidGrant
+// when there is none.
+func (a *Auth) liveSessionByToken(ctx context.Context, in RefreshInput) (Session, error) {
+	if err := in.check(); err != nil {
+		return Session{}, err
+	}
+	hash := hashToken(in.RefreshToken)
+	s, err := a.store.SessionByTokenHash(ctx, hash)
+	if errors.Is(err, ErrNotFound) {
+		return Session{}, ErrInvalidGrant
+	}
+	if err != nil {
+		return Session{}, storeErr("session by token", err)
+	}
+	if !s.Live(a.now()) || !(equalHash(s.TokenHash, hash) || equalHash(s.PrevTokenHash, hash)) {
+		return Session{}, ErrInvalidGrant
+	}
+	return s, a.checkCSRF(&s, in)
+}
+
+// LogoutInput names the session family a logout ends.
+type LogoutInput struct {
+	// Caller is the verified access token of the request (ClaimsFrom,
+	// Authenticate): its family ends.
+	Caller *Claims
+	// Refresh names the family by one of its refresh tokens instead, when
+	// Caller is nil (a browser in cookie mode holds only that).
+	Refresh RefreshInput
+}
+
+// Logout ends one session family: its refresh tokens stop working, and so
+// do its access tokens, at once in this process and within Config.CacheTTL
+// in others. A refresh token whose family is not live fails with
+// ErrInvalidGrant.
+func (a *Auth) Logout(ctx context.Context, in LogoutInput) error {
+	var userID, sessionID string
+	if in.Caller != nil {
+		userID, sessionID = in.Caller.Subject, in.Caller.SessionID
+	} else {
+		s, err := a.liveSessionByToken(ctx, in.Refresh)
+		if err != nil {
+			return err
+		}
+		userID, sessionID = s.UserID, s.ID
+	}
+	if err := a.revokeSession(ctx, sessionID); err != nil {
+		return err
+	}
+	a.emit(ctx, Event{Type: EventLogout, UserID: userID, SessionID: sessionID})
+	return nil
+}
+
+// RevokeRefreshToken ends the family of a refresh token (RFC 7009). A token
+// that is unknown or whose family is not live is no error: the answer tells
+// nothing about it.
+func (a *Auth) RevokeRefreshToken(ctx context.Context, in RefreshInput) error {
+	s, err := a.liveSessionByToken(ctx, in)
+	if errors.Is(err, ErrInvalidGrant) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := a.revokeSession(ctx, s.ID); err != nil {
+		return err
+	}
+	a.emit(ctx, Event{Type: EventSessionRevoked, UserID: s.UserID, SessionID: s.ID})
+	return nil
+}
+
+// LogoutAll ends every session family of the caller's user.
+func (a *Auth) LogoutAll(ctx context.Context, caller Claims) error {
+	if err := a.RevokeAllSessions(ctx, caller.Subject); err != nil {
+		return err
+	}
+	a.emit(ctx, Event{Type: EventLogoutAll, UserID: caller.Subject, SessionID: caller.SessionID})
+	return nil
+}
+
+// Sessions returns the caller's user's live session families, oldest
+// first.
+func (a *Auth) Sessions(ctx context.Context, caller Claims) ([]Session, error) {
+	list, err := a.store.ListSessions(ctx, caller.Subject, a.now())
+	return list, storeErr("list sessions", err)
+}
+
+// EndSession ends one of the caller's user's families. Another user's
+// family, an unknown id or a revoked family fail alike with ErrNotFound.
+func (a *Auth) EndSession(ctx context.Context, caller Claims, sessionID string) error {
+	s, err := a.store.SessionByID(ctx, sessionID)
+	if err != nil {
+		return storeErr("session by id", err)
+	}
+	if s.UserID != caller.Subject || !s.RevokedAt.IsZero() {
+		return ErrNotFound
+	}
+	if err := a.revokeSession(ctx, s.ID); err != nil {
+		return err
+	}
+	a.emit(ctx, Event{Type: EventSessionRevoked, UserID: s.UserID, SessionID: s.ID})
+	return nil
+}
+
+// Me returns the caller's user and session family, as they are now.
+func (a *Auth) Me(ctx context.Context, caller Claims) (User, Session, error) {
+	u, err := a.UserByID(ctx, caller.Subject)
+	if err != nil {
+		return User{}, Session{}, err
+	}
+	s, err := a.store.SessionByID(ctx, caller.SessionID)
+	if err != nil {
+		return User{}, Session{}, storeErr("session by id", err)
+	}
+	return u, s, nil
+}
+
+// revokeSession ends one family in the store and in this process's cache.
+func (a *Auth) revokeSession(ctx context.Context, id string) error {
+	if err := a.store.RevokeSession(ctx, id, a.now()); err != nil && !errors.Is(err, ErrNotFound) {
+		return storeErr("revoke session", err)
+	}
+	a.forgetSessions(id)
+	return nil
+}
+
+// csrfToken is the OWASP signed double-submit token of a session family: an
+// HMAC of its id under a key derived from the secret, the same for the
+// family's life, so it survives rotation and dies with the family.
+func (a *Auth) csrfToken(sessionID string) string {
+	m := hmac.New(sha256.New, a.csrfKey)
+	m.Write([]byte(sessionID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// checkCSRF compares in's CSRF token with the family's in constant time,
+// when in requires it.
+func (a *Auth) checkCSRF(s *Session, in RefreshInput) error {
+	if !in.RequireCSRF {
+		return nil
+	}
+	if in.CSRFToken == "" || !hmac.Equal([]byte(in.CSRFToken), []byte(a.csrfToken(s.ID))) {
+		return fmt.Errorf("%w: session %s", ErrCSRF, s.ID)
+	}
+	return nil
+}
+
+// replayAEAD returns the cipher that seals the pair a rotation of oldToken
+// issued. Its key needs both the server's replay key and the old token, which
+// the store holds only as a hash: a copy of the database alone opens nothing.
+func (a *Auth) replayAEAD(oldToken string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, []byte(oldToken), a.replayKey, "fiberauth v1 replay", 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+func (a *Auth) sealPair(oldToken string, p issuedPair) ([]byte, error) {
+	aead, err := a.replayAEAD(oldToken)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sealing replay: %w", ErrUnavailable, err)
+	}
+	plain, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sealing replay: %w", ErrUnavailable, err)
+	}
+	nonce := make([]byte, aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return aead.Seal(nonce, nonce, plain, nil), nil
+}
+
+func (a *Auth) openPair(oldToken string, sealed []byte) (issuedPair, error) {
+	var p issuedPair
+	aead, err := a.replayAEAD(oldToken)
+	if err != nil || len(sealed) < aead.NonceSize() {
+		return p, ErrInvalidGrant
+	}
+	n := aead.NonceSize()
+	plain, err := aead.Open(nil, sealed[:n], sealed[n:], nil)
+	if err != nil {
+		return p, ErrInvalidGrant
+	}
+	if err := json.Unmarshal(plain, &p); err != nil {
+		return p, ErrInvalidGrant
+	}
+	return p, nil
+}
