@@ -19,9 +19,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 )
 
 // Auth is one configured authentication service. It is safe for concurrent
@@ -126,11 +128,36 @@ type Client struct {
 
 type clientKey struct{}
 
+// Bounds of what a Client keeps (bytes).
+const (
+	maxClientIPLength  = 64
+	maxUserAgentLength = 512
+)
+
 // WithClient returns ctx carrying c, for the Go API: the flows record it on
-// the sessions they start and in the events they emit. The handlers Mount
-// registers set it from the request (clientip.go).
+// the sessions they start and in the events they emit, and limit failed
+// logins per c.IP (a call without an IP has no per-IP limit). The handlers
+// Mount registers set it from the request (clientip.go). Both fields are
+// kept as text: at most 64 and 512 bytes of UTF-8, control characters
+// dropped.
 func WithClient(ctx context.Context, c Client) context.Context {
+	c.IP, c.UserAgent = clientText(c.IP, maxClientIPLength), clientText(c.UserAgent, maxUserAgentLength)
 	return context.WithValue(ctx, clientKey{}, c)
+}
+
+// clientText is s as a Client keeps it: a copy (s may point into a buffer
+// Fiber reuses), valid UTF-8 without control characters, at most max bytes.
+func clientText(s string, max int) string {
+	if len(s) > max {
+		s = s[:max] // a rune cut in two is dropped below
+	}
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+	return strings.Clone(s)
 }
 
 // ClientFrom returns the Client that ctx carries; the zero Client when none.

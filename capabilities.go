@@ -81,13 +81,22 @@ type localState struct {
 	store Store // UseCode updates the user through it
 
 	mu         sync.Mutex
-	codes      map[codeSlot]Code
+	codes      map[codeSlot]localCode
+	codeGen    uint64               // PutCodes so far
 	challenges map[string]Challenge // by hash
 	attempts   map[string]attemptWindow
 	steps      map[string]int64 // last TOTP step by user id
 }
 
 type codeSlot struct{ userID, purpose string }
+
+// localCode is a code and what UseCode needs to spend it safely while it
+// updates the user through the Store, outside the lock.
+type localCode struct {
+	Code
+	gen     uint64 // codeGen when PutCode stored it: a replaced code is never brought back
+	pending bool   // a UseCode of it is in flight; no other may spend it
+}
 
 type attemptWindow struct {
 	count int
@@ -97,7 +106,7 @@ type attemptWindow struct {
 func newLocalState(s Store) *localState {
 	return &localState{
 		store:      s,
-		codes:      map[codeSlot]Code{},
+		codes:      map[codeSlot]localCode{},
 		challenges: map[string]Challenge{},
 		attempts:   map[string]attemptWindow{},
 		steps:      map[string]int64{},
@@ -110,7 +119,8 @@ func (l *localState) PutCode(_ context.Context, c Code) error {
 	defer l.mu.Unlock()
 	c.Attempts = 0
 	c.Hash = append([]byte(nil), c.Hash...)
-	l.codes[codeSlot{c.UserID, c.Purpose}] = c
+	l.codeGen++
+	l.codes[codeSlot{c.UserID, c.Purpose}] = localCode{Code: c, gen: l.codeGen}
 	return nil
 }
 
@@ -134,27 +144,32 @@ func (l *localState) CheckCode(_ context.Context, userID, purpose string, hash [
 	return ErrCodeMismatch
 }
 
-// UseCode implements CodeStore for one process: it takes the code out, so
-// that no concurrent call can spend it, updates the user through the Store,
-// and puts the code back if the update failed (unless a newer code took its
-// place meanwhile).
+// UseCode implements CodeStore for one process: it marks the code pending,
+// so that no concurrent call can spend it, updates the user through the
+// Store outside the lock, then deletes the code, or unmarks it if the update
+// failed. Either only if it is still the same code: one that PutCode
+// replaced or CheckCode burnt meanwhile stays as it is.
 func (l *localState) UseCode(ctx context.Context, c Code, u UserUpdate) (UpdateResult, error) {
 	k := codeSlot{c.UserID, c.Purpose}
 	l.mu.Lock()
 	cur, ok := l.codes[k]
-	if !ok || !u.At.Before(cur.ExpiresAt) || !equalHash(cur.Hash, c.Hash) {
+	if !ok || cur.pending || !u.At.Before(cur.ExpiresAt) || !equalHash(cur.Hash, c.Hash) {
 		l.mu.Unlock()
 		return UpdateResult{}, ErrCodeSpent
 	}
-	delete(l.codes, k)
+	cur.pending = true
+	l.codes[k] = cur
 	l.mu.Unlock()
 	res, err := l.store.UpdateUser(ctx, u)
-	if err != nil {
-		l.mu.Lock()
-		if _, newer := l.codes[k]; !newer {
-			l.codes[k] = cur
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now, ok := l.codes[k]; ok && now.gen == cur.gen {
+		if err != nil {
+			now.pending = false
+			l.codes[k] = now
+		} else {
+			delete(l.codes, k)
 		}
-		l.mu.Unlock()
 	}
 	return res, err
 }
@@ -240,9 +255,11 @@ func (l *localState) ResetAttempts(_ context.Context, key string) error {
 	return nil
 }
 
-// UseTOTPStep implements TOTPStore. Users are the Store's, so an unknown
-// one is not detected here; the flows only pass users they have read.
-func (l *localState) UseTOTPStep(_ context.Context, userID string, step int64) error {
+// UseTOTPStep implements TOTPStore.
+func (l *localState) UseTOTPStep(ctx context.Context, userID string, step int64) error {
+	if _, err := l.store.UserByID(ctx, userID); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if step <= l.steps[userID] {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/fiberauth/fiberauth"
+	"github.com/fiberauth/fiberauth/memstore"
+	"github.com/fiberauth/fiberauth/storetest"
 )
 
 // coreOnly is a Store with none of the optional capabilities, as a host's
@@ -99,4 +101,12 @@ func TestCleanup(t *testing.T) {
 	if !stored(young.sid) {
 		t.Fatal("a live session was deleted")
 	}
+}
+
+// What New keeps in process memory for a store without the optional
+// capabilities keeps the same contract as a store's own.
+func TestLocalCapabilitiesConform(t *testing.T) {
+	storetest.Run(t, func(*testing.T) fiberauth.Store {
+		return fiberauth.WithLocalCapabilities(struct{ fiberauth.Store }{memstore.New()})
+	})
 }

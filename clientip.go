@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -12,19 +11,10 @@ import (
 // Where a request comes from: the client IP (behind trusted proxies) and
 // user agent, as the flows record them (Client).
 
-// maxUserAgentLength bounds the user agent kept with a session (bytes).
-const maxUserAgentLength = 512
-
-// client is the request's Client, copied out of Fiber's reused buffers.
+// client is the request's Client, which WithClient bounds and copies out
+// of Fiber's reused buffers.
 func (a *Auth) client(c *fiber.Ctx) Client {
-	ua := c.Get(fiber.HeaderUserAgent)
-	if len(ua) > maxUserAgentLength {
-		ua = ua[:maxUserAgentLength]
-	}
-	if !utf8.ValidString(ua) {
-		ua = strings.ToValidUTF8(ua, "?")
-	}
-	return Client{IP: a.clientIP(c), UserAgent: strings.Clone(ua)}
+	return Client{IP: a.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
 }
 
 // parseTrustedProxies turns Config.TrustedProxies into prefixes.

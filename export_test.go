@@ -14,3 +14,17 @@ func RealHashing(c *Config) { c.cheapHashing = false }
 
 // WaitCleanup waits for the cleanup a has started, if any.
 func WaitCleanup(a *Auth) { a.sweeping.Wait() }
+
+// WithLocalCapabilities is s with the capabilities New keeps in process
+// memory for a store that lacks them (all but Cleaner, whose local part
+// only forgets what the others hold), for storetest to check.
+func WithLocalCapabilities(s Store) Store {
+	l := newLocalState(s)
+	return struct {
+		Store
+		CodeStore
+		ChallengeStore
+		AttemptStore
+		TOTPStore
+	}{s, l, l, l, l}
+}

@@ -294,6 +294,9 @@ type userResponse struct {
 }
 
 func (m *mount) signup(c *fiber.Ctx) error {
+	if !m.a.cfg.AllowSignup {
+		return ErrSignupDisabled // without reading the body
+	}
 	var req signupRequest
 	if err := decode(c, &req); err != nil {
 		return err

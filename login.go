@@ -66,12 +66,18 @@ func (a *Auth) Login(ctx context.Context, in LoginInput) (SignIn, error) {
 
 // throttledCredentials is checkCredentials under the per-account and per-IP
 // limits on failed logins. An unknown name is counted exactly like a known
-// one; a success resets the account's count.
+// one; a success resets the account's count. A call without a client IP (a
+// Go caller that set no Client) has no per-IP limit, rather than one shared
+// by every such caller.
 func (a *Auth) throttledCredentials(ctx context.Context, name, password string) (User, error) {
-	acct, ip := loginAccountKey(name), loginIPKey(ClientFrom(ctx).IP)
+	acct := loginAccountKey(name)
+	keys := []string{acct}
 	err := a.checkLimit(ctx, acct, a.cfg.MaxLoginFailuresPerAccount)
-	if err == nil {
-		err = a.checkLimit(ctx, ip, a.cfg.MaxLoginFailuresPerIP)
+	if ip := ClientFrom(ctx).IP; ip != "" {
+		keys = append(keys, loginIPKey(ip))
+		if err == nil {
+			err = a.checkLimit(ctx, loginIPKey(ip), a.cfg.MaxLoginFailuresPerIP)
+		}
 	}
 	if errors.Is(err, ErrRateLimited) {
 		a.emit(ctx, Event{Type: EventLoginFailed, Reason: "throttled"})
@@ -81,7 +87,7 @@ func (a *Auth) throttledCredentials(ctx context.Context, name, password string) 
 	}
 	u, err := a.checkCredentials(ctx, name, password)
 	if errors.Is(err, ErrInvalidCredentials) {
-		if ferr := a.addFailure(ctx, acct, ip); ferr != nil {
+		if ferr := a.addFailure(ctx, keys...); ferr != nil {
 			return User{}, ferr
 		}
 	}

@@ -141,6 +141,9 @@ type TOTPSetup struct {
 // by EnableTOTP. It does not switch 2FA on; while 2FA is on it fails with
 // ErrMFAEnabled.
 func (a *Auth) SetupTOTP(ctx context.Context, caller Claims) (TOTPSetup, error) {
+	if err := checkCaller(caller); err != nil {
+		return TOTPSetup{}, err
+	}
 	u, err := a.UserByID(ctx, caller.Subject)
 	if err != nil {
 		return TOTPSetup{}, err
@@ -172,6 +175,9 @@ func (a *Auth) SetupTOTP(ctx context.Context, caller Claims) (TOTPSetup, error) 
 // SetupTOTP made (under the limit on wrong codes), and answers the recovery
 // codes, which exist nowhere else: show them once. The etag changes.
 func (a *Auth) EnableTOTP(ctx context.Context, caller Claims, code string) ([]string, error) {
+	if err := checkCaller(caller); err != nil {
+		return nil, err
+	}
 	if err := required("code", code); err != nil {
 		return nil, err
 	}
@@ -213,6 +219,9 @@ func (a *Auth) EnableTOTP(ctx context.Context, caller Claims, code string) ([]st
 // DisableTOTP switches 2FA off once the password checks out
 // (ErrInvalidCredentials otherwise); the etag changes.
 func (a *Auth) DisableTOTP(ctx context.Context, caller Claims, password string) error {
+	if err := checkCaller(caller); err != nil {
+		return err
+	}
 	if err := checkPresentedPassword("password", password); err != nil {
 		return err
 	}

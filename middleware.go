@@ -53,24 +53,33 @@ func (a *Auth) RequireRole(roles ...string) fiber.Handler {
 	return a.Middleware(MiddlewareConfig{Roles: roles})
 }
 
-// principal authenticates the request once and keeps the result in its user
-// context (c.UserContext()); later calls on the same request reuse it.
+// principal authenticates the request once and keeps the result in its
+// Locals and as its user context (c.UserContext()); later calls on the same
+// request reuse it.
 func (a *Auth) principal(c *fiber.Ctx) (*principal, error) {
-	ctx := c.UserContext()
-	if p, ok := ctx.Value(principalKey{}).(*principal); ok {
+	if p := principalOf(c); p != nil {
 		return p, nil
 	}
 	raw, err := bearerToken(c.Get(fiber.HeaderAuthorization))
 	if err != nil {
 		return nil, err
 	}
+	ctx := c.UserContext()
 	p, err := a.authenticate(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
 	p.Context = ctx
+	c.Locals(principalKey{}, p)
 	c.SetUserContext(p)
 	return p, nil
+}
+
+// principalOf is the request's caller, as Middleware found it: from Locals,
+// so that a host that replaces the user context later does not lose it.
+func principalOf(c *fiber.Ctx) *principal {
+	p, _ := c.Locals(principalKey{}).(*principal)
+	return p
 }
 
 // bearerToken extracts the token from an Authorization header value. The
@@ -91,11 +100,15 @@ func bearerToken(h string) (string, error) {
 // by Middleware; ok is false on a route it does not protect. The value is
 // the caller's own copy.
 func ClaimsFrom(c *fiber.Ctx) (claims Claims, ok bool) {
-	return ClaimsFromContext(c.UserContext())
+	if p := principalOf(c); p != nil {
+		return p.claimsCopy(), true
+	}
+	return Claims{}, false
 }
 
 // ClaimsFromContext is ClaimsFrom for code that has only the request's
-// context (c.UserContext(), or a context derived from it).
+// context: c.UserContext() as Middleware left it, or a context derived
+// from it.
 func ClaimsFromContext(ctx context.Context) (claims Claims, ok bool) {
 	p, ok := ctx.Value(principalKey{}).(*principal)
 	if !ok {
@@ -107,7 +120,7 @@ func ClaimsFromContext(ctx context.Context) (claims Claims, ok bool) {
 // UserIDFrom returns the signed-in user's id, or "" where Middleware did not
 // run.
 func UserIDFrom(c *fiber.Ctx) string {
-	if p, ok := c.UserContext().Value(principalKey{}).(*principal); ok {
+	if p := principalOf(c); p != nil {
 		return p.claims.Subject
 	}
 	return ""
@@ -116,7 +129,7 @@ func UserIDFrom(c *fiber.Ctx) string {
 // SessionIDFrom returns the session family id of the request's access token,
 // or "" where Middleware did not run.
 func SessionIDFrom(c *fiber.Ctx) string {
-	if p, ok := c.UserContext().Value(principalKey{}).(*principal); ok {
+	if p := principalOf(c); p != nil {
 		return p.claims.SessionID
 	}
 	return ""
@@ -125,6 +138,6 @@ func SessionIDFrom(c *fiber.Ctx) string {
 // HasRole reports whether the signed-in user has role (as of the user record
 // the middleware checked the etag against).
 func HasRole(c *fiber.Ctx, role string) bool {
-	p, ok := c.UserContext().Value(principalKey{}).(*principal)
-	return ok && p.user.hasRole(role)
+	p := principalOf(c)
+	return p != nil && p.user.hasRole(role)
 }

@@ -19,10 +19,11 @@ const maxPasswordBytes = 1024
 // checkPassword applies the password rules (docs/api.md, "Passwords and
 // codes") to a new password sent in field.
 func (a *Auth) checkPassword(field, password string) error {
-	if err := checkPresentedPassword(field, password); err != nil {
-		return err
-	}
 	switch {
+	case password == "":
+		return fieldErr(field, "missing", "A password is required.")
+	case len(password) > maxPasswordBytes:
+		return passwordTooLong(field)
 	case !utf8.ValidString(password):
 		return fieldErr(field, "invalid_utf8", "The password must be valid UTF-8.")
 	case utf8.RuneCountInString(password) < a.cfg.PasswordMinLength:
@@ -33,16 +34,20 @@ func (a *Auth) checkPassword(field, password string) error {
 	return nil
 }
 
-// checkPresentedPassword checks what any password sent in field must be,
-// new or not: present, and not longer than the hasher takes.
+// checkPresentedPassword checks a password sent to be verified (login, step
+// up): present, and not longer than the hasher takes.
 func checkPresentedPassword(field, password string) error {
-	switch {
-	case password == "":
-		return fieldErr(field, "missing", "A password is required.")
-	case len(password) > maxPasswordBytes:
-		return fieldErr(field, "too_long", fmt.Sprintf("The password must be at most %d bytes.", maxPasswordBytes))
+	if err := required(field, password); err != nil {
+		return err
+	}
+	if len(password) > maxPasswordBytes {
+		return passwordTooLong(field)
 	}
 	return nil
+}
+
+func passwordTooLong(field string) error {
+	return fieldErr(field, "too_long", fmt.Sprintf("The password must be at most %d bytes.", maxPasswordBytes))
 }
 
 // verifyPassword checks a signed-in user's password (for changes that need
@@ -96,6 +101,10 @@ func (a *Auth) ChangePassword(ctx context.Context, caller Claims, in PasswordCha
 	if err := a.checkPassword("proposed_password", in.ProposedPassword); err != nil {
 		return Tokens{}, err
 	}
+	s, err := a.callerSession(ctx, caller)
+	if err != nil {
+		return Tokens{}, err
+	}
 	u, err := a.verifyPassword(ctx, caller.Subject, in.PreviousPassword)
 	if err != nil {
 		return Tokens{}, err
@@ -103,13 +112,6 @@ func (a *Auth) ChangePassword(ctx context.Context, caller Claims, in PasswordCha
 	hash, err := a.hasher.hash(ctx, in.ProposedPassword)
 	if err != nil {
 		return Tokens{}, err
-	}
-	s, err := a.store.SessionByID(ctx, caller.SessionID)
-	if errors.Is(err, ErrNotFound) {
-		return Tokens{}, ErrInvalidToken
-	}
-	if err != nil {
-		return Tokens{}, storeErr("session by id", err)
 	}
 	var (
 		rot  Rotation

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -174,4 +176,138 @@ func TestNoCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(t, h.do("GET", "/api/profile", nil, bearer(p.access)...), 401, "invalid_token")
+}
+
+// The signed-in flows take the caller's Claims from Go code, which could
+// name another user's session: they act only on a live family of the
+// caller's own user.
+func TestGoAPICallerOwnsSession(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	a := h.auth
+	ctx := context.Background()
+	h.createUser("ada@example.com")
+	h.createUser("bob@example.com")
+	ada, err := a.Authenticate(ctx, h.login("ada@example.com", goodPassword).access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := h.login("bob@example.com", goodPassword)
+	forged := ada
+	forged.SessionID = bob.sid
+	noSession := ada
+	noSession.SessionID = ""
+	nul := ada
+	nul.Subject = "ada\x00"
+	for _, c := range []struct {
+		name   string
+		caller fiberauth.Claims
+	}{{"another user's session", forged}, {"no session", noSession}, {"NUL in the subject", nul}} {
+		_, err := a.ChangePassword(ctx, c.caller, fiberauth.PasswordChangeInput{PreviousPassword: goodPassword, ProposedPassword: "another good passphrase"})
+		if !errors.Is(err, fiberauth.ErrInvalidToken) {
+			t.Errorf("%s: ChangePassword = %v", c.name, err)
+		}
+		if err := a.Logout(ctx, fiberauth.LogoutInput{Caller: &c.caller}); !errors.Is(err, fiberauth.ErrInvalidToken) {
+			t.Errorf("%s: Logout = %v", c.name, err)
+		}
+		if _, _, err := a.Me(ctx, c.caller); !errors.Is(err, fiberauth.ErrInvalidToken) {
+			t.Errorf("%s: Me = %v", c.name, err)
+		}
+	}
+	if _, err := a.Sessions(ctx, nul); !errors.Is(err, fiberauth.ErrInvalidToken) {
+		t.Errorf("Sessions with NUL in the subject: %v", err)
+	}
+	if err := a.EndSession(ctx, ada, "x\x00"); !errors.Is(err, fiberauth.ErrNotFound) {
+		t.Errorf("EndSession of a malformed id: %v", err)
+	}
+	// Nothing of Bob's was touched, and Ada's password is the same.
+	if h.profileStatus(bob.access) != 200 {
+		t.Fatal("a forged caller ended Bob's session")
+	}
+	h.login("ada@example.com", goodPassword)
+}
+
+// A Go caller that sets no Client is not limited per IP: callers without
+// one do not share a bucket that 100 failures anywhere would fill.
+func TestGoAPIWithoutClientHasNoSharedIPLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *fiberauth.Config) { c.MaxLoginFailuresPerIP = 3 })
+	h.createUser("ada@example.com")
+	ctx := context.Background()
+	for i := range 5 {
+		_, err := h.auth.Login(ctx, fiberauth.LoginInput{Name: "nobody" + string(rune('a'+i)) + "@example.com", Password: "wrong password!"})
+		if !errors.Is(err, fiberauth.ErrInvalidCredentials) {
+			t.Fatalf("failure %d: %v", i+1, err)
+		}
+	}
+	if _, err := h.auth.Login(ctx, fiberauth.LoginInput{Name: "ada@example.com", Password: goodPassword}); err != nil {
+		t.Fatalf("Ada's login after others' failures: %v", err)
+	}
+	// With a Client, the IP limit holds.
+	ctx = fiberauth.WithClient(ctx, fiberauth.Client{IP: "198.51.100.7"})
+	for i := range 3 {
+		if _, err := h.auth.Login(ctx, fiberauth.LoginInput{Name: "x" + string(rune('a'+i)) + "@example.com", Password: "wrong password!"}); !errors.Is(err, fiberauth.ErrInvalidCredentials) {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.auth.Login(ctx, fiberauth.LoginInput{Name: "ada@example.com", Password: goodPassword}); !errors.Is(err, fiberauth.ErrRateLimited) {
+		t.Fatalf("over the IP limit: %v", err)
+	}
+}
+
+// What a client says about itself is kept as bounded text, and a name with
+// control characters is a clear 400, never a store error.
+func TestClientTextAndNames(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.createUser("ada@example.com")
+	r := h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": goodPassword},
+		"User-Agent", "curl\x7f/8 \xff"+strings.Repeat("é", 300))
+	p := pairOf(t, r)
+	list := h.do("GET", "/auth/sessions", nil, bearer(p.access)...)
+	ua, _ := list.body["sessions"].([]any)[0].(map[string]any)["user_agent"].(string)
+	if !utf8.ValidString(ua) || len(ua) > 512 || !strings.HasPrefix(ua, "curl/8 é") || strings.ContainsRune(ua, 0x7f) {
+		t.Fatalf("user agent kept as %q (%d bytes)", ua, len(ua))
+	}
+	expectField(t, h.do("POST", "/auth/login", map[string]any{"email": "ada\u0007@example.com", "password": goodPassword}), "email")
+	var fe *fiberauth.FieldError
+	if _, err := h.auth.Login(context.Background(), fiberauth.LoginInput{Name: "ada\x00@example.com", Password: goodPassword}); !errors.As(err, &fe) || fe.Where != "email" {
+		t.Fatalf("a NUL in a name through Go: %v", err)
+	}
+	if _, err := h.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "bob@example.com", Password: goodPassword, DisplayName: "Bob\x00"}); !errors.As(err, &fe) || fe.Where != "display_name" {
+		t.Fatalf("a NUL in a display name: %v", err)
+	}
+}
+
+// A host middleware that replaces the user context after fiberauth's does
+// not lose the caller for ClaimsFrom and friends.
+func TestCallerSurvivesReplacedUserContext(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	u := h.createUser("ada@example.com", "admin")
+	h.app.Get("/replaced", h.auth.Middleware(), func(c *fiber.Ctx) error {
+		c.SetUserContext(context.Background())
+		return c.Next()
+	}, func(c *fiber.Ctx) error {
+		_, ok := fiberauth.ClaimsFrom(c)
+		return c.JSON(fiber.Map{"ok": ok, "user_id": fiberauth.UserIDFrom(c), "admin": fiberauth.HasRole(c, "admin")})
+	})
+	r := h.do("GET", "/replaced", nil, bearer(h.login("ada@example.com", goodPassword).access)...)
+	if r.body["ok"] != true || r.body["user_id"] != u.ID || r.body["admin"] != true {
+		t.Fatalf("after the user context was replaced: %s", r.raw)
+	}
+}
+
+// Ending a family that is no longer live is 404, like ending an unknown one.
+func TestEndExpiredSession(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *fiberauth.Config) { c.RefreshIdleTTL, c.RefreshMaxTTL = time.Hour, time.Hour })
+	h.createUser("ada@example.com")
+	old := h.login("ada@example.com", goodPassword)
+	h.clock.Advance(2 * time.Hour)
+	cur := h.login("ada@example.com", goodPassword)
+	expect(t, h.do("DELETE", "/auth/sessions/"+old.sid, nil, bearer(cur.access)...), 404, "not_found")
+	if h.sawEvent(fiberauth.EventSessionRevoked) {
+		t.Fatal("ending an expired session emitted session_revoked")
+	}
 }

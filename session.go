@@ -251,21 +251,43 @@ type LogoutInput struct {
 // in others. A refresh token whose family is not live fails with
 // ErrInvalidGrant.
 func (a *Auth) Logout(ctx context.Context, in LogoutInput) error {
-	var userID, sessionID string
+	var (
+		s   Session
+		err error
+	)
 	if in.Caller != nil {
-		userID, sessionID = in.Caller.Subject, in.Caller.SessionID
+		s, err = a.callerSession(ctx, *in.Caller)
 	} else {
-		s, err := a.liveSessionByToken(ctx, in.Refresh)
-		if err != nil {
-			return err
-		}
-		userID, sessionID = s.UserID, s.ID
+		s, err = a.liveSessionByToken(ctx, in.Refresh)
 	}
-	if err := a.revokeSession(ctx, sessionID); err != nil {
+	if err != nil {
 		return err
 	}
-	a.emit(ctx, Event{Type: EventLogout, UserID: userID, SessionID: sessionID})
+	if err := a.revokeSession(ctx, s.ID); err != nil {
+		return err
+	}
+	a.emit(ctx, Event{Type: EventLogout, UserID: s.UserID, SessionID: s.ID})
 	return nil
+}
+
+// callerSession returns the caller's session family: ErrInvalidToken unless
+// it is the caller's user's and live. The middleware has checked as much
+// for a request; a Go caller's Claims are checked here.
+func (a *Auth) callerSession(ctx context.Context, caller Claims) (Session, error) {
+	if err := checkCaller(caller); err != nil {
+		return Session{}, err
+	}
+	s, err := a.store.SessionByID(ctx, caller.SessionID)
+	if errors.Is(err, ErrNotFound) {
+		return Session{}, fmt.Errorf("%w: unknown session", ErrInvalidToken)
+	}
+	if err != nil {
+		return Session{}, storeErr("session by id", err)
+	}
+	if s.UserID != caller.Subject || !s.Live(a.now()) {
+		return Session{}, fmt.Errorf("%w: session not the caller's or not live", ErrInvalidToken)
+	}
+	return s, nil
 }
 
 // RevokeRefreshToken ends the family of a refresh token (RFC 7009). A token
@@ -288,6 +310,9 @@ func (a *Auth) RevokeRefreshToken(ctx context.Context, in RefreshInput) error {
 
 // LogoutAll ends every session family of the caller's user.
 func (a *Auth) LogoutAll(ctx context.Context, caller Claims) error {
+	if err := checkCaller(caller); err != nil {
+		return err
+	}
 	if err := a.RevokeAllSessions(ctx, caller.Subject); err != nil {
 		return err
 	}
@@ -298,18 +323,28 @@ func (a *Auth) LogoutAll(ctx context.Context, caller Claims) error {
 // Sessions returns the caller's user's live session families, oldest
 // first.
 func (a *Auth) Sessions(ctx context.Context, caller Claims) ([]Session, error) {
+	if err := checkCaller(caller); err != nil {
+		return nil, err
+	}
 	list, err := a.store.ListSessions(ctx, caller.Subject, a.now())
 	return list, storeErr("list sessions", err)
 }
 
-// EndSession ends one of the caller's user's families. Another user's
-// family, an unknown id or a revoked family fail alike with ErrNotFound.
+// EndSession ends one of the caller's user's live families. Another user's
+// family, an unknown id or a family that is no longer live fail alike with
+// ErrNotFound.
 func (a *Auth) EndSession(ctx context.Context, caller Claims, sessionID string) error {
+	if err := checkCaller(caller); err != nil {
+		return err
+	}
+	if !validID(sessionID) {
+		return ErrNotFound
+	}
 	s, err := a.store.SessionByID(ctx, sessionID)
 	if err != nil {
 		return storeErr("session by id", err)
 	}
-	if s.UserID != caller.Subject || !s.RevokedAt.IsZero() {
+	if s.UserID != caller.Subject || !s.Live(a.now()) {
 		return ErrNotFound
 	}
 	if err := a.revokeSession(ctx, s.ID); err != nil {
@@ -321,15 +356,35 @@ func (a *Auth) EndSession(ctx context.Context, caller Claims, sessionID string) 
 
 // Me returns the caller's user and session family, as they are now.
 func (a *Auth) Me(ctx context.Context, caller Claims) (User, Session, error) {
+	s, err := a.callerSession(ctx, caller)
+	if err != nil {
+		return User{}, Session{}, err
+	}
 	u, err := a.UserByID(ctx, caller.Subject)
 	if err != nil {
 		return User{}, Session{}, err
 	}
-	s, err := a.store.SessionByID(ctx, caller.SessionID)
-	if err != nil {
-		return User{}, Session{}, storeErr("session by id", err)
-	}
 	return u, s, nil
+}
+
+// maxIDLength bounds the user and session ids a caller may name (ours are
+// 22 bytes; a host's store may have longer ones).
+const maxIDLength = 256
+
+// validID reports whether id could be a user or session id: not empty,
+// not too long, printable.
+func validID(id string) bool {
+	return id != "" && len(id) <= maxIDLength && validText(id)
+}
+
+// checkCaller refuses Claims that no access token of ours carries, before
+// they reach the store: the signed-in flows trust the Claims they are
+// given (from Authenticate or ClaimsFrom) to name the caller.
+func checkCaller(c Claims) error {
+	if !validID(c.Subject) || !validID(c.SessionID) {
+		return fmt.Errorf("%w: malformed caller", ErrInvalidToken)
+	}
+	return nil
 }
 
 // revokeSession ends one family in the store and in this process's cache.

@@ -3,7 +3,6 @@ package fiberauth
 import (
 	"context"
 	"errors"
-	"unicode/utf8"
 )
 
 // Self-service accounts: signup, and the email confirmation it asks for.
@@ -26,9 +25,6 @@ const maxDisplayNameLength = 256
 func (a *Auth) Signup(ctx context.Context, in SignupInput) (User, error) {
 	if !a.cfg.AllowSignup {
 		return User{}, ErrSignupDisabled
-	}
-	if len(in.DisplayName) > maxDisplayNameLength || !utf8.ValidString(in.DisplayName) {
-		return User{}, fieldErr("display_name", "invalid", "The display name must be valid UTF-8 of at most 256 bytes.")
 	}
 	u, err := a.newUser(ctx, NewUser{Email: in.Email, Username: in.Username, Password: in.Password, DisplayName: in.DisplayName})
 	if err != nil {

@@ -47,6 +47,9 @@ func (a *Auth) newUser(ctx context.Context, nu NewUser) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
+	if len(nu.DisplayName) > maxDisplayNameLength || !validText(nu.DisplayName) {
+		return User{}, fieldErr("display_name", "invalid", "The display name must be UTF-8 text of at most 256 bytes.")
+	}
 	if err := a.checkPassword("password", nu.Password); err != nil {
 		return User{}, err
 	}
@@ -268,6 +271,12 @@ func normalizeUsername(field, s string) (string, error) {
 
 func notPrintable(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }
 
+// validText reports whether s is valid UTF-8 without control characters
+// (NUL above all, which no database column takes).
+func validText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, unicode.IsControl) < 0
+}
+
 // normalizeName lowercases and checks an account name (an email or a
 // username) sent in the username or email field.
 func normalizeName(name string) (string, error) {
@@ -281,8 +290,8 @@ func normalizeName(name string) (string, error) {
 		return "", fieldErr("username", "missing", "A username or email is required.")
 	case len(name) > maxEmailLength:
 		return "", fieldErr(where, "too_long", "The username or email is too long.")
-	case !utf8.ValidString(name):
-		return "", fieldErr(where, "invalid", "The username or email is not valid UTF-8.")
+	case !validText(name):
+		return "", fieldErr(where, "invalid", "The username or email has characters that are not allowed.")
 	}
 	return name, nil
 }

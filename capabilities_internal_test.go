@@ -1,0 +1,81 @@
+package fiberauth
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// gatedCore is a core Store whose next UpdateUser tells entered it has
+// begun, then waits for its answer on answer.
+type gatedCore struct {
+	Store
+	entered chan struct{}
+	answer  chan error
+}
+
+func (g *gatedCore) UpdateUser(context.Context, UserUpdate) (UpdateResult, error) {
+	g.entered <- struct{}{}
+	return UpdateResult{}, <-g.answer
+}
+
+// useCodeInFlight starts a UseCode of c on l and returns once its user
+// update is in flight; send the update's answer on g.answer, then read the
+// UseCode's error from the returned channel.
+func useCodeInFlight(l *localState, g *gatedCore, c Code, at time.Time) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.UseCode(context.Background(), c, UserUpdate{At: at})
+		done <- err
+	}()
+	<-g.entered
+	return done
+}
+
+// While a UseCode's update is in flight outside the lock, the code is still
+// there for CheckCode and cannot be spent twice; when the update fails it is
+// usable again, but a code that PutCode replaced meanwhile never comes back.
+func TestLocalUseCodeInFlight(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	g := &gatedCore{entered: make(chan struct{}), answer: make(chan error)}
+	l := newLocalState(g)
+	code := func(h string) Code {
+		return Code{UserID: "u", Purpose: PurposePasswordReset, Hash: []byte(h), ExpiresAt: now.Add(10 * time.Minute)}
+	}
+	one, two := code("code one"), code("code two")
+	if err := l.PutCode(ctx, one); err != nil {
+		t.Fatal(err)
+	}
+
+	done := useCodeInFlight(l, g, one, now)
+	if err := l.CheckCode(ctx, "u", one.Purpose, one.Hash, now); err != nil {
+		t.Fatalf("CheckCode of a code whose use is in flight: %v", err)
+	}
+	if _, err := l.UseCode(ctx, one, UserUpdate{At: now}); !errors.Is(err, ErrCodeSpent) {
+		t.Fatalf("a second UseCode while the first is in flight: %v", err)
+	}
+	g.answer <- errDown
+	if err := <-done; !errors.Is(err, errDown) {
+		t.Fatalf("UseCode = %v, want the store's error", err)
+	}
+	if err := l.CheckCode(ctx, "u", one.Purpose, one.Hash, now); err != nil {
+		t.Fatalf("after a failed use the code is gone: %v", err)
+	}
+
+	done = useCodeInFlight(l, g, one, now)
+	if err := l.PutCode(ctx, two); err != nil { // a new code replaces it meanwhile
+		t.Fatal(err)
+	}
+	g.answer <- errDown
+	<-done
+	if err := l.CheckCode(ctx, "u", one.Purpose, one.Hash, now); !errors.Is(err, ErrCodeMismatch) {
+		t.Fatalf("a replaced code came back: %v", err)
+	}
+	if err := l.CheckCode(ctx, "u", two.Purpose, two.Hash, now); err != nil {
+		t.Fatalf("the new code: %v", err)
+	}
+}
+
+var errDown = errors.New("connection refused")
