@@ -57,8 +57,8 @@ type Auth struct {
 	// verified caches tokens already verified (tokencache.go); users and
 	// sessions cache what the middleware checks of each (authenticate.go).
 	verified *tokenCache
-	users    stateCache[userState]
-	sessions stateCache[sessionState]
+	users    stateCache // userState by user id
+	sessions stateCache // sessionState by family id
 }
 
 // New checks cfg, fills in defaults and returns a ready Auth. Its work is done
@@ -100,8 +100,8 @@ func New(cfg Config) (*Auth, error) {
 		return nil, err
 	}
 	a.verified = newTokenCache(cfg.TokenCacheSize)
-	a.users = newStateCache[userState](cfg.CacheTTL)
-	a.sessions = newStateCache[sessionState](cfg.CacheTTL)
+	a.users = newStateCache(cfg.CacheTTL)
+	a.sessions = newStateCache(cfg.CacheTTL)
 	a.useCapabilities()
 	if cfg.SendCode == nil {
 		a.log.Warn("fiberauth: Config.SendCode is not set; password reset codes will not be delivered")

@@ -99,6 +99,7 @@ type userState struct {
 	etag     string
 	disabled bool
 	roles    []string
+	deadline
 }
 
 func (u userState) hasRole(r string) bool { return slices.Contains(u.roles, r) }
@@ -109,6 +110,7 @@ type sessionState struct {
 	userID    string
 	expiresAt time.Time // the earlier of ExpiresAt and AbsoluteExpiresAt
 	revoked   bool
+	deadline
 }
 
 func (s sessionState) live(now time.Time) bool { return !s.revoked && now.Before(s.expiresAt) }
@@ -118,14 +120,19 @@ func (s sessionState) live(now time.Time) bool { return !s.revoked && now.Before
 var missingUser = userState{disabled: true}
 
 func (a *Auth) userState(ctx context.Context, id string, now time.Time) (userState, error) {
-	if s, ok := a.users.get(id, now); ok {
-		return s, nil
+	if v, ok := a.users.get(id); ok {
+		if s := v.(userState); s.fresh(now) {
+			return s, nil
+		}
 	}
+	a.maybeSweep()
 	u, err := a.store.UserByID(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		a.users.put(id, missingUser, now)
-		return missingUser, nil
+		s := missingUser
+		s.deadline = a.users.deadline(now)
+		a.users.put(id, s)
+		return s, nil
 	case err != nil:
 		return userState{}, storeErr("user by id", err)
 	}
@@ -136,20 +143,23 @@ func (a *Auth) userState(ctx context.Context, id string, now time.Time) (userSta
 // process makes to a user goes through here, so its own middleware sees the
 // change at once.
 func (a *Auth) cacheUser(u *User) userState {
-	s := userState{etag: u.ETag, disabled: u.Disabled, roles: slices.Clone(u.Roles)}
-	a.users.put(u.ID, s, a.now())
+	s := userState{etag: u.ETag, disabled: u.Disabled, roles: slices.Clone(u.Roles), deadline: a.users.deadline(a.now())}
+	a.users.put(u.ID, s)
 	return s
 }
 
 func (a *Auth) sessionState(ctx context.Context, id string, now time.Time) (sessionState, error) {
-	if s, ok := a.sessions.get(id, now); ok {
-		return s, nil
+	if v, ok := a.sessions.get(id); ok {
+		if s := v.(sessionState); s.fresh(now) {
+			return s, nil
+		}
 	}
+	a.maybeSweep()
 	s, err := a.store.SessionByID(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		st := sessionState{revoked: true}
-		a.sessions.put(id, st, now)
+		st := sessionState{revoked: true, deadline: a.sessions.deadline(now)}
+		a.sessions.put(id, st)
 		return st, nil
 	case err != nil:
 		return sessionState{}, storeErr("session by id", err)
@@ -162,58 +172,67 @@ func (a *Auth) cacheSession(s *Session) sessionState {
 	if s.AbsoluteExpiresAt.Before(exp) {
 		exp = s.AbsoluteExpiresAt
 	}
-	st := sessionState{userID: s.UserID, expiresAt: exp, revoked: !s.RevokedAt.IsZero()}
-	a.sessions.put(s.ID, st, a.now())
+	st := sessionState{userID: s.UserID, expiresAt: exp, revoked: !s.RevokedAt.IsZero(), deadline: a.sessions.deadline(a.now())}
+	a.sessions.put(s.ID, st)
 	return st
 }
 
 // forgetSessions marks families revoked in this process's cache.
 func (a *Auth) forgetSessions(ids ...string) {
-	now := a.now()
+	st := sessionState{revoked: true, deadline: a.sessions.deadline(a.now())}
 	for _, id := range ids {
-		a.sessions.put(id, sessionState{revoked: true}, now)
+		a.sessions.put(id, st)
 	}
 }
 
-// stateCache is a go-cache of what the store said, whose entries also carry
-// their own deadline on Config.Now: a test's clock moves them as it moves
-// everything else, while go-cache's janitor still frees memory on the wall
-// clock.
-type stateCache[T any] struct {
+// stateCache is a go-cache of what the store said. Each entry carries its
+// own deadline on Config.Now, so a test's clock moves it as it moves
+// everything else, and no lookup reads the wall clock; go-cache itself
+// never expires entries, and the cleanup (maybeSweep) forgets stale ones.
+type stateCache struct {
 	c   *cache.Cache // nil: no cache (Config.CacheTTL < 0)
 	ttl time.Duration
 }
 
-type stamped[T any] struct {
-	v     T
-	until int64 // Unix nanoseconds on Config.Now
-}
+// deadline is when a cached state stops being trusted, in Unix nanoseconds
+// on Config.Now.
+type deadline int64
 
-func newStateCache[T any](ttl time.Duration) stateCache[T] {
+func (d deadline) fresh(now time.Time) bool { return now.UnixNano() < int64(d) }
+
+func newStateCache(ttl time.Duration) stateCache {
 	if ttl < 0 {
-		return stateCache[T]{}
+		return stateCache{}
 	}
-	return stateCache[T]{c: cache.New(ttl, max(2*ttl, time.Minute)), ttl: ttl}
+	return stateCache{c: cache.New(cache.NoExpiration, 0), ttl: ttl}
 }
 
-func (s stateCache[T]) get(id string, now time.Time) (T, bool) {
-	var zero T
+// deadline is the deadline of a state cached at now.
+func (s stateCache) deadline(now time.Time) deadline { return deadline(now.Add(s.ttl).UnixNano()) }
+
+// get returns the state cached under id, fresh or not; the caller checks.
+func (s stateCache) get(id string) (any, bool) {
 	if s.c == nil {
-		return zero, false
+		return nil, false
 	}
-	v, ok := s.c.Get(id)
-	if !ok {
-		return zero, false
-	}
-	e := v.(stamped[T])
-	if now.UnixNano() >= e.until {
-		return zero, false
-	}
-	return e.v, true
+	return s.c.Get(id)
 }
 
-func (s stateCache[T]) put(id string, v T, now time.Time) {
+func (s stateCache) put(id string, v any) {
 	if s.c != nil {
-		s.c.SetDefault(id, stamped[T]{v: v, until: now.Add(s.ttl).UnixNano()})
+		s.c.SetDefault(id, v)
+	}
+}
+
+// sweep forgets the states that are no longer fresh at now. A state put
+// meanwhile may be forgotten too: that costs one store read.
+func (s stateCache) sweep(now time.Time) {
+	if s.c == nil {
+		return
+	}
+	for id, it := range s.c.Items() {
+		if st, ok := it.Object.(interface{ fresh(time.Time) bool }); ok && !st.fresh(now) {
+			s.c.Delete(id)
+		}
 	}
 }

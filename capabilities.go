@@ -31,7 +31,7 @@ func (a *Auth) useCapabilities() {
 	if local != nil {
 		a.cleaners = append(a.cleaners, local)
 	}
-	a.nextSweep.Store(a.now().Add(a.cfg.CleanupInterval).UnixNano())
+	a.nextSweep.Store(a.now().Add(a.sweepEvery()).UnixNano())
 	if len(missing) > 0 {
 		a.log.Warn("fiberauth: the store lacks optional capabilities; kept in process memory instead", "missing", strings.Join(missing, "; "))
 	}
@@ -50,21 +50,26 @@ func capability[T any](a *Auth, local **localState, missing *[]string, lacks str
 	return any(*local).(T)
 }
 
-// maybeSweep starts a cleanup when one is due, off the request path. The
-// flows that add records call it, so a busy app cleans up and an idle one
-// has nothing to clean.
+// maybeSweep starts a cleanup when one is due, off the request path: it
+// forgets the middleware's stale cached states and, unless
+// Config.CleanupInterval is negative, deletes expired records (the store's
+// through its Cleaner, and the process's own). The flows that add records
+// and the middleware's cache misses call it, so a busy app cleans up and an
+// idle one has nothing to clean.
 func (a *Auth) maybeSweep() {
-	if a.cfg.CleanupInterval < 0 {
-		return
-	}
 	now := a.now()
 	due := a.nextSweep.Load()
-	if now.UnixNano() < due || !a.nextSweep.CompareAndSwap(due, now.Add(a.cfg.CleanupInterval).UnixNano()) {
+	if now.UnixNano() < due || !a.nextSweep.CompareAndSwap(due, now.Add(a.sweepEvery()).UnixNano()) {
 		return
 	}
 	a.sweeping.Add(1)
 	go func() {
 		defer a.sweeping.Done()
+		a.users.sweep(now)
+		a.sessions.sweep(now)
+		if a.cfg.CleanupInterval < 0 {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		for _, c := range a.cleaners {
@@ -73,6 +78,15 @@ func (a *Auth) maybeSweep() {
 			}
 		}
 	}()
+}
+
+// sweepEvery is how often maybeSweep runs: every CleanupInterval, or, when
+// records are never deleted, as often as by default, for the caches.
+func (a *Auth) sweepEvery() time.Duration {
+	if a.cfg.CleanupInterval < 0 {
+		return ConfigDefault.CleanupInterval
+	}
+	return a.cfg.CleanupInterval
 }
 
 // localState keeps in process memory the state of the capabilities a Store

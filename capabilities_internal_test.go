@@ -3,6 +3,7 @@ package fiberauth
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 )
@@ -79,3 +80,29 @@ func TestLocalUseCodeInFlight(t *testing.T) {
 }
 
 var errDown = errors.New("connection refused")
+
+// The middleware's cached states are forgotten once stale, by the cleanup
+// that runs every CleanupInterval (also when records are never deleted):
+// its caches hold what the last CacheTTL saw, not every user ever seen.
+func TestStateCachesForgetStaleEntries(t *testing.T) {
+	for _, interval := range []time.Duration{time.Minute, -1} {
+		now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+		a, err := New(Config{Store: struct{ Store }{}, Secret: make([]byte, 32), Now: func() time.Time { return now },
+			CleanupInterval: interval, CacheTTL: time.Second, cheapHashing: true, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.cacheUser(&User{ID: "u1", ETag: "e"})
+		a.forgetSessions("s1", "s2")
+		now = now.Add(a.sweepEvery())
+		a.cacheUser(&User{ID: "u2", ETag: "e"}) // fresh when the sweep runs
+		a.maybeSweep()
+		a.sweeping.Wait()
+		if _, stale := a.users.get("u1"); stale || a.sessions.c.ItemCount() != 0 {
+			t.Fatalf("CleanupInterval %v: stale states kept: users %d, sessions %d", interval, a.users.c.ItemCount(), a.sessions.c.ItemCount())
+		}
+		if _, ok := a.users.get("u2"); !ok {
+			t.Fatalf("CleanupInterval %v: a fresh state was forgotten", interval)
+		}
+	}
+}

@@ -130,9 +130,11 @@ type Config struct {
 
 	// CleanupInterval is how often fiberauth deletes expired sessions,
 	// codes, challenges and throttling windows: through the Store's Cleaner
-	// when it has one, and in process memory for the capabilities it lacks.
-	// It runs off the request path, started by a request at most once per
-	// interval. Optional. Default: 10 minutes; negative: never.
+	// when it has one, and in process memory for the capabilities it lacks;
+	// the middleware's caches forget stale entries at the same time. It runs
+	// off the request path, started by a request at most once per interval.
+	// Optional. Default: 10 minutes; negative: records are never deleted
+	// (the caches are still swept every 10 minutes).
 	CleanupInterval time.Duration
 
 	// TokenCacheSize is how many access tokens whose signature verified the
