@@ -141,16 +141,9 @@ func (in *RefreshInput) check() error {
 // that is unknown, expired or revoked, or whose user is disabled, fails with
 // ErrInvalidGrant.
 func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
-	if err := in.check(); err != nil {
-		return Tokens{}, err
-	}
-	hash := hashToken(in.RefreshToken)
-	s, err := a.store.SessionByTokenHash(ctx, hash)
-	if errors.Is(err, ErrNotFound) {
-		return Tokens{}, ErrInvalidGrant
-	}
+	s, hash, err := a.familyOf(ctx, in)
 	if err != nil {
-		return Tokens{}, storeErr("session by token", err)
+		return Tokens{}, err
 	}
 	if err := a.checkCSRF(&s, in); err != nil {
 		return Tokens{}, err
@@ -215,20 +208,30 @@ func (a *Auth) rotate(ctx context.Context, u *User, s *Session, token string, no
 	return p.tokens(u, &ns), nil
 }
 
-// liveSessionByToken finds the live family that holds token as its current
-// or previous refresh token and passes in's CSRF check; ErrInvalidGrant
-// when there is none.
-func (a *Auth) liveSessionByToken(ctx context.Context, in RefreshInput) (Session, error) {
+// familyOf finds the family that holds or held in's refresh token, and the
+// token's hash; ErrInvalidGrant when there is none.
+func (a *Auth) familyOf(ctx context.Context, in RefreshInput) (Session, []byte, error) {
 	if err := in.check(); err != nil {
-		return Session{}, err
+		return Session{}, nil, err
 	}
 	hash := hashToken(in.RefreshToken)
 	s, err := a.store.SessionByTokenHash(ctx, hash)
 	if errors.Is(err, ErrNotFound) {
-		return Session{}, ErrInvalidGrant
+		return Session{}, nil, ErrInvalidGrant
 	}
 	if err != nil {
-		return Session{}, storeErr("session by token", err)
+		return Session{}, nil, storeErr("session by token", err)
+	}
+	return s, hash, nil
+}
+
+// liveSessionByToken finds the live family that holds token as its current
+// or previous refresh token and passes in's CSRF check; ErrInvalidGrant
+// when there is none.
+func (a *Auth) liveSessionByToken(ctx context.Context, in RefreshInput) (Session, error) {
+	s, hash, err := a.familyOf(ctx, in)
+	if err != nil {
+		return Session{}, err
 	}
 	if !s.Live(a.now()) || !(equalHash(s.TokenHash, hash) || equalHash(s.PrevTokenHash, hash)) {
 		return Session{}, ErrInvalidGrant
