@@ -31,6 +31,10 @@ type Config struct {
 	// Optional. Default: "fiberauth".
 	Audience string
 
+	// ClientID is the "client_id" of access tokens (RFC 9068 §2.2).
+	// Optional. Default: Audience.
+	ClientID string
+
 	// AccessTTL is the access token lifetime.
 	// Optional. Default: 15 minutes.
 	AccessTTL time.Duration
@@ -197,6 +201,9 @@ func configDefault(cfg Config) (Config, error) {
 	}
 	if cfg.Audience == "" {
 		cfg.Audience = d.Audience
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = cfg.Audience
 	}
 	if cfg.TOTPIssuer == "" {
 		cfg.TOTPIssuer = cfg.Issuer
