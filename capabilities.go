@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fiberauth/fiberauth/internal/attempts"
 )
 
 // useCapabilities takes each optional capability from the Store, or keeps
@@ -98,8 +100,8 @@ type localState struct {
 	codes      map[codeSlot]localCode
 	codeGen    uint64               // PutCodes so far
 	challenges map[string]Challenge // by hash
-	attempts   map[string]attemptWindow
-	steps      map[string]int64 // last TOTP step by user id
+	attempts   *attempts.Windows    // capped: their keys are chosen by whoever sends requests
+	steps      map[string]int64     // last TOTP step by user id
 }
 
 type codeSlot struct{ userID, purpose string }
@@ -112,17 +114,12 @@ type localCode struct {
 	pending bool   // a UseCode of it is in flight; no other may spend it
 }
 
-type attemptWindow struct {
-	count int
-	ends  time.Time
-}
-
 func newLocalState(s Store) *localState {
 	return &localState{
 		store:      s,
 		codes:      map[codeSlot]localCode{},
 		challenges: map[string]Challenge{},
-		attempts:   map[string]attemptWindow{},
+		attempts:   attempts.New(attempts.DefaultMaxKeys),
 		steps:      map[string]int64{},
 	}
 }
@@ -237,35 +234,27 @@ func (l *localState) FailChallenge(_ context.Context, hash []byte) error {
 	return nil
 }
 
-// Attempts implements AttemptStore.
-func (l *localState) Attempts(_ context.Context, key string, now time.Time) (int, time.Time, error) {
+// ReserveAttempt implements AttemptStore.
+func (l *localState) ReserveAttempt(_ context.Context, key string, limit int, now time.Time, window time.Duration) (bool, time.Time, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	w, ok := l.attempts[key]
-	if !ok || !now.Before(w.ends) {
-		return 0, time.Time{}, nil
-	}
-	return w.count, w.ends, nil
+	ok, ends := l.attempts.Reserve(key, limit, now, window)
+	return ok, ends, nil
 }
 
-// AddAttempt implements AttemptStore.
-func (l *localState) AddAttempt(_ context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error) {
+// ReleaseAttempt implements AttemptStore.
+func (l *localState) ReleaseAttempt(_ context.Context, key string, now time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	w, ok := l.attempts[key]
-	if !ok || !now.Before(w.ends) {
-		w = attemptWindow{ends: now.Add(window)}
-	}
-	w.count++
-	l.attempts[key] = w
-	return w.count, w.ends, nil
+	l.attempts.Release(key, now)
+	return nil
 }
 
 // ResetAttempts implements AttemptStore.
 func (l *localState) ResetAttempts(_ context.Context, key string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.attempts, key)
+	l.attempts.Reset(key)
 	return nil
 }
 
@@ -298,11 +287,7 @@ func (l *localState) DeleteExpired(_ context.Context, now time.Time) error {
 			delete(l.challenges, k)
 		}
 	}
-	for k, w := range l.attempts {
-		if !now.Before(w.ends) {
-			delete(l.attempts, k)
-		}
-	}
+	l.attempts.DeleteExpired(now)
 	oldest := now.Unix()/totpPeriod - totpSkew
 	for k, step := range l.steps {
 		if step < oldest {

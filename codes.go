@@ -98,32 +98,56 @@ func (a *Auth) deliver(ctx context.Context, m CodeMessage) {
 	}
 }
 
-// codeFor checks code for the account named name (u, when found) under the
-// limit on failed code checks, and returns it to be spent with the change it
-// allows (userChange.useCode), so that a failed change leaves it usable. An
-// unknown account is counted and answered like a wrong code: ErrInvalidGrant.
-func (a *Auth) codeFor(ctx context.Context, u *User, found bool, name, purpose, code string) (*Code, error) {
-	account := "name:" + name
-	if found {
-		account = u.ID
+// codeFor checks code for purpose, sent to an endpoint anyone may call,
+// under the limits on wrong codes: the client network's, reserved before
+// the account is looked up (lookup: ErrNotFound when there is none), and
+// the account's for that purpose. It returns the account and the code, to
+// be spent with the change it allows (userChange.useCode) so that a failed
+// change leaves it usable. An unknown account, no pending code and a wrong
+// code all answer ErrInvalidGrant; only the last counts against the
+// account, and none creates state for a name no account has.
+func (a *Auth) codeFor(ctx context.Context, purpose, code string, lookup func() (User, error)) (User, *Code, error) {
+	var (
+		r   *reservation
+		err error
+	)
+	if ip := ClientFrom(ctx).IP; ip != "" {
+		if r, err = a.reserve(ctx, limit{codeNetKey(ip), a.cfg.MaxCodeFailuresPerIP, a.cfg.ThrottleWindow}); err != nil {
+			return User{}, nil, err
+		}
+	}
+	u, err := lookup()
+	if errors.Is(err, ErrNotFound) {
+		return User{}, nil, ErrInvalidGrant // the network's attempt counts
+	}
+	if err != nil {
+		_ = r.release(ctx)
+		return User{}, nil, err
 	}
 	var c *Code
-	err := a.checkedCode(ctx, account, func() error {
-		if !found || len(code) > maxCodeLength {
+	err = a.checkedCode(ctx, u.ID, purpose, func() error {
+		if len(code) > maxCodeLength {
 			return ErrInvalidGrant
 		}
 		h := a.codeHash(u.ID, purpose, code)
-		err := a.codes.CheckCode(ctx, u.ID, purpose, h, a.now())
-		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrCodeMismatch) {
+		switch err := a.codes.CheckCode(ctx, u.ID, purpose, h, a.now()); {
+		case errors.Is(err, ErrNotFound):
+			return errNoCode
+		case errors.Is(err, ErrCodeMismatch):
 			return ErrInvalidGrant
-		}
-		if err != nil {
+		case err != nil:
 			return storeErr("check code", err)
 		}
 		c = &Code{UserID: u.ID, Purpose: purpose, Hash: h}
 		return nil
 	})
-	return c, err
+	switch {
+	case err == nil:
+		err = r.release(ctx)
+	case !errors.Is(err, ErrInvalidGrant):
+		_ = r.release(ctx) // only a wrong code counts against the network
+	}
+	return u, c, err
 }
 
 func subtleEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

@@ -81,28 +81,49 @@ type Config struct {
 	// NewUser.TemporaryPassword works. Optional. Default: 7 days.
 	TemporaryPasswordTTL time.Duration
 
-	// MaxLoginFailuresPerAccount is how many failed logins an account name
-	// (known or not) may have within ThrottleWindow before login answers
-	// 429; a success resets it. Optional. Default: 10; negative: no limit.
+	// MaxLoginFailuresPerAccount is how many failed password checks an
+	// account may have within ThrottleWindow before login answers 429: at
+	// login (an unknown name counts as an account of its own, exactly like a
+	// known one), and behind an access token (/password/change, the 2FA
+	// step-up). A successful login resets it.
+	// Optional. Default: 10; negative: no limit.
 	MaxLoginFailuresPerAccount int
 
-	// MaxLoginFailuresPerIP is how many failed logins one client IP may have
-	// within ThrottleWindow. Optional. Default: 100; negative: no limit.
+	// MaxLoginFailuresPerIP is how many failed logins one client network (an
+	// IPv4 address, an IPv6 /64) may have within ThrottleWindow.
+	// Optional. Default: 100; negative: no limit.
 	MaxLoginFailuresPerIP int
 
-	// MaxCodeFailures is how many wrong one-time, 2FA or recovery codes an
-	// account may get within ThrottleWindow. Optional. Default: 10;
-	// negative: no limit.
+	// MaxCodeFailures is how many wrong codes an account may get within
+	// ThrottleWindow, for each purpose apart (email confirmation, password
+	// reset, second factor), so that wrong codes of one flow never lock
+	// another. A check with no code pending counts nothing against the
+	// account. Optional. Default: 10; negative: no limit.
 	MaxCodeFailures int
 
-	// ThrottleWindow is the window of the three limits above.
+	// MaxCodeFailuresPerIP is how many wrong codes one client network (an
+	// IPv4 address, an IPv6 /64) may send to the code endpoints that need
+	// no sign-in (/password/reset, /email/confirm) within ThrottleWindow.
+	// Optional. Default: 100; negative: no limit.
+	MaxCodeFailuresPerIP int
+
+	// ThrottleWindow is the window of the limits on failures above.
 	// Optional. Default: 15 minutes.
 	ThrottleWindow time.Duration
 
-	// MaxCodeSends is how many reset codes /password/forgot sends one account
-	// per hour; beyond it, it still answers 202 but sends nothing.
+	// MaxCodeSends is how many codes one account (or, for signup, one
+	// email address) is sent per hour; beyond it, /password/forgot and
+	// /signup still answer 202 but send nothing.
 	// Optional. Default: 5; negative: no limit.
 	MaxCodeSends int
+
+	// MaxResetRequestsPerIP is how many /password/forgot calls one client
+	// network may make per hour. Optional. Default: 20; negative: no limit.
+	MaxResetRequestsPerIP int
+
+	// MaxSignupsPerIP is how many /signup calls one client network may make
+	// per hour. Optional. Default: 10; negative: no limit.
+	MaxSignupsPerIP int
 
 	// TrustedProxies are the IPs or CIDRs of reverse proxies in front of the
 	// app. The client IP (for throttling, sessions and events) is the
@@ -182,8 +203,11 @@ var ConfigDefault = Config{
 	MaxLoginFailuresPerAccount: 10,
 	MaxLoginFailuresPerIP:      100,
 	MaxCodeFailures:            10,
+	MaxCodeFailuresPerIP:       100,
 	ThrottleWindow:             15 * time.Minute,
 	MaxCodeSends:               5,
+	MaxResetRequestsPerIP:      20,
+	MaxSignupsPerIP:            10,
 	TokenCacheSize:             10000,
 	CleanupInterval:            10 * time.Minute,
 }
@@ -241,7 +265,9 @@ func configDefault(cfg Config) (Config, error) {
 	}
 	for _, f := range []struct{ v, def *int }{
 		{&cfg.MaxLoginFailuresPerAccount, &d.MaxLoginFailuresPerAccount}, {&cfg.MaxLoginFailuresPerIP, &d.MaxLoginFailuresPerIP},
-		{&cfg.MaxCodeFailures, &d.MaxCodeFailures}, {&cfg.MaxCodeSends, &d.MaxCodeSends},
+		{&cfg.MaxCodeFailures, &d.MaxCodeFailures}, {&cfg.MaxCodeFailuresPerIP, &d.MaxCodeFailuresPerIP},
+		{&cfg.MaxCodeSends, &d.MaxCodeSends}, {&cfg.MaxResetRequestsPerIP, &d.MaxResetRequestsPerIP},
+		{&cfg.MaxSignupsPerIP, &d.MaxSignupsPerIP},
 		{&cfg.TokenCacheSize, &d.TokenCacheSize},
 	} {
 		if *f.v == 0 {

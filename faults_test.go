@@ -155,14 +155,14 @@ func TestStoreFaults(t *testing.T) {
 			return h.do("POST", "/auth/email/confirm", body("email", "new@example.com", "code", v["code"]))
 		}, 200},
 		{"2fa setup", loggedIn, func(h *harness, v map[string]string) response {
-			return h.do("POST", "/auth/2fa/setup", nil, bearer(v["access"])...)
+			return h.do("POST", "/auth/2fa/setup", body("password", goodPassword), bearer(v["access"])...)
 		}, 200},
 		{"2fa enable", func(h *harness) map[string]string {
 			v := loggedIn(h)
-			v["secret"] = h.do("POST", "/auth/2fa/setup", nil, bearer(v["access"])...).str("secret")
+			v["secret"] = h.do("POST", "/auth/2fa/setup", body("password", goodPassword), bearer(v["access"])...).str("secret")
 			return v
 		}, func(h *harness, v map[string]string) response {
-			return h.do("POST", "/auth/2fa/enable", body("code", h.totpCode(v["secret"])), bearer(v["access"])...)
+			return h.do("POST", "/auth/2fa/enable", body("code", h.totpCode(v["secret"]), "password", goodPassword), bearer(v["access"])...)
 		}, 200},
 		{"2fa login", enrolled, func(h *harness, v map[string]string) response {
 			return h.do("POST", "/auth/login/2fa", body("session", v["session"], "code", h.totpCode(v["secret"])))
@@ -175,7 +175,14 @@ func TestStoreFaults(t *testing.T) {
 			v["access"] = pairOf(h.t, h.do("POST", "/auth/login/2fa", body("session", v["session"], "code", v["recovery"]))).access
 			return v
 		}, func(h *harness, v map[string]string) response {
-			return h.do("POST", "/auth/2fa/disable", body("password", goodPassword), bearer(v["access"])...)
+			return h.do("POST", "/auth/2fa/disable", body("password", goodPassword, "code", h.totpCode(v["secret"])), bearer(v["access"])...)
+		}, 200},
+		{"new recovery codes", func(h *harness) map[string]string {
+			v := enrolled(h)
+			v["access"] = pairOf(h.t, h.do("POST", "/auth/login/2fa", body("session", v["session"], "code", v["recovery"]))).access
+			return v
+		}, func(h *harness, v map[string]string) response {
+			return h.do("POST", "/auth/2fa/recovery-codes", body("password", goodPassword, "code", h.totpCode(v["secret"])), bearer(v["access"])...)
 		}, 200},
 		{"new password", func(h *harness) map[string]string {
 			if _, err := h.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "new@example.com", Password: "temporary secret 1", TemporaryPassword: true, Verified: true}); err != nil {

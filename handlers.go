@@ -329,47 +329,66 @@ type mfaSetupResponse struct {
 	OTPAuthURL string `json:"otpauth_url"`
 }
 
+// stepUpRequest is the step-up a second-factor change asks for, and for
+// /2fa/enable the code of the new authenticator.
+type stepUpRequest struct {
+	Password string `json:"password" limit:"1024"`
+	Code     string `json:"code" limit:"64"`
+}
+
+func (r *stepUpRequest) stepUp() StepUp { return StepUp{Password: r.Password, Code: r.Code} }
+
 func (m *mount) mfaSetup(c *fiber.Ctx) error {
-	p, err := m.a.principal(c)
+	var req stepUpRequest
+	p, err := m.signedIn(c, &req)
 	if err != nil {
 		return err
 	}
-	s, err := m.a.SetupTOTP(c.UserContext(), *p.claims)
+	s, err := m.a.SetupTOTP(c.UserContext(), *p.claims, StepUp{Password: req.Password})
 	if err != nil {
 		return err
 	}
 	return c.JSON(mfaSetupResponse{Secret: s.Secret, OTPAuthURL: s.URL})
 }
 
-type codeRequest struct {
-	Code string `json:"code" limit:"64"`
+type recoveryCodesResponse struct {
+	RecoveryCodes []string `json:"recovery_codes"`
 }
 
 func (m *mount) mfaEnable(c *fiber.Ctx) error {
-	var req codeRequest
+	var req stepUpRequest
 	p, err := m.signedIn(c, &req)
 	if err != nil {
 		return err
 	}
-	codes, err := m.a.EnableTOTP(c.UserContext(), *p.claims, req.Code)
+	codes, err := m.a.EnableTOTP(c.UserContext(), *p.claims, req.Code, StepUp{Password: req.Password})
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"recovery_codes": codes})
-}
-
-type passwordRequest struct {
-	Password string `json:"password" limit:"1024"`
+	return c.JSON(recoveryCodesResponse{RecoveryCodes: codes})
 }
 
 func (m *mount) mfaDisable(c *fiber.Ctx) error {
-	var req passwordRequest
+	var req stepUpRequest
 	p, err := m.signedIn(c, &req)
 	if err != nil {
 		return err
 	}
-	if err := m.a.DisableTOTP(c.UserContext(), *p.claims, req.Password); err != nil {
+	if err := m.a.DisableTOTP(c.UserContext(), *p.claims, req.stepUp()); err != nil {
 		return err
 	}
 	return c.JSON(ok)
+}
+
+func (m *mount) recoveryCodes(c *fiber.Ctx) error {
+	var req stepUpRequest
+	p, err := m.signedIn(c, &req)
+	if err != nil {
+		return err
+	}
+	codes, err := m.a.RegenerateRecoveryCodes(c.UserContext(), *p.claims, req.stepUp())
+	if err != nil {
+		return err
+	}
+	return c.JSON(recoveryCodesResponse{RecoveryCodes: codes})
 }

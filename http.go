@@ -44,7 +44,8 @@ type mount struct {
 //	POST   /logout/all         POST /2fa/setup
 //	POST   /revoke             POST /2fa/enable
 //	GET    /me                 POST /2fa/disable
-//	GET    /sessions           DELETE /sessions/:id
+//	GET    /sessions           POST /2fa/recovery-codes
+//	DELETE /sessions/:id
 //
 // With WithCookieTransport the refresh token travels in a cookie instead of
 // the body (for browsers). Each handler decodes its request, calls the Go
@@ -76,6 +77,7 @@ func (a *Auth) Mount(r fiber.Router, opts ...MountOption) {
 		{fiber.MethodPost, "/2fa/setup", m.mfaSetup},
 		{fiber.MethodPost, "/2fa/enable", m.mfaEnable},
 		{fiber.MethodPost, "/2fa/disable", m.mfaDisable},
+		{fiber.MethodPost, "/2fa/recovery-codes", m.recoveryCodes},
 	} {
 		r.Add(route.method, route.path, m.handler(route.fn))
 	}

@@ -64,34 +64,42 @@ func (a *Auth) Login(ctx context.Context, in LoginInput) (SignIn, error) {
 	return a.signIn(ctx, &u, in.Sliding)
 }
 
-// throttledCredentials is checkCredentials under the per-account and per-IP
-// limits on failed logins. An unknown name is counted exactly like a known
-// one; a success resets the account's count. A call without a client IP (a
-// Go caller that set no Client) has no per-IP limit, rather than one shared
-// by every such caller.
+// throttledCredentials checks name and password under the limits on
+// failed logins: one attempt is reserved per account (a known user by id,
+// so that email and username share it; an unknown name by itself, counted
+// exactly the same) and per client network before the password is hashed.
+// A wrong password keeps both; a success resets the account's count and
+// gives the network's back. A call without a client IP (a Go caller that
+// set no Client) has no per-network limit, rather than one shared by every
+// such caller.
 func (a *Auth) throttledCredentials(ctx context.Context, name, password string) (User, error) {
-	acct := loginAccountKey(name)
-	keys := []string{acct}
-	err := a.checkLimit(ctx, acct, a.cfg.MaxLoginFailuresPerAccount)
-	if ip := ClientFrom(ctx).IP; ip != "" {
-		keys = append(keys, loginIPKey(ip))
-		if err == nil {
-			err = a.checkLimit(ctx, loginIPKey(ip), a.cfg.MaxLoginFailuresPerIP)
-		}
+	u, err := a.userByName(ctx, name)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return User{}, err
 	}
+	found := err == nil
+	acct := loginKey(&u, found, name)
+	limits := []limit{{acct, a.cfg.MaxLoginFailuresPerAccount, a.cfg.ThrottleWindow}}
+	ip := ClientFrom(ctx).IP
+	if ip != "" {
+		limits = append(limits, limit{loginNetKey(ip), a.cfg.MaxLoginFailuresPerIP, a.cfg.ThrottleWindow})
+	}
+	r, err := a.reserve(ctx, limits...)
 	if errors.Is(err, ErrRateLimited) {
-		a.emit(ctx, Event{Type: EventLoginFailed, Reason: "throttled"})
+		a.emit(ctx, Event{Type: EventLoginFailed, UserID: u.ID, Reason: "throttled"})
 	}
 	if err != nil {
 		return User{}, err
 	}
-	u, err := a.checkCredentials(ctx, name, password)
+	err = a.checkCredentials(ctx, &u, found, password)
 	if errors.Is(err, ErrInvalidCredentials) {
-		if ferr := a.addFailure(ctx, keys...); ferr != nil {
-			return User{}, ferr
-		}
+		return User{}, err // the attempts count
 	}
 	if err != nil {
+		_ = r.release(ctx) // the work failed: nothing to count
+		return User{}, err
+	}
+	if err := r.release(ctx, loginNetKey(ip)); err != nil {
 		return User{}, err
 	}
 	if err := a.attempts.ResetAttempts(ctx, acct); err != nil {
@@ -100,18 +108,13 @@ func (a *Auth) throttledCredentials(ctx context.Context, name, password string) 
 	return u, nil
 }
 
-// checkCredentials verifies name and password with one password hash whatever
-// the outcome, so neither the answer nor its time tells whether the account
-// exists.
-func (a *Auth) checkCredentials(ctx context.Context, name, password string) (User, error) {
-	u, err := a.userByName(ctx, name)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return User{}, err
-	}
-	found := err == nil
+// checkCredentials verifies password for u (found false: no account has
+// the name) with one password hash whatever the outcome, so neither the
+// answer nor its time tells whether the account exists.
+func (a *Auth) checkCredentials(ctx context.Context, u *User, found bool, password string) error {
 	match, weak, err := a.hasher.verify(ctx, password, u.PasswordHash)
 	if err != nil {
-		return User{}, err
+		return err
 	}
 	reason := ""
 	switch {
@@ -126,12 +129,12 @@ func (a *Auth) checkCredentials(ctx context.Context, name, password string) (Use
 	}
 	if reason != "" {
 		a.emit(ctx, Event{Type: EventLoginFailed, UserID: u.ID, Reason: reason})
-		return User{}, ErrInvalidCredentials
+		return ErrInvalidCredentials
 	}
 	if weak {
 		a.rehash(ctx, u.ID, password)
 	}
-	return u, nil
+	return nil
 }
 
 // signIn ends a successful first step: a challenge when the account needs
@@ -219,42 +222,44 @@ func (a *Auth) answerMFA(ctx context.Context, in ChallengeInput) (SignIn, error)
 	if u.Disabled || !u.MFAEnabled || len(in.Code) > maxCodeLength {
 		return SignIn{}, a.failChallenge(ctx, &ch)
 	}
-	var t Tokens
-	if err := a.checkedCode(ctx, u.ID, func() error {
-		var err error
-		t, err = a.secondFactor(ctx, &u, &ch, in.Code)
-		return err
+	// The code first, under the limit on wrong second-factor codes; then
+	// the challenge is spent and the session starts.
+	var recovery []byte // the recovery code's hash, when it is one
+	if err := a.checkedCode(ctx, u.ID, purposeMFA, func() error {
+		if len(in.Code) == totpDigits {
+			ok, err := a.useTOTP(ctx, &u, in.Code)
+			if err == nil && !ok {
+				err = a.failChallenge(ctx, &ch)
+			}
+			return err
+		}
+		recovery = a.recoveryHash(u.ID, in.Code)
+		if !hasHash(u.RecoveryCodes, recovery) {
+			return a.failChallenge(ctx, &ch)
+		}
+		return nil
 	}); err != nil {
+		return SignIn{}, err
+	}
+	if err := a.consumeChallenge(ctx, &ch); err != nil {
+		return SignIn{}, err
+	}
+	var t Tokens
+	if recovery == nil {
+		t, err = a.startSession(ctx, &u, ch.Sliding)
+	} else {
+		t, err = a.signInWithRecoveryCode(ctx, &u, recovery, ch.Sliding)
+	}
+	if err != nil {
 		return SignIn{}, err
 	}
 	return a.signedIn(ctx, t), nil
 }
 
-// secondFactor checks code (TOTP or recovery) for the challenge, spends
-// both and starts the session; ErrInvalidGrant when the code is wrong. A
-// recovery code is spent in the same store call that starts the session
-// (and changes the etag), so a failure leaves it unspent.
-func (a *Auth) secondFactor(ctx context.Context, u *User, ch *Challenge, code string) (Tokens, error) {
-	if len(code) == totpDigits {
-		ok, err := a.useTOTP(ctx, u, code)
-		if err != nil {
-			return Tokens{}, err
-		}
-		if !ok {
-			return Tokens{}, a.failChallenge(ctx, ch)
-		}
-		if err := a.consumeChallenge(ctx, ch); err != nil {
-			return Tokens{}, err
-		}
-		return a.startSession(ctx, u, ch.Sliding)
-	}
-	h := a.recoveryHash(u.ID, code)
-	if !hasHash(u.RecoveryCodes, h) {
-		return Tokens{}, a.failChallenge(ctx, ch)
-	}
-	if err := a.consumeChallenge(ctx, ch); err != nil {
-		return Tokens{}, err
-	}
+// signInWithRecoveryCode spends the recovery code with hash h and starts a
+// session, in the same store call (which also changes the etag), so that a
+// failure leaves the code unspent.
+func (a *Auth) signInWithRecoveryCode(ctx context.Context, u *User, h []byte, sliding bool) (Tokens, error) {
 	var (
 		sess Session
 		pair issuedPair
@@ -267,7 +272,7 @@ func (a *Auth) secondFactor(ctx context.Context, u *User, ch *Challenge, code st
 		}
 		u.RecoveryCodes = slices.Delete(u.RecoveryCodes, i, i+1)
 		var err error
-		sess, pair, err = a.newSession(ctx, u, ch.Sliding, now)
+		sess, pair, err = a.newSession(ctx, u, sliding, now)
 		return err
 	})
 	if err != nil {

@@ -131,20 +131,60 @@ func hasHash(list [][]byte, h []byte) bool {
 	return slices.ContainsFunc(list, func(x []byte) bool { return equalHash(x, h) })
 }
 
+// StepUp is what a signed-in user shows again before changing their second
+// factor, so that a stolen access token alone cannot: the current password
+// (checked under the account's limit on failed password checks) and, where
+// the change asks for it and 2FA is on, a current TOTP or recovery code
+// (under the limit on wrong second-factor codes).
+type StepUp struct {
+	Password string
+	Code     string
+}
+
+// stepUp checks up for the caller's user (the code too when withCode) and
+// returns the user.
+func (a *Auth) stepUp(ctx context.Context, caller Claims, up StepUp, withCode bool) (User, error) {
+	if err := checkCaller(caller); err != nil {
+		return User{}, err
+	}
+	if err := checkPresentedPassword("password", up.Password); err != nil {
+		return User{}, err
+	}
+	if withCode {
+		if err := required("code", up.Code); err != nil {
+			return User{}, err
+		}
+	}
+	u, err := a.verifyPassword(ctx, caller.Subject, up.Password)
+	if err != nil || !withCode || !u.MFAEnabled {
+		return u, err
+	}
+	return u, a.checkedCode(ctx, u.ID, purposeMFA, func() error {
+		if len(up.Code) == totpDigits {
+			ok, err := a.useTOTP(ctx, &u, up.Code)
+			if err == nil && !ok {
+				err = ErrInvalidGrant
+			}
+			return err
+		}
+		if len(up.Code) > maxCodeLength || !hasHash(u.RecoveryCodes, a.recoveryHash(u.ID, up.Code)) {
+			return ErrInvalidGrant
+		}
+		return nil
+	})
+}
+
 // TOTPSetup is a new TOTP secret, for the user's authenticator app.
 type TOTPSetup struct {
 	Secret string // base32, as apps take it typed in
 	URL    string // otpauth:// URL, as apps take it from a QR code
 }
 
-// SetupTOTP makes a new TOTP secret for the caller's user, to be confirmed
-// by EnableTOTP. It does not switch 2FA on; while 2FA is on it fails with
-// ErrMFAEnabled.
-func (a *Auth) SetupTOTP(ctx context.Context, caller Claims) (TOTPSetup, error) {
-	if err := checkCaller(caller); err != nil {
-		return TOTPSetup{}, err
-	}
-	u, err := a.UserByID(ctx, caller.Subject)
+// SetupTOTP makes a new TOTP secret for the caller's user once the current
+// password checks out (up.Password), to be confirmed by EnableTOTP. It does
+// not switch 2FA on; while 2FA is on it fails with ErrMFAEnabled.
+func (a *Auth) SetupTOTP(ctx context.Context, caller Claims, up StepUp) (TOTPSetup, error) {
+	u, err := a.stepUp(ctx, caller, up, false)
 	if err != nil {
 		return TOTPSetup{}, err
 	}
@@ -171,17 +211,17 @@ func (a *Auth) SetupTOTP(ctx context.Context, caller Claims) (TOTPSetup, error) 
 	return TOTPSetup{Secret: key.Secret(), URL: key.URL()}, nil
 }
 
-// EnableTOTP switches 2FA on once code shows the user's app has the secret
-// SetupTOTP made (under the limit on wrong codes), and answers the recovery
-// codes, which exist nowhere else: show them once. The etag changes.
-func (a *Auth) EnableTOTP(ctx context.Context, caller Claims, code string) ([]string, error) {
-	if err := checkCaller(caller); err != nil {
-		return nil, err
-	}
+// EnableTOTP switches 2FA on once the current password checks out
+// (up.Password) and code shows the user's app has the secret SetupTOTP
+// made (under the limit on wrong codes). It answers the recovery codes,
+// which exist nowhere else: show them once. The etag changes and every
+// other session of the user ends, so that whoever held one must pass the
+// second factor from now on.
+func (a *Auth) EnableTOTP(ctx context.Context, caller Claims, code string, up StepUp) ([]string, error) {
 	if err := required("code", code); err != nil {
 		return nil, err
 	}
-	u, err := a.UserByID(ctx, caller.Subject)
+	u, err := a.stepUp(ctx, caller, up, false)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +231,7 @@ func (a *Auth) EnableTOTP(ctx context.Context, caller Claims, code string) ([]st
 	if len(u.TOTPSecret) == 0 {
 		return nil, fieldErr("code", "setup_required", "Call /2fa/setup first.")
 	}
-	if err := a.checkedCode(ctx, u.ID, func() error {
+	if err := a.checkedCode(ctx, u.ID, purposeMFA, func() error {
 		ok, err := a.useTOTP(ctx, &u, code)
 		if err == nil && !ok {
 			err = ErrInvalidGrant
@@ -202,7 +242,7 @@ func (a *Auth) EnableTOTP(ctx context.Context, caller Claims, code string) ([]st
 	}
 	codes, hashes := a.newRecoveryCodes(u.ID)
 	secret := u.TOTPSecret
-	if _, err := a.modifyUser(ctx, u.ID, userChange{}, func(u *User) error {
+	if _, err := a.modifyUser(ctx, u.ID, userChange{revoke: true, keep: caller.SessionID}, func(u *User) error {
 		if u.MFAEnabled || !equalHash(u.TOTPSecret, secret) {
 			return ErrInvalidGrant // another setup or enable got there first
 		}
@@ -216,16 +256,12 @@ func (a *Auth) EnableTOTP(ctx context.Context, caller Claims, code string) ([]st
 	return codes, nil
 }
 
-// DisableTOTP switches 2FA off once the password checks out
-// (ErrInvalidCredentials otherwise); the etag changes.
-func (a *Auth) DisableTOTP(ctx context.Context, caller Claims, password string) error {
-	if err := checkCaller(caller); err != nil {
-		return err
-	}
-	if err := checkPresentedPassword("password", password); err != nil {
-		return err
-	}
-	if _, err := a.verifyPassword(ctx, caller.Subject, password); err != nil {
+// DisableTOTP switches 2FA off once the current password and a current
+// TOTP or recovery code check out (ErrInvalidCredentials for a wrong
+// password, ErrInvalidGrant for a wrong code); the etag changes. Without
+// 2FA on, the password alone forgets a secret SetupTOTP made.
+func (a *Auth) DisableTOTP(ctx context.Context, caller Claims, up StepUp) error {
+	if _, err := a.stepUp(ctx, caller, up, true); err != nil {
 		return err
 	}
 	if _, err := a.modifyUser(ctx, caller.Subject, userChange{}, func(u *User) error {
@@ -238,4 +274,30 @@ func (a *Auth) DisableTOTP(ctx context.Context, caller Claims, password string) 
 	}
 	a.emit(ctx, Event{Type: EventMFADisabled, UserID: caller.Subject, SessionID: caller.SessionID})
 	return nil
+}
+
+// RegenerateRecoveryCodes replaces the user's recovery codes with new ones,
+// once the current password and a current TOTP or recovery code check out,
+// and answers them (show them once); the old ones stop working and the
+// etag changes. Without 2FA on it fails with ErrInvalidRequest.
+func (a *Auth) RegenerateRecoveryCodes(ctx context.Context, caller Claims, up StepUp) ([]string, error) {
+	u, err := a.stepUp(ctx, caller, up, true)
+	if err != nil {
+		return nil, err
+	}
+	if !u.MFAEnabled {
+		return nil, fieldErr("code", "mfa_disabled", "Two-factor authentication is not on.")
+	}
+	codes, hashes := a.newRecoveryCodes(u.ID)
+	if _, err := a.modifyUser(ctx, u.ID, userChange{}, func(u *User) error {
+		if !u.MFAEnabled {
+			return fieldErr("code", "mfa_disabled", "Two-factor authentication is not on.")
+		}
+		u.RecoveryCodes = hashes
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	a.emit(ctx, Event{Type: EventRecoveryCodesRegenerated, UserID: u.ID, SessionID: caller.SessionID})
+	return codes, nil
 }

@@ -28,10 +28,10 @@ func (h *harness) totpCode(secret string) string {
 // recovery codes. The clock moves past the step the enable code used.
 func (h *harness) enrol(p pair) (secret string, recovery []string) {
 	h.t.Helper()
-	r := h.do("POST", "/auth/2fa/setup", nil, bearer(p.access)...)
+	r := h.do("POST", "/auth/2fa/setup", map[string]any{"password": goodPassword}, bearer(p.access)...)
 	expect(h.t, r, 200, "")
 	secret = r.str("secret")
-	r = h.do("POST", "/auth/2fa/enable", map[string]any{"code": h.totpCode(secret)}, bearer(p.access)...)
+	r = h.do("POST", "/auth/2fa/enable", map[string]any{"code": h.totpCode(secret), "password": goodPassword}, bearer(p.access)...)
 	expect(h.t, r, 200, "")
 	for _, c := range r.body["recovery_codes"].([]any) {
 		recovery = append(recovery, c.(string))
@@ -64,8 +64,13 @@ func TestMFAEnrolAndLogin(t *testing.T) {
 	h := newHarness(t, func(c *fiberauth.Config) { c.TOTPIssuer = "Example App" })
 	u := h.createUser("ada@example.com")
 	p := h.login("ada@example.com", goodPassword)
+	other := h.login("ada@example.com", goodPassword)
 
-	setup := h.do("POST", "/auth/2fa/setup", nil, bearer(p.access)...)
+	// Enrolling needs the password again: a stolen access token alone
+	// cannot add the thief's authenticator.
+	expectField(t, h.do("POST", "/auth/2fa/setup", nil, bearer(p.access)...), "password")
+	expect(t, h.do("POST", "/auth/2fa/setup", map[string]any{"password": "not my password"}, bearer(p.access)...), 401, "invalid_credentials")
+	setup := h.do("POST", "/auth/2fa/setup", map[string]any{"password": goodPassword}, bearer(p.access)...)
 	expect(t, setup, 200, "")
 	secret, link := setup.str("secret"), setup.str("otpauth_url")
 	parsed, err := url.Parse(link)
@@ -73,14 +78,16 @@ func TestMFAEnrolAndLogin(t *testing.T) {
 		!strings.Contains(parsed.Path, "ada@example.com") || parsed.Query().Get("secret") != secret || len(secret) < 32 {
 		t.Fatalf("setup answered secret %q url %q", secret, link)
 	}
-	expect(t, h.do("POST", "/auth/2fa/setup", nil), 401, "invalid_token")
-	expectField(t, h.do("POST", "/auth/2fa/enable", map[string]any{}, bearer(p.access)...), "code")
-	expect(t, h.do("POST", "/auth/2fa/enable", map[string]any{"code": "000000"}, bearer(p.access)...), 401, "invalid_grant")
+	expect(t, h.do("POST", "/auth/2fa/setup", map[string]any{"password": goodPassword}), 401, "invalid_token")
+	expectField(t, h.do("POST", "/auth/2fa/enable", map[string]any{"password": goodPassword}, bearer(p.access)...), "code")
+	code := h.totpCode(secret)
+	expectField(t, h.do("POST", "/auth/2fa/enable", map[string]any{"code": code}, bearer(p.access)...), "password")
+	expect(t, h.do("POST", "/auth/2fa/enable", map[string]any{"code": code, "password": "not my password"}, bearer(p.access)...), 401, "invalid_credentials")
+	expect(t, h.do("POST", "/auth/2fa/enable", map[string]any{"code": "000000", "password": goodPassword}, bearer(p.access)...), 401, "invalid_grant")
 	// Setting up is not enabling: login still answers tokens.
 	h.login("ada@example.com", goodPassword)
 
-	code := h.totpCode(secret)
-	r := h.do("POST", "/auth/2fa/enable", map[string]any{"code": code}, bearer(p.access)...)
+	r := h.do("POST", "/auth/2fa/enable", map[string]any{"code": code, "password": goodPassword}, bearer(p.access)...)
 	expect(t, r, 200, "")
 	codes, _ := r.body["recovery_codes"].([]any)
 	seen := map[any]bool{}
@@ -91,11 +98,13 @@ func TestMFAEnrolAndLogin(t *testing.T) {
 	if len(codes) != 10 || len(seen) != 10 {
 		t.Fatalf("recovery codes: %s", r.raw)
 	}
-	// The etag changed: the access token from before is stale.
+	// The etag changed: the access token from before is stale. The
+	// caller's session goes on; every other session has ended.
 	expect(t, h.do("GET", "/api/profile", nil, bearer(p.access)...), 401, "invalid_token")
 	p = pairOf(t, h.refresh(p.refresh))
-	expect(t, h.do("POST", "/auth/2fa/setup", nil, bearer(p.access)...), 409, "conflict")
-	expect(t, h.do("POST", "/auth/2fa/enable", map[string]any{"code": code}, bearer(p.access)...), 409, "conflict")
+	expect(t, h.refresh(other.refresh), 401, "invalid_grant")
+	expect(t, h.do("POST", "/auth/2fa/setup", map[string]any{"password": goodPassword}, bearer(p.access)...), 409, "conflict")
+	expect(t, h.do("POST", "/auth/2fa/enable", map[string]any{"code": code, "password": goodPassword}, bearer(p.access)...), 409, "conflict")
 
 	// Login now needs the second factor; the code used to enable is spent.
 	session := h.challenge("ada@example.com", goodPassword, fiberauth.ChallengeMFA)
@@ -114,11 +123,11 @@ func TestMFAEnrolAndLogin(t *testing.T) {
 	}
 	// The session is single use, and the code too, even with a new session.
 	expect(t, h.do("POST", "/auth/login/2fa", map[string]any{"session": session, "code": next}), 401, "invalid_grant")
-	other := h.challenge("ada@example.com", goodPassword, fiberauth.ChallengeMFA)
-	expect(t, h.do("POST", "/auth/login/2fa", map[string]any{"session": other, "code": next}), 401, "invalid_grant")
+	another := h.challenge("ada@example.com", goodPassword, fiberauth.ChallengeMFA)
+	expect(t, h.do("POST", "/auth/login/2fa", map[string]any{"session": another, "code": next}), 401, "invalid_grant")
 	// A code of the previous step still works (one step of skew), once.
 	h.clock.Advance(30 * time.Second)
-	expect(t, h.do("POST", "/auth/login/2fa", map[string]any{"session": other, "code": h.totpCode(secret)}), 200, "")
+	expect(t, h.do("POST", "/auth/login/2fa", map[string]any{"session": another, "code": h.totpCode(secret)}), 200, "")
 	if !h.sawEvent(fiberauth.EventMFAEnabled) {
 		t.Fatal("no mfa_enabled event")
 	}
@@ -240,24 +249,67 @@ func TestMFADisable(t *testing.T) {
 	h := newHarness(t)
 	h.createUser("ada@example.com")
 	p := h.login("ada@example.com", goodPassword)
-	h.enrol(p)
+	secret, recovery := h.enrol(p)
 	p = pairOf(t, h.refresh(p.refresh))
+	disable := func(body map[string]any, hdr ...string) response {
+		return h.do("POST", "/auth/2fa/disable", body, hdr...)
+	}
 
-	expectField(t, h.do("POST", "/auth/2fa/disable", map[string]any{}, bearer(p.access)...), "password")
-	expect(t, h.do("POST", "/auth/2fa/disable", map[string]any{"password": "not my password"}, bearer(p.access)...), 401, "invalid_credentials")
-	expect(t, h.do("POST", "/auth/2fa/disable", map[string]any{"password": goodPassword}), 401, "invalid_token")
+	// The password and a current code, both: a stolen access token alone
+	// cannot switch the second factor off.
+	expectField(t, disable(map[string]any{"code": h.totpCode(secret)}, bearer(p.access)...), "password")
+	expectField(t, disable(map[string]any{"password": goodPassword}, bearer(p.access)...), "code")
+	expect(t, disable(map[string]any{"password": "not my password", "code": h.totpCode(secret)}, bearer(p.access)...), 401, "invalid_credentials")
+	expect(t, disable(map[string]any{"password": goodPassword, "code": "000000"}, bearer(p.access)...), 401, "invalid_grant")
+	expect(t, disable(map[string]any{"password": goodPassword, "code": "aaaaa-bbbbb"}, bearer(p.access)...), 401, "invalid_grant")
+	expect(t, disable(map[string]any{"password": goodPassword, "code": h.totpCode(secret)}), 401, "invalid_token")
 	h.challenge("ada@example.com", goodPassword, fiberauth.ChallengeMFA)
 
-	r := h.do("POST", "/auth/2fa/disable", map[string]any{"password": goodPassword}, bearer(p.access)...)
-	expect(t, r, 200, "")
+	expect(t, disable(map[string]any{"password": goodPassword, "code": recovery[0]}, bearer(p.access)...), 200, "")
 	expect(t, h.do("GET", "/api/profile", nil, bearer(p.access)...), 401, "invalid_token")
 	np := h.login("ada@example.com", goodPassword)
 	if np.etag == p.etag {
 		t.Fatal("disabling 2FA did not change the etag")
 	}
-	// Enrolling again starts from a new secret.
-	h.enrol(np)
+	// Enrolling again starts from a new secret, and a TOTP code disables.
+	secret, _ = h.enrol(np)
 	h.challenge("ada@example.com", goodPassword, fiberauth.ChallengeMFA)
+	np = pairOf(t, h.refresh(np.refresh))
+	expect(t, disable(map[string]any{"password": goodPassword, "code": h.totpCode(secret)}, bearer(np.access)...), 200, "")
+	h.login("ada@example.com", goodPassword)
+}
+
+// New recovery codes take the password and a current code; the old ones
+// stop working.
+func TestMFARegenerateRecoveryCodes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.createUser("ada@example.com")
+	p := h.login("ada@example.com", goodPassword)
+	secret, old := h.enrol(p)
+	p = pairOf(t, h.refresh(p.refresh))
+	regen := func(body map[string]any) response {
+		return h.do("POST", "/auth/2fa/recovery-codes", body, bearer(p.access)...)
+	}
+	expectField(t, regen(map[string]any{"code": h.totpCode(secret)}), "password")
+	expectField(t, regen(map[string]any{"password": goodPassword}), "code")
+	expect(t, regen(map[string]any{"password": "not my password", "code": h.totpCode(secret)}), 401, "invalid_credentials")
+	expect(t, regen(map[string]any{"password": goodPassword, "code": "000000"}), 401, "invalid_grant")
+	r := regen(map[string]any{"password": goodPassword, "code": h.totpCode(secret)})
+	expect(t, r, 200, "")
+	codes, _ := r.body["recovery_codes"].([]any)
+	if len(codes) != 10 {
+		t.Fatalf("new recovery codes: %s", r.raw)
+	}
+	for _, c := range codes {
+		h.secrets = append(h.secrets, c.(string))
+	}
+	session := h.challenge("ada@example.com", goodPassword, fiberauth.ChallengeMFA)
+	expect(t, h.do("POST", "/auth/login/2fa", map[string]any{"session": session, "code": old[0]}), 401, "invalid_grant")
+	expect(t, h.do("POST", "/auth/login/2fa", map[string]any{"session": session, "code": codes[0]}), 200, "")
+	if !h.sawEvent(fiberauth.EventRecoveryCodesRegenerated) {
+		t.Fatal("no recovery_codes_regenerated event")
+	}
 }
 
 // A password reset never switches 2FA off.

@@ -50,21 +50,28 @@ func passwordTooLong(field string) error {
 	return fieldErr(field, "too_long", fmt.Sprintf("The password must be at most %d bytes.", maxPasswordBytes))
 }
 
-// verifyPassword checks a signed-in user's password (for changes that need
-// it): ErrInvalidCredentials when wrong.
+// verifyPassword checks a signed-in user's password before a change that
+// needs it, under the account's limit on failed password checks (the login
+// limit), so that a stolen access token cannot guess it:
+// ErrInvalidCredentials when wrong, ErrRateLimited over the limit.
 func (a *Auth) verifyPassword(ctx context.Context, userID, password string) (User, error) {
 	u, err := a.UserByID(ctx, userID)
 	if err != nil {
 		return User{}, err
 	}
-	match, _, err := a.hasher.verify(ctx, password, u.PasswordHash)
+	r, err := a.reserve(ctx, limit{loginUserKey(u.ID), a.cfg.MaxLoginFailuresPerAccount, a.cfg.ThrottleWindow})
 	if err != nil {
 		return User{}, err
 	}
-	if !match {
-		return User{}, ErrInvalidCredentials
+	match, _, err := a.hasher.verify(ctx, password, u.PasswordHash)
+	if err != nil {
+		_ = r.release(ctx)
+		return User{}, err
 	}
-	return u, nil
+	if !match {
+		return User{}, ErrInvalidCredentials // the attempt counts
+	}
+	return u, r.release(ctx)
 }
 
 // rehash upgrades a stored hash made with weaker parameters. The password is
@@ -191,11 +198,7 @@ func (a *Auth) ResetPassword(ctx context.Context, in PasswordResetInput) error {
 	if err := a.checkPassword("password", in.NewPassword); err != nil {
 		return err
 	}
-	u, err := a.userByName(ctx, name)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return err
-	}
-	code, err := a.codeFor(ctx, &u, err == nil, name, PurposePasswordReset, in.Code)
+	u, code, err := a.codeFor(ctx, PurposePasswordReset, in.Code, func() (User, error) { return a.userByName(ctx, name) })
 	if err != nil {
 		return err
 	}

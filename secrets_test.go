@@ -45,9 +45,9 @@ func TestNoSecretInLogs(t *testing.T) {
 	p := pairOf(t, keep(h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": p1})))
 	p = pairOf(t, keep(h.refresh(p.refresh)))
 
-	setup := keep(h.do("POST", "/auth/2fa/setup", nil, bearer(p.access)...))
+	setup := keep(h.do("POST", "/auth/2fa/setup", map[string]any{"password": p1}, bearer(p.access)...))
 	secret := setup.str("secret")
-	enable := keep(h.do("POST", "/auth/2fa/enable", map[string]any{"code": h.totpCode(secret)}, bearer(p.access)...))
+	enable := keep(h.do("POST", "/auth/2fa/enable", map[string]any{"code": h.totpCode(secret), "password": p1}, bearer(p.access)...))
 	h.clock.Advance(30 * time.Second)
 	session := keep(h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": p1})).str("session")
 	expect(t, h.do("POST", "/auth/login/2fa", map[string]any{"session": session, "code": "000000"}), 401, "invalid_grant")
@@ -58,8 +58,9 @@ func TestNoSecretInLogs(t *testing.T) {
 
 	p = pairOf(t, keep(h.do("POST", "/auth/password/change", map[string]any{"previous_password": p1, "proposed_password": p2}, bearer(p.access)...)))
 	expect(t, h.do("POST", "/auth/password/change", map[string]any{"previous_password": p3, "proposed_password": p1}, bearer(p.access)...), 401, "invalid_credentials")
-	expect(t, h.do("POST", "/auth/2fa/disable", map[string]any{"password": p3}, bearer(p.access)...), 401, "invalid_credentials")
-	expect(t, h.do("POST", "/auth/2fa/disable", map[string]any{"password": p2}, bearer(p.access)...), 200, "")
+	expect(t, h.do("POST", "/auth/2fa/disable", map[string]any{"password": p3, "code": "000000"}, bearer(p.access)...), 401, "invalid_credentials")
+	h.clock.Advance(30 * time.Second)
+	expect(t, h.do("POST", "/auth/2fa/disable", map[string]any{"password": p2, "code": h.totpCode(secret)}, bearer(p.access)...), 200, "")
 	expect(t, h.do("POST", "/auth/password/forgot", map[string]any{"email": "ada@example.com"}), 202, "")
 	expect(t, h.do("POST", "/auth/password/reset", map[string]any{"email": "ada@example.com", "confirmation_code": "000000", "password": p3}), 401, "invalid_grant")
 	expect(t, h.do("POST", "/auth/password/reset", map[string]any{"email": "ada@example.com", "confirmation_code": code("ada@example.com", fiberauth.PurposePasswordReset), "password": p3}), 200, "")

@@ -2,7 +2,6 @@ package fiberauth
 
 import (
 	"context"
-	"errors"
 )
 
 // Self-service accounts: signup, and the email confirmation it asks for.
@@ -61,11 +60,10 @@ func (a *Auth) ConfirmEmail(ctx context.Context, in ConfirmEmailInput) error {
 	if err := required("code", in.Code); err != nil {
 		return err
 	}
-	u, err := a.store.UserByEmail(ctx, email)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return storeErr("user by email", err)
-	}
-	code, err := a.codeFor(ctx, &u, err == nil, email, PurposeEmailConfirm, in.Code)
+	u, code, err := a.codeFor(ctx, PurposeEmailConfirm, in.Code, func() (User, error) {
+		u, err := a.store.UserByEmail(ctx, email)
+		return u, storeErr("user by email", err)
+	})
 	if err != nil {
 		return err
 	}

@@ -147,16 +147,23 @@ type ChallengeStore interface {
 }
 
 // AttemptStore is the optional capability of keeping throttling counters
-// in the store, so that every instance sharing it counts together.
+// in the store, so that every instance sharing it counts together. Keys are
+// short strings fiberauth makes (an account or a network and what is
+// limited); a counter lives in a fixed window.
 type AttemptStore interface {
-	// Attempts returns the count under key in the window open at now (0
-	// when none is) and when that window ends.
-	Attempts(ctx context.Context, key string, now time.Time) (int, time.Time, error)
-	// AddAttempt must be atomic: when no window is open under key at now,
-	// it opens one ending at now+window with a count of 1; otherwise it
-	// adds 1. It returns the new count and the window's end: concurrent
-	// calls each count once.
-	AddAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error)
+	// ReserveAttempt must be atomic: when the window open under key at now
+	// holds fewer than limit attempts (limit ≥ 1), it counts one more,
+	// opening a window that ends at now+window when none is open, and
+	// returns true; otherwise it counts nothing and returns false. Either
+	// way it returns when the window ends. Of any number of concurrent calls
+	// in one window, at most limit are granted: fiberauth reserves an
+	// attempt before the work it limits, so that parallel requests cannot
+	// pass a limit.
+	ReserveAttempt(ctx context.Context, key string, limit int, now time.Time, window time.Duration) (granted bool, ends time.Time, err error)
+	// ReleaseAttempt must be atomic: it takes back one attempt counted under
+	// key in the window open at now (a reservation whose work turned out
+	// not to count); a no-op when there is none.
+	ReleaseAttempt(ctx context.Context, key string, now time.Time) error
 	// ResetAttempts forgets the count under key; a no-op when there is
 	// none.
 	ResetAttempts(ctx context.Context, key string) error

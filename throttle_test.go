@@ -91,26 +91,53 @@ func TestForwardedForIgnoredWithoutTrustedProxies(t *testing.T) {
 	expectThrottled(t, r, 15*time.Minute)
 }
 
+// Wrong codes are counted per account and purpose: ten wrong reset codes
+// make the right one wait, but touch neither email confirmation nor the
+// second factor. A check with no code pending counts nothing against the
+// account, and a name no account has creates no state: both count only
+// against the client's network.
 func TestCodeThrottle(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	h := newHarness(t, func(c *fiberauth.Config) {
+		c.MaxCodeFailuresPerIP = 25
+		c.TrustedProxies = []string{"0.0.0.0/32"} // app.Test's peer address
+	})
 	h.createUser("ada@example.com")
-	expect(t, h.do("POST", "/auth/password/forgot", map[string]any{"email": "ada@example.com"}), 202, "")
-	code := h.lastCode("ada@example.com", fiberauth.PurposePasswordReset)
+	secret, _ := h.enrol(h.login("ada@example.com", goodPassword))
 	reset := func(name, c string) response {
 		return h.do("POST", "/auth/password/reset", map[string]any{"email": name, "confirmation_code": c, "password": "reset to something long"})
 	}
-	for range 10 {
-		expect(t, reset("ada@example.com", "000000x"), 401, "invalid_grant")
+	// Nothing pending: never throttled per account.
+	for range 12 {
+		expect(t, reset("ada@example.com", "000000"), 401, "invalid_grant")
 	}
+	// Five wrong tries burn a code; with a new one, five more reach the
+	// account's limit of ten.
+	var code string
+	for range 2 {
+		expect(t, h.do("POST", "/auth/password/forgot", map[string]any{"email": "ada@example.com"}), 202, "")
+		code = h.lastCode("ada@example.com", fiberauth.PurposePasswordReset)
+		for range fiberauth.CodeMaxAttempts {
+			expect(t, reset("ada@example.com", "000000x"), 401, "invalid_grant")
+		}
+	}
+	expect(t, h.do("POST", "/auth/password/forgot", map[string]any{"email": "ada@example.com"}), 202, "")
+	code = h.lastCode("ada@example.com", fiberauth.PurposePasswordReset)
 	expectThrottled(t, reset("ada@example.com", code), 15*time.Minute)
-	// Confirmation checks count towards the same account budget.
+	// Other purposes of the same account are not affected: the 2FA login
+	// goes on.
+	session := h.challenge("ada@example.com", goodPassword, fiberauth.ChallengeMFA)
+	pairOf(t, h.do("POST", "/auth/login/2fa", map[string]any{"session": session, "code": h.totpCode(secret)}))
+	expect(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": "ada@example.com", "code": "123456"}), 401, "invalid_grant")
+
+	// 12 + 10 + 1 failures from this network so far, and 2 to go: unknown
+	// names count against it alone.
+	expect(t, reset("ghost@example.com", "000000"), 401, "invalid_grant")
+	expect(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": "ghost2@example.com", "code": "123456"}), 401, "invalid_grant")
+	expectThrottled(t, reset("ghost3@example.com", "000000"), 15*time.Minute)
 	expectThrottled(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": "ada@example.com", "code": "123456"}), 15*time.Minute)
-	// Unknown accounts are throttled alike.
-	for range 10 {
-		expect(t, reset("ghost@example.com", "000000"), 401, "invalid_grant")
-	}
-	expectThrottled(t, reset("ghost@example.com", "000000"), 15*time.Minute)
+	// Another network is not.
+	expect(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": "ghost@example.com", "code": "123456"}, "X-Forwarded-For", "192.0.2.1"), 401, "invalid_grant")
 
 	h.clock.Advance(15 * time.Minute)
 	expect(t, h.do("POST", "/auth/password/forgot", map[string]any{"email": "ada@example.com"}), 202, "")

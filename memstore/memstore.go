@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fiberauth/fiberauth"
+	"github.com/fiberauth/fiberauth/internal/attempts"
 )
 
 var (
@@ -48,16 +49,12 @@ type Store struct {
 	byToken    map[string]string // refresh token hash → family id, every hash a family held
 	codes      map[codeKey]*fiberauth.Code
 	challenges map[string]*fiberauth.Challenge // by hash
-	attempts   map[string]window
+	// attempts are the throttling windows, at most attempts.DefaultMaxKeys
+	// of them: their keys are chosen by whoever sends requests.
+	attempts *attempts.Windows
 }
 
 type codeKey struct{ userID, purpose string }
-
-// window is one throttling window.
-type window struct {
-	count int
-	ends  time.Time
-}
 
 // New returns an empty Store.
 func New() *Store {
@@ -70,7 +67,7 @@ func New() *Store {
 		byToken:    map[string]string{},
 		codes:      map[codeKey]*fiberauth.Code{},
 		challenges: map[string]*fiberauth.Challenge{},
-		attempts:   map[string]window{},
+		attempts:   attempts.New(attempts.DefaultMaxKeys),
 	}
 }
 
@@ -100,7 +97,7 @@ func (m *Store) Clone() *Store {
 		cc := copyChallenge(ch)
 		c.challenges[k] = &cc
 	}
-	maps.Copy(c.attempts, m.attempts) // windows hold no references
+	c.attempts = m.attempts.Clone()
 	return c
 }
 
@@ -481,35 +478,27 @@ func (m *Store) FailChallenge(_ context.Context, hash []byte) error {
 	return nil
 }
 
-// Attempts implements fiberauth.AttemptStore.
-func (m *Store) Attempts(_ context.Context, key string, now time.Time) (int, time.Time, error) {
+// ReserveAttempt implements fiberauth.AttemptStore.
+func (m *Store) ReserveAttempt(_ context.Context, key string, limit int, now time.Time, window time.Duration) (bool, time.Time, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	w, ok := m.attempts[key]
-	if !ok || !now.Before(w.ends) {
-		return 0, time.Time{}, nil
-	}
-	return w.count, w.ends, nil
+	ok, ends := m.attempts.Reserve(key, limit, now, window)
+	return ok, ends, nil
 }
 
-// AddAttempt implements fiberauth.AttemptStore.
-func (m *Store) AddAttempt(_ context.Context, key string, now time.Time, d time.Duration) (int, time.Time, error) {
+// ReleaseAttempt implements fiberauth.AttemptStore.
+func (m *Store) ReleaseAttempt(_ context.Context, key string, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	w, ok := m.attempts[key]
-	if !ok || !now.Before(w.ends) {
-		w = window{ends: now.Add(d)}
-	}
-	w.count++
-	m.attempts[key] = w
-	return w.count, w.ends, nil
+	m.attempts.Release(key, now)
+	return nil
 }
 
 // ResetAttempts implements fiberauth.AttemptStore.
 func (m *Store) ResetAttempts(_ context.Context, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.attempts, key)
+	m.attempts.Reset(key)
 	return nil
 }
 
@@ -551,10 +540,6 @@ func (m *Store) DeleteExpired(_ context.Context, now time.Time) error {
 			delete(m.challenges, k)
 		}
 	}
-	for k, w := range m.attempts {
-		if !now.Before(w.ends) {
-			delete(m.attempts, k)
-		}
-	}
+	m.attempts.DeleteExpired(now)
 	return nil
 }

@@ -36,8 +36,8 @@ func TestCloneIsDeep(t *testing.T) {
 		must(t, "CreateSession", m.CreateSession(ctx, sess))
 		must(t, "PutCode", m.PutCode(ctx, fiberauth.Code{UserID: "u1", Purpose: fiberauth.PurposePasswordReset, Hash: []byte("c"), ExpiresAt: at.Add(time.Hour)}))
 		must(t, "CreateChallenge", m.CreateChallenge(ctx, fiberauth.Challenge{Hash: []byte("ch"), UserID: "u1", ExpiresAt: at.Add(time.Hour)}))
-		_, _, err := m.AddAttempt(ctx, "k", at, time.Hour)
-		must(t, "AddAttempt", err)
+		_, _, err := m.ReserveAttempt(ctx, "k", 2, at, time.Hour)
+		must(t, "ReserveAttempt", err)
 		must(t, "UseTOTPStep", m.UseTOTPStep(ctx, "u1", 10))
 		return m
 	}
@@ -55,8 +55,8 @@ func TestCloneIsDeep(t *testing.T) {
 			t.Fatalf("CheckCode: %v", err)
 		}
 		must(t, "FailChallenge", m.FailChallenge(ctx, []byte("ch")))
-		_, _, err = m.AddAttempt(ctx, "k", at, time.Hour)
-		must(t, "AddAttempt", err)
+		_, _, err = m.ReserveAttempt(ctx, "k", 2, at, time.Hour)
+		must(t, "ReserveAttempt", err)
 		must(t, "UseTOTPStep", m.UseTOTPStep(ctx, "u1", 20))
 	}
 	// unchanged checks that m is as prepare left it.
@@ -89,8 +89,12 @@ func TestCloneIsDeep(t *testing.T) {
 		if ch.Attempts != 0 {
 			t.Fatalf("challenge attempts = %d, want 0", ch.Attempts)
 		}
-		if n, _, err := m.Attempts(ctx, "k", at); err != nil || n != 1 {
-			t.Fatalf("Attempts = %d, %v; want 1", n, err)
+		// One attempt counted under a limit of 2: one more is granted,
+		// then none.
+		for i, want := range []bool{true, false} {
+			if ok, _, err := m.ReserveAttempt(ctx, "k", 2, at, time.Hour); err != nil || ok != want {
+				t.Fatalf("ReserveAttempt %d = %v, %v; want %v", i+1, ok, err, want)
+			}
 		}
 		must(t, "UseTOTPStep(11)", m.UseTOTPStep(ctx, "u1", 11))
 	}

@@ -677,32 +677,43 @@ func (s *Store) CheckCode(ctx context.Context, userID, purpose string, hash []by
 
 // --- attempts ---
 
-// Attempts implements fiberauth.AttemptStore.
-func (s *Store) Attempts(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
+// ReserveAttempt implements fiberauth.AttemptStore: one conditional
+// upsert, atomic on both databases. It counts an attempt in the open window
+// (or opens one) only while the window holds fewer than limit; a refusal
+// then reads when the full window ends.
+func (s *Store) ReserveAttempt(ctx context.Context, key string, limit int, now time.Time, window time.Duration) (bool, time.Time, error) {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	var n int
-	var ends int64
-	err := s.db.QueryRowContext(ctx, `SELECT count, ends_at FROM fiberauth_attempts WHERE name = $1 AND ends_at > $2`, key, micros(now)).Scan(&n, &ends)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, time.Time{}, nil
-	}
-	return n, fromMicros(ends), err
-}
-
-// AddAttempt implements fiberauth.AttemptStore: one upsert, atomic on both
-// databases.
-func (s *Store) AddAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error) {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
-	var n int
 	var ends int64
 	err := s.db.QueryRowContext(ctx, `INSERT INTO fiberauth_attempts (name, count, ends_at) VALUES ($1, 1, $3)
 		ON CONFLICT (name) DO UPDATE SET
 			count   = CASE WHEN fiberauth_attempts.ends_at <= $2 THEN 1  ELSE fiberauth_attempts.count + 1 END,
 			ends_at = CASE WHEN fiberauth_attempts.ends_at <= $2 THEN $3 ELSE fiberauth_attempts.ends_at END
-		RETURNING count, ends_at`, key, micros(now), micros(now.Add(window))).Scan(&n, &ends)
-	return n, fromMicros(ends), err
+		WHERE fiberauth_attempts.ends_at <= $2 OR fiberauth_attempts.count < $4
+		RETURNING ends_at`, key, micros(now), micros(now.Add(window)), limit).Scan(&ends)
+	if err == nil {
+		return true, fromMicros(ends), nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return false, time.Time{}, err
+	}
+	err = s.db.QueryRowContext(ctx, `SELECT ends_at FROM fiberauth_attempts WHERE name = $1`, key).Scan(&ends)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Reset between the two statements: the window is gone; come back
+		// at once.
+		return false, now, nil
+	}
+	return false, fromMicros(ends), err
+}
+
+// ReleaseAttempt implements fiberauth.AttemptStore: one conditional
+// UPDATE.
+func (s *Store) ReleaseAttempt(ctx context.Context, key string, now time.Time) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	_, err := s.db.ExecContext(ctx, `UPDATE fiberauth_attempts SET count = count - 1 WHERE name = $1 AND ends_at > $2 AND count > 0`,
+		key, micros(now))
+	return err
 }
 
 // ResetAttempts implements fiberauth.AttemptStore.

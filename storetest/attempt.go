@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"slices"
 	"testing"
 	"time"
 
@@ -10,104 +9,134 @@ import (
 
 // attemptTests check AttemptStore.
 var attemptTests = []test{
-	{name: "Attempts", fn: testAttempts},
-	{name: "AddAttemptConcurrent", fn: testAddAttemptConcurrent},
+	{name: "ReserveAttempt", fn: testReserveAttempt},
+	{name: "ReleaseAttempt", fn: testReleaseAttempt},
+	{name: "ResetAttempts", fn: testResetAttempts},
+	{name: "ReserveAttemptConcurrent", fn: testReserveAttemptConcurrent},
 }
 
-func mustAddAttempt(t *testing.T, as fiberauth.AttemptStore, key string, now time.Time, window time.Duration) (int, time.Time) {
+func reserve(t *testing.T, as fiberauth.AttemptStore, key string, limit int, now time.Time, window time.Duration) (bool, time.Time) {
 	t.Helper()
-	n, ends, err := as.AddAttempt(t.Context(), key, now, window)
+	ok, ends, err := as.ReserveAttempt(t.Context(), key, limit, now, window)
 	if err != nil {
-		t.Fatalf("AddAttempt(%s): %v", key, err)
+		t.Fatalf("ReserveAttempt(%s): %v", key, err)
 	}
-	return n, ends
+	return ok, ends
 }
 
-func mustAttempts(t *testing.T, as fiberauth.AttemptStore, key string, now time.Time) (int, time.Time) {
+func mustRelease(t *testing.T, as fiberauth.AttemptStore, key string, now time.Time) {
 	t.Helper()
-	n, ends, err := as.Attempts(t.Context(), key, now)
-	if err != nil {
-		t.Fatalf("Attempts(%s): %v", key, err)
+	if err := as.ReleaseAttempt(t.Context(), key, now); err != nil {
+		t.Fatalf("ReleaseAttempt(%s): %v", key, err)
 	}
-	return n, ends
 }
 
-// attemptsAre checks the count under key at now, and the window's end when
-// one is open.
-func attemptsAre(t *testing.T, as fiberauth.AttemptStore, what, key string, now time.Time, want int, wantEnds time.Time) {
+// reservations makes n reservations under key and checks each is granted
+// (or, with granted false, refused) with the window ending at ends.
+func reservations(t *testing.T, as fiberauth.AttemptStore, what, key string, n, limit int, now time.Time, window time.Duration, granted bool, ends time.Time) {
 	t.Helper()
-	n, ends := mustAttempts(t, as, key, now)
-	if n != want || (want > 0 && !ends.Equal(wantEnds)) {
-		t.Fatalf("%s: Attempts(%s) = %d until %v, want %d until %v", what, key, n, ends, want, wantEnds)
+	for i := range n {
+		ok, e := reserve(t, as, key, limit, now, window)
+		if ok != granted || !e.Equal(ends) {
+			t.Fatalf("%s: reservation %d of %d under %q (limit %d) = %v until %v, want %v until %v", what, i+1, n, key, limit, ok, e, granted, ends)
+		}
 	}
 }
 
-// A window opens with the first attempt and ends window later, counting
-// every attempt until then without moving; keys count apart; a reset
-// forgets.
-func testAttempts(t *testing.T, s fiberauth.Store) {
+// A window opens with the first reservation and ends window later without
+// moving; up to limit reservations are granted in it, and the next are
+// refused; at its end a new window opens; keys count apart; the limit is
+// the caller's, call by call.
+func testReserveAttempt(t *testing.T, s fiberauth.Store) {
 	as := s.(fiberauth.AttemptStore)
 	const w = 15 * time.Minute
 	first := base.Add(time.Minute)
 	ends := first.Add(w)
-	attemptsAre(t, as, "before any attempt", "k", base, 0, time.Time{})
-	for i := 1; i <= 3; i++ {
-		n, e := mustAddAttempt(t, as, "k", base.Add(time.Duration(i)*time.Minute), w)
-		if n != i || !e.Equal(ends) {
-			t.Fatalf("AddAttempt %d = %d until %v, want %d until %v", i, n, e, i, ends)
-		}
-	}
-	attemptsAre(t, as, "inside the window", "k", base.Add(10*time.Minute), 3, ends)
-	attemptsAre(t, as, "a second before the window ends", "k", ends.Add(-time.Second), 3, ends)
-	attemptsAre(t, as, "another key", "other", base.Add(10*time.Minute), 0, time.Time{})
-	if n, e := mustAddAttempt(t, as, "other", base.Add(10*time.Minute), time.Hour); n != 1 || !e.Equal(base.Add(70*time.Minute)) {
-		t.Fatalf("first AddAttempt under another key = %d until %v", n, e)
-	}
-	attemptsAre(t, as, "after another key counted", "k", base.Add(10*time.Minute), 3, ends)
+	reservations(t, as, "the first", "k", 1, 3, first, w, true, ends)
+	reservations(t, as, "inside the window", "k", 2, 3, base.Add(10*time.Minute), time.Hour, true, ends)
+	reservations(t, as, "over the limit", "k", 2, 3, ends.Add(-time.Second), w, false, ends)
+	reservations(t, as, "under a higher limit", "k", 1, 4, base.Add(10*time.Minute), w, true, ends)
+	reservations(t, as, "over the higher limit", "k", 1, 4, base.Add(10*time.Minute), w, false, ends)
+	reservations(t, as, "another key", "other", 1, 1, base.Add(10*time.Minute), time.Hour, true, base.Add(70*time.Minute))
+	reservations(t, as, "another key, full", "other", 1, 1, base.Add(10*time.Minute), time.Hour, false, base.Add(70*time.Minute))
+	// At its end the window is closed; the next reservation opens a new one.
+	reservations(t, as, "when the window ends", "k", 1, 1, ends, w, true, ends.Add(w))
+	reservations(t, as, "in the new window", "k", 1, 1, ends, w, false, ends.Add(w))
+}
 
-	// At its end the window is closed; the next attempt opens a new one.
-	attemptsAre(t, as, "when the window ends", "k", ends, 0, time.Time{})
-	if n, e := mustAddAttempt(t, as, "k", ends, w); n != 1 || !e.Equal(ends.Add(w)) {
-		t.Fatalf("first AddAttempt of a new window = %d until %v, want 1 until %v", n, e, ends.Add(w))
+// A release takes back one counted attempt of the open window, never below
+// none, and does nothing to a window that has ended.
+func testReleaseAttempt(t *testing.T, s fiberauth.Store) {
+	as := s.(fiberauth.AttemptStore)
+	const w = time.Hour
+	ends := base.Add(w)
+	mustRelease(t, as, "k", base) // nothing counted: a no-op
+	reservations(t, as, "after a release of nothing", "k", 2, 2, base, w, true, ends)
+	reservations(t, as, "full", "k", 1, 2, base, w, false, ends)
+	mustRelease(t, as, "k", base)
+	reservations(t, as, "after one release", "k", 1, 2, base, w, true, ends)
+	reservations(t, as, "full again", "k", 1, 2, base, w, false, ends)
+	for range 5 {
+		mustRelease(t, as, "k", base.Add(time.Minute))
 	}
-	attemptsAre(t, as, "in the new window", "k", ends, 1, ends.Add(w))
+	reservations(t, as, "after more releases than attempts", "k", 2, 2, base, w, true, ends)
+	reservations(t, as, "full after them", "k", 1, 2, base, w, false, ends)
+	// A release at or after the window's end does not reach into it, nor
+	// into the next one.
+	mustRelease(t, as, "k", ends)
+	reservations(t, as, "a new window", "k", 1, 1, ends, w, true, ends.Add(w))
+	reservations(t, as, "the new window, full", "k", 1, 1, ends, w, false, ends.Add(w))
+}
 
+// A reset forgets the count; resetting a key without one is a no-op.
+func testResetAttempts(t *testing.T, s fiberauth.Store) {
+	as := s.(fiberauth.AttemptStore)
+	const w = time.Hour
+	reservations(t, as, "before the reset", "k", 2, 2, base, w, true, base.Add(w))
+	reservations(t, as, "other key", "other", 1, 1, base, w, true, base.Add(w))
 	if err := as.ResetAttempts(t.Context(), "k"); err != nil {
 		t.Fatalf("ResetAttempts: %v", err)
 	}
-	attemptsAre(t, as, "after ResetAttempts", "k", ends, 0, time.Time{})
-	attemptsAre(t, as, "the other key, after ResetAttempts", "other", base.Add(10*time.Minute), 1, base.Add(70*time.Minute))
-	if n, e := mustAddAttempt(t, as, "k", ends.Add(time.Minute), w); n != 1 || !e.Equal(ends.Add(time.Minute+w)) {
-		t.Fatalf("first AddAttempt after ResetAttempts = %d until %v", n, e)
-	}
+	later := base.Add(time.Minute)
+	reservations(t, as, "after the reset", "k", 2, 2, later, w, true, later.Add(w))
+	reservations(t, as, "the other key, after the reset", "other", 1, 1, base, w, false, base.Add(w))
 	if err := as.ResetAttempts(t.Context(), "never counted"); err != nil {
 		t.Fatalf("ResetAttempts of a key without a count: %v", err)
 	}
 }
 
-// Concurrent attempts each count once: they return exactly 1…n, all in one
-// window.
-func testAddAttemptConcurrent(t *testing.T, s fiberauth.Store) {
+// Of many reservations at once, exactly limit are granted, all in one
+// window; of many releases at once, none takes the count below zero.
+func testReserveAttemptConcurrent(t *testing.T, s fiberauth.Store) {
 	as := s.(fiberauth.AttemptStore)
-	const w = time.Minute
-	counts := make([]int, crowd)
-	ends := make([]time.Time, crowd)
-	errs := together(crowd, func(i int) error {
-		var err error
-		counts[i], ends[i], err = as.AddAttempt(t.Context(), "busy", base, w)
-		return err
-	})
-	tally(t, "AddAttempt", errs)
-	slices.Sort(counts)
-	for i, n := range counts {
-		if n != i+1 {
-			t.Fatalf("%d concurrent AddAttempt returned counts %v, want each of 1…%d once", crowd, counts, crowd)
+	const (
+		w     = time.Minute
+		limit = 7
+	)
+	for round := range raceRounds() {
+		key := "busy" + string(rune('a'+round))
+		granted := make([]bool, crowd)
+		ends := make([]time.Time, crowd)
+		errs := together(crowd, func(i int) error {
+			var err error
+			granted[i], ends[i], err = as.ReserveAttempt(t.Context(), key, limit, base, w)
+			return err
+		})
+		tally(t, "ReserveAttempt", errs)
+		n := 0
+		for i, ok := range granted {
+			if ok {
+				n++
+			}
+			if !ends[i].Equal(base.Add(w)) {
+				t.Fatalf("a concurrent ReserveAttempt returned a window ending %v, want %v", ends[i], base.Add(w))
+			}
 		}
-	}
-	for _, e := range ends {
-		if !e.Equal(base.Add(w)) {
-			t.Fatalf("a concurrent AddAttempt returned a window ending %v, want %v", e, base.Add(w))
+		if n != limit {
+			t.Fatalf("%d concurrent reservations under a limit of %d: %d granted", crowd, limit, n)
 		}
+		tally(t, "ReleaseAttempt", together(crowd, func(int) error { return as.ReleaseAttempt(t.Context(), key, base) }))
+		reservations(t, as, "after concurrent releases", key, limit, limit, base, w, true, base.Add(w))
+		reservations(t, as, "full after them", key, 1, limit, base, w, false, base.Add(w))
 	}
-	attemptsAre(t, as, "after the race", "busy", base, crowd, base.Add(w))
 }

@@ -758,9 +758,7 @@ func testNoClock(t *testing.T, s fiberauth.Store) {
 		}
 	}
 	if as, ok := s.(fiberauth.AttemptStore); ok {
-		mustAddAttempt(t, as, "k", past, time.Hour)
-		if n, _ := mustAttempts(t, as, "k", past.Add(time.Minute)); n != 1 {
-			t.Fatalf("Attempts in a window open in %d = %d, want 1", past.Year(), n)
-		}
+		reservations(t, as, "a window opened in the past", "k", 1, 1, past, time.Hour, true, past.Add(time.Hour))
+		reservations(t, as, "a window open in the past, full", "k", 1, 1, past.Add(time.Minute), time.Hour, false, past.Add(time.Hour))
 	}
 }

@@ -222,20 +222,20 @@ func (f *Faulty) FailChallenge(ctx context.Context, hash []byte) error {
 	return f.inner.FailChallenge(ctx, hash)
 }
 
-// Attempts implements fiberauth.AttemptStore.
-func (f *Faulty) Attempts(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
+// ReserveAttempt implements fiberauth.AttemptStore.
+func (f *Faulty) ReserveAttempt(ctx context.Context, key string, limit int, now time.Time, window time.Duration) (bool, time.Time, error) {
 	if err := f.fault(); err != nil {
-		return 0, time.Time{}, err
+		return false, time.Time{}, err
 	}
-	return f.inner.Attempts(ctx, key, now)
+	return f.inner.ReserveAttempt(ctx, key, limit, now, window)
 }
 
-// AddAttempt implements fiberauth.AttemptStore.
-func (f *Faulty) AddAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error) {
+// ReleaseAttempt implements fiberauth.AttemptStore.
+func (f *Faulty) ReleaseAttempt(ctx context.Context, key string, now time.Time) error {
 	if err := f.fault(); err != nil {
-		return 0, time.Time{}, err
+		return err
 	}
-	return f.inner.AddAttempt(ctx, key, now, window)
+	return f.inner.ReleaseAttempt(ctx, key, now)
 }
 
 // ResetAttempts implements fiberauth.AttemptStore.

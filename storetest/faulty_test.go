@@ -87,8 +87,8 @@ func TestFaultyEveryMethod(t *testing.T) {
 				t.Fatalf("%s: %v", call, err)
 			}
 		}
-		if _, _, err := m.AddAttempt(ctx, "k", at, time.Hour); err != nil {
-			t.Fatalf("AddAttempt: %v", err)
+		if ok, _, err := m.ReserveAttempt(ctx, "k", 2, at, time.Hour); err != nil || !ok {
+			t.Fatalf("ReserveAttempt: %v, %v", ok, err)
 		}
 		return m
 	}
@@ -107,8 +107,12 @@ func TestFaultyEveryMethod(t *testing.T) {
 		if got, err := m.ChallengeByHash(ctx, ch.Hash, at); err != nil || got.Attempts != 0 {
 			t.Fatalf("challenge: %+v, %v", got, err)
 		}
-		if n, _, err := m.Attempts(ctx, "k", at); err != nil || n != 1 {
-			t.Fatalf("Attempts = %d, %v; want 1", n, err)
+		// One attempt counted under a limit of 2: one more is granted, then
+		// none.
+		for i, want := range []bool{true, false} {
+			if ok, _, err := m.ReserveAttempt(ctx, "k", 2, at, time.Hour); err != nil || ok != want {
+				t.Fatalf("ReserveAttempt %d = %v, %v; want %v", i+1, ok, err, want)
+			}
 		}
 		if err := m.UseTOTPStep(ctx, "u1", 11); err != nil {
 			t.Fatalf("UseTOTPStep(11): %v", err)
@@ -166,8 +170,8 @@ func TestFaultyEveryMethod(t *testing.T) {
 		{"ChallengeByHash", func(f *storetest.Faulty) error { _, err := f.ChallengeByHash(ctx, ch.Hash, at); return err }},
 		{"ConsumeChallenge", func(f *storetest.Faulty) error { return f.ConsumeChallenge(ctx, ch.Hash, at) }},
 		{"FailChallenge", func(f *storetest.Faulty) error { return f.FailChallenge(ctx, ch.Hash) }},
-		{"Attempts", func(f *storetest.Faulty) error { _, _, err := f.Attempts(ctx, "k", at); return err }},
-		{"AddAttempt", func(f *storetest.Faulty) error { _, _, err := f.AddAttempt(ctx, "k", at, time.Hour); return err }},
+		{"ReserveAttempt", func(f *storetest.Faulty) error { _, _, err := f.ReserveAttempt(ctx, "k", 2, at, time.Hour); return err }},
+		{"ReleaseAttempt", func(f *storetest.Faulty) error { return f.ReleaseAttempt(ctx, "k", at) }},
 		{"ResetAttempts", func(f *storetest.Faulty) error { return f.ResetAttempts(ctx, "k") }},
 		{"UseTOTPStep", func(f *storetest.Faulty) error { return f.UseTOTPStep(ctx, "u1", 11) }},
 		{"DeleteExpired", func(f *storetest.Faulty) error { return f.DeleteExpired(ctx, at.Add(2*time.Hour)) }},
