@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fiberauth/fiberauth"
+	"github.com/fiberauth/fiberauth/memstore"
 	"github.com/fiberauth/fiberauth/storetest"
 )
 
@@ -205,7 +206,7 @@ func TestStoreFaults(t *testing.T) {
 			// its n-th call.
 			base := newHarness(t, noCache)
 			v := tc.setup(base)
-			prepared, at := base.store.Clone(), base.clock.Now()
+			prepared, at := base.store.(*memstore.Store).Clone(), base.clock.Now()
 			for n := 1; ; n++ {
 				if n > 40 {
 					t.Fatal("the operation still reaches a failure after 40 store calls")

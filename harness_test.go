@@ -16,7 +16,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/fiberauth/fiberauth"
+	"github.com/fiberauth/fiberauth/internal/testdb"
 	"github.com/fiberauth/fiberauth/memstore"
+	"github.com/fiberauth/fiberauth/sqlstore"
 )
 
 // testSecret is 32 bytes, the least New accepts.
@@ -49,7 +51,7 @@ type harness struct {
 	t     testing.TB
 	app   *fiber.App
 	auth  *fiberauth.Auth
-	store *memstore.Store
+	store fiberauth.Store
 	clock *clock
 	logs  *syncBuffer
 
@@ -84,9 +86,9 @@ func newHarness(t testing.TB, configure ...func(*fiberauth.Config)) *harness {
 	return newHarnessOn(t, memstore.New(), testEpoch, configure...)
 }
 
-// newHarnessOn is newHarness on a store with users and sessions already in
-// it, and the clock at now.
-func newHarnessOn(t testing.TB, store *memstore.Store, now time.Time, configure ...func(*fiberauth.Config)) *harness {
+// newHarnessOn is newHarness on another store (perhaps with users and
+// sessions already in it), and the clock at now.
+func newHarnessOn(t testing.TB, store fiberauth.Store, now time.Time, configure ...func(*fiberauth.Config)) *harness {
 	t.Helper()
 	h := &harness{
 		t:     t,
@@ -312,4 +314,36 @@ func newRequest(method, path, access string) (*http.Request, error) {
 	req := httptest.NewRequest(method, path, nil)
 	req.Header.Set("Authorization", "Bearer "+access)
 	return req, nil
+}
+
+// storeKinds are the stores a test that touches the store runs on: memory,
+// SQLite and PostgreSQL (skipped with a message where no server is set;
+// .ci/run sets one).
+var storeKinds = []struct {
+	name string
+	open func(t testing.TB) fiberauth.Store
+}{
+	{"memory", func(testing.TB) fiberauth.Store { return memstore.New() }},
+	{"sqlite", func(t testing.TB) fiberauth.Store { return openSQL(t, testdb.All[0]) }},
+	{"postgres", func(t testing.TB) fiberauth.Store { return openSQL(t, testdb.All[1]) }},
+}
+
+func openSQL(t testing.TB, db testdb.Database) fiberauth.Store {
+	t.Helper()
+	s, err := sqlstore.Open(context.Background(), db.Driver, db.DSN(t))
+	if err != nil {
+		t.Fatalf("sqlstore.Open(%s): %v", db.Name, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// onEveryStore runs test as a subtest on each store kind, in parallel.
+func onEveryStore(t *testing.T, test func(t *testing.T, store fiberauth.Store)) {
+	for _, kind := range storeKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, kind.open(t))
+		})
+	}
 }

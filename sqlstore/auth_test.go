@@ -102,12 +102,12 @@ func (in instance) login(t *testing.T, email string) (access, refresh string) {
 // own connection pool, as two machines would: exactly one pair comes out.
 func TestTwoInstancesRefreshOneToken(t *testing.T) {
 	for _, db := range databases {
-		t.Run(db.name, func(t *testing.T) {
+		t.Run(db.Name, func(t *testing.T) {
 			t.Parallel()
-			dsn := db.dsn(t)
+			dsn := db.DSN(t)
 			clk := newClock()
-			a := newInstance(t, open(t, db.driver, dsn), time.Second, clk)
-			b := newInstance(t, open(t, db.driver, dsn), time.Second, clk)
+			a := newInstance(t, open(t, db.Driver, dsn), time.Second, clk)
+			b := newInstance(t, open(t, db.Driver, dsn), time.Second, clk)
 			if _, err := a.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {
 				t.Fatal(err)
 			}
@@ -167,12 +167,12 @@ func TestTwoInstancesRefreshOneToken(t *testing.T) {
 // both share).
 func TestRevocationSeenByOtherInstance(t *testing.T) {
 	for _, db := range databases {
-		t.Run(db.name, func(t *testing.T) {
+		t.Run(db.Name, func(t *testing.T) {
 			t.Parallel()
-			dsn := db.dsn(t)
+			dsn := db.DSN(t)
 			clk := newClock()
-			a := newInstance(t, open(t, db.driver, dsn), 500*time.Millisecond, clk)
-			b := newInstance(t, open(t, db.driver, dsn), 500*time.Millisecond, clk)
+			a := newInstance(t, open(t, db.Driver, dsn), 500*time.Millisecond, clk)
+			b := newInstance(t, open(t, db.Driver, dsn), 500*time.Millisecond, clk)
 			if _, err := a.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {
 				t.Fatal(err)
 			}
@@ -338,12 +338,12 @@ func TestDatabaseDownAndBack(t *testing.T) {
 // the shared database.
 func TestThrottleSharedAcrossInstances(t *testing.T) {
 	for _, db := range databases {
-		t.Run(db.name, func(t *testing.T) {
+		t.Run(db.Name, func(t *testing.T) {
 			t.Parallel()
-			dsn := db.dsn(t)
+			dsn := db.DSN(t)
 			clk := newClock()
-			a := newInstance(t, open(t, db.driver, dsn), time.Second, clk)
-			b := newInstance(t, open(t, db.driver, dsn), time.Second, clk)
+			a := newInstance(t, open(t, db.Driver, dsn), time.Second, clk)
+			b := newInstance(t, open(t, db.Driver, dsn), time.Second, clk)
 			if _, err := a.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {
 				t.Fatal(err)
 			}

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
@@ -71,7 +72,29 @@ type Store struct {
 	ownDB     bool
 	timeout   time.Duration
 	closeOnce sync.Once
+
+	// writer, for SQLite, is the one write in progress: writes take turns
+	// here rather than in SQLite's busy handler, which polls with sleeps
+	// of up to 100 ms and so leaves the database idle while a burst waits.
+	// Nil for PostgreSQL.
+	writer  chan struct{}
+	waiting atomic.Int64 // writes queued for writer
 }
+
+// maxQueuedWrites bounds the SQLite writes waiting their turn; beyond it a
+// write fails at once (503) rather than wait behind them.
+const maxQueuedWrites = 4096
+
+// errWriteQueueFull is a write refused because too many are waiting.
+var errWriteQueueFull = errors.New("sqlstore: too many writes waiting for the database")
+
+// Connection pool bounds for Open: PostgreSQL gets enough connections for
+// the concurrency a server has, so that a burst queues for them instead of
+// opening hundreds; SQLite needs few (readers; writes take turns).
+const (
+	postgresMaxConns = 16
+	sqliteMaxConns   = 8
+)
 
 // Option configures a Store.
 type Option func(*options) error
@@ -110,6 +133,12 @@ func Open(ctx context.Context, driver, dsn string, opts ...Option) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open: %w", err)
 	}
+	conns := postgresMaxConns
+	if d.name == SQLite.name {
+		conns = sqliteMaxConns
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: connect: %w", err)
@@ -160,7 +189,11 @@ func newStore(ctx context.Context, db *sql.DB, d Dialect, opts []Option) (*Store
 	if err := migrate(ctx, db, d); err != nil {
 		return nil, err
 	}
-	return &Store{db: db, d: d, timeout: o.timeout}, nil
+	s := &Store{db: db, d: d, timeout: o.timeout}
+	if d.name == SQLite.name {
+		s.writer = make(chan struct{}, 1)
+	}
+	return s, nil
 }
 
 // Close closes the database when Open opened it, and does nothing when New
@@ -184,6 +217,33 @@ func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) 
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, s.timeout)
+}
+
+// write is call for a store method that writes. On SQLite it first waits
+// its turn for the one writer (as long as ctx lets it, and only behind a
+// bounded queue); the query timeout starts when the turn comes, so that a
+// burst queues instead of timing out. done releases the turn.
+func (s *Store) write(ctx context.Context) (_ context.Context, done func(), err error) {
+	if s.writer != nil {
+		if s.waiting.Add(1) > maxQueuedWrites {
+			s.waiting.Add(-1)
+			return nil, nil, errWriteQueueFull
+		}
+		select {
+		case s.writer <- struct{}{}:
+			s.waiting.Add(-1)
+		case <-ctx.Done():
+			s.waiting.Add(-1)
+			return nil, nil, ctx.Err()
+		}
+	}
+	ctx, cancel := s.call(ctx)
+	return ctx, func() {
+		cancel()
+		if s.writer != nil {
+			<-s.writer
+		}
+	}, nil
 }
 
 // inTx runs fn in a transaction, committed when fn returns nil.
@@ -289,8 +349,11 @@ func scanUser(row *sql.Row) (fiberauth.User, error) {
 
 // CreateUser implements fiberauth.Store.
 func (s *Store) CreateUser(ctx context.Context, u fiberauth.User) error {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
+	ctx, done, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	args, err := userArgs(&u)
 	if err != nil {
 		return err
@@ -344,8 +407,11 @@ func (s *Store) UseCode(ctx context.Context, c fiberauth.Code, up fiberauth.User
 
 // update is UpdateUser, and UseCode when c is set.
 func (s *Store) update(ctx context.Context, c *fiberauth.Code, up *fiberauth.UserUpdate) (fiberauth.UpdateResult, error) {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
+	ctx, done, err := s.write(ctx)
+	if err != nil {
+		return fiberauth.UpdateResult{}, err
+	}
+	defer done()
 	var res fiberauth.UpdateResult
 	args, err := userArgs(&up.User)
 	if err != nil {
@@ -501,9 +567,12 @@ func scanSession(row scanner) (fiberauth.Session, error) {
 
 // CreateSession implements fiberauth.Store.
 func (s *Store) CreateSession(ctx context.Context, x fiberauth.Session) error {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
-	err := s.inTx(ctx, func(tx *sql.Tx) error { return createSessionTx(ctx, tx, &x) })
+	ctx, done, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	err = s.inTx(ctx, func(tx *sql.Tx) error { return createSessionTx(ctx, tx, &x) })
 	if s.d.isUnique(err) {
 		return fiberauth.ErrConflict
 	}
@@ -546,10 +615,13 @@ func prefixed(p, columns string) string {
 // checked by rows affected: of concurrent rotations of one token, on any
 // number of instances, the database lets exactly one through.
 func (s *Store) RotateSession(ctx context.Context, r fiberauth.Rotation) (fiberauth.Session, error) {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
+	ctx, done, err := s.write(ctx)
+	if err != nil {
+		return fiberauth.Session{}, err
+	}
+	defer done()
 	var out fiberauth.Session
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		out, err = rotateTx(ctx, tx, &r, true)
 		return err
@@ -588,8 +660,11 @@ func rotateTx(ctx context.Context, tx *sql.Tx, r *fiberauth.Rotation, probe bool
 
 // RevokeSession implements fiberauth.Store.
 func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) error {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
+	ctx, done, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	res, err := s.db.ExecContext(ctx, `UPDATE fiberauth_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at = 0`, id, micros(at))
 	// Present but not changed: revoked already, which is a no-op.
 	return changedOr(ctx, s.db, res, err, nil, `SELECT 1 FROM fiberauth_sessions WHERE id = $1`, id)
@@ -597,8 +672,11 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) erro
 
 // RevokeUserSessions implements fiberauth.Store.
 func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) ([]string, error) {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
+	ctx, done, err := s.write(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	return revokeUser(ctx, s.db, userID, except, at)
 }
 
@@ -628,9 +706,12 @@ func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) 
 
 // PutCode implements fiberauth.CodeStore.
 func (s *Store) PutCode(ctx context.Context, c fiberauth.Code) error {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO fiberauth_codes (user_id, purpose, hash, expires_at, attempts) VALUES ($1, $2, $3, $4, 0)
+	ctx, done, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	_, err = s.db.ExecContext(ctx, `INSERT INTO fiberauth_codes (user_id, purpose, hash, expires_at, attempts) VALUES ($1, $2, $3, $4, 0)
 		ON CONFLICT (user_id, purpose) DO UPDATE SET hash = excluded.hash, expires_at = excluded.expires_at, attempts = 0`,
 		c.UserID, c.Purpose, c.Hash, micros(c.ExpiresAt))
 	return err
@@ -642,10 +723,13 @@ func (s *Store) PutCode(ctx context.Context, c fiberauth.Code) error {
 // the code with the failure that burns it. Checks of one code take turns,
 // so each wrong one is counted once and none sees a burnt code.
 func (s *Store) CheckCode(ctx context.Context, userID, purpose string, hash []byte, now time.Time) error {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
+	ctx, done, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	var verdict error
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var (
 			stored   []byte
 			attempts int
@@ -682,10 +766,13 @@ func (s *Store) CheckCode(ctx context.Context, userID, purpose string, hash []by
 // (or opens one) only while the window holds fewer than limit; a refusal
 // then reads when the full window ends.
 func (s *Store) ReserveAttempt(ctx context.Context, key string, limit int, now time.Time, window time.Duration) (bool, time.Time, error) {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
+	ctx, done, err := s.write(ctx)
+	if err != nil {
+		return false, time.Time{}, err
+	}
+	defer done()
 	var ends int64
-	err := s.db.QueryRowContext(ctx, `INSERT INTO fiberauth_attempts (name, count, ends_at) VALUES ($1, 1, $3)
+	err = s.db.QueryRowContext(ctx, `INSERT INTO fiberauth_attempts (name, count, ends_at) VALUES ($1, 1, $3)
 		ON CONFLICT (name) DO UPDATE SET
 			count   = CASE WHEN fiberauth_attempts.ends_at <= $2 THEN 1  ELSE fiberauth_attempts.count + 1 END,
 			ends_at = CASE WHEN fiberauth_attempts.ends_at <= $2 THEN $3 ELSE fiberauth_attempts.ends_at END
@@ -709,18 +796,24 @@ func (s *Store) ReserveAttempt(ctx context.Context, key string, limit int, now t
 // ReleaseAttempt implements fiberauth.AttemptStore: one conditional
 // UPDATE.
 func (s *Store) ReleaseAttempt(ctx context.Context, key string, now time.Time) error {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
-	_, err := s.db.ExecContext(ctx, `UPDATE fiberauth_attempts SET count = count - 1 WHERE name = $1 AND ends_at > $2 AND count > 0`,
+	ctx, done, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	_, err = s.db.ExecContext(ctx, `UPDATE fiberauth_attempts SET count = count - 1 WHERE name = $1 AND ends_at > $2 AND count > 0`,
 		key, micros(now))
 	return err
 }
 
 // ResetAttempts implements fiberauth.AttemptStore.
 func (s *Store) ResetAttempts(ctx context.Context, key string) error {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
-	_, err := s.db.ExecContext(ctx, `DELETE FROM fiberauth_attempts WHERE name = $1`, key)
+	ctx, done, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	_, err = s.db.ExecContext(ctx, `DELETE FROM fiberauth_attempts WHERE name = $1`, key)
 	return err
 }
 
@@ -728,8 +821,11 @@ func (s *Store) ResetAttempts(ctx context.Context, key string) error {
 
 // UseTOTPStep implements fiberauth.TOTPStore: one conditional UPDATE.
 func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) error {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
+	ctx, done, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	res, err := s.db.ExecContext(ctx, `UPDATE fiberauth_users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2`, userID, step)
 	return changedOr(ctx, s.db, res, err, fiberauth.ErrStepUsed, `SELECT 1 FROM fiberauth_users WHERE id = $1`, userID)
 }
@@ -738,9 +834,12 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) erro
 
 // CreateChallenge implements fiberauth.ChallengeStore.
 func (s *Store) CreateChallenge(ctx context.Context, c fiberauth.Challenge) error {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO fiberauth_challenges (hash, user_id, kind, sliding, expires_at, attempts) VALUES ($1, $2, $3, $4, $5, $6)`,
+	ctx, done, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	_, err = s.db.ExecContext(ctx, `INSERT INTO fiberauth_challenges (hash, user_id, kind, sliding, expires_at, attempts) VALUES ($1, $2, $3, $4, $5, $6)`,
 		c.Hash, c.UserID, c.Kind, c.Sliding, micros(c.ExpiresAt), c.Attempts)
 	return err
 }
@@ -766,8 +865,11 @@ func (s *Store) ChallengeByHash(ctx context.Context, hash []byte, now time.Time)
 // ConsumeChallenge implements fiberauth.ChallengeStore: one DELETE, checked
 // by rows affected.
 func (s *Store) ConsumeChallenge(ctx context.Context, hash []byte, now time.Time) error {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
+	ctx, done, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	res, err := s.db.ExecContext(ctx, `DELETE FROM fiberauth_challenges WHERE hash = $1 AND expires_at > $2`, hash, micros(now))
 	if ok, err := changed(res, err); err != nil || ok {
 		return err
@@ -781,8 +883,11 @@ func (s *Store) ConsumeChallenge(ctx context.Context, hash []byte, now time.Time
 // challenge deletes it before the lock goes. A concurrent call waits, then
 // counts on the new value or finds the row gone.
 func (s *Store) FailChallenge(ctx context.Context, hash []byte) error {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
+	ctx, done, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		var attempts int
 		err := tx.QueryRowContext(ctx, `UPDATE fiberauth_challenges SET attempts = attempts + 1 WHERE hash = $1 RETURNING attempts`, hash).Scan(&attempts)
@@ -802,8 +907,11 @@ func (s *Store) FailChallenge(ctx context.Context, hash []byte) error {
 // DeleteExpired implements fiberauth.Cleaner. fiberauth calls it on its own
 // schedule, off the request path; it deletes in one transaction.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
+	ctx, done, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	at := micros(now)
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_refresh_tokens WHERE session_id IN

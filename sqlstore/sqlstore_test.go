@@ -2,69 +2,23 @@ package sqlstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"database/sql/driver"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/fiberauth/fiberauth"
+	"github.com/fiberauth/fiberauth/internal/testdb"
 	"github.com/fiberauth/fiberauth/sqlstore"
 	"github.com/fiberauth/fiberauth/storetest"
 )
 
-// postgresEnv names the PostgreSQL server the tests use; .ci/run sets it.
-const postgresEnv = "FIBERAUTH_TEST_POSTGRES_DSN"
-
 // databases are the backends every test here runs on.
-var databases = []struct {
-	name string
-	// dsn returns a DSN for a fresh, empty database.
-	dsn    func(t testing.TB) string
-	driver string
-}{
-	{"sqlite", sqliteDSN, "sqlite"},
-	{"postgres", postgresDSN, "pgx"},
-}
+var databases = testdb.All
 
-func sqliteDSN(t testing.TB) string {
-	return filepath.Join(t.TempDir(), "fiberauth.db")
-}
-
-// postgresDSN gives each caller a schema of its own on the shared server, so
-// tests run in parallel without seeing each other's rows.
-func postgresDSN(t testing.TB) string {
-	t.Helper()
-	base := os.Getenv(postgresEnv)
-	if base == "" {
-		t.Skipf("%s is not set; .ci/run starts a PostgreSQL and sets it", postgresEnv)
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	schema := "t_" + strings.ToLower(rand.Text())
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", base)
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		_, _ = db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
+func sqliteDSN(t testing.TB) string   { return testdb.SQLite(t) }
+func postgresDSN(t testing.TB) string { return testdb.Postgres(t) }
 
 func open(t testing.TB, driver, dsn string, opts ...sqlstore.Option) *sqlstore.Store {
 	t.Helper()
@@ -81,9 +35,9 @@ func open(t testing.TB, driver, dsn string, opts ...sqlstore.Option) *sqlstore.S
 
 func TestConformance(t *testing.T) {
 	for _, db := range databases {
-		t.Run(db.name, func(t *testing.T) {
+		t.Run(db.Name, func(t *testing.T) {
 			t.Parallel()
-			storetest.Run(t, func(t *testing.T) fiberauth.Store { return open(t, db.driver, db.dsn(t)) })
+			storetest.Run(t, func(t *testing.T) fiberauth.Store { return open(t, db.Driver, db.DSN(t)) })
 		})
 	}
 }
@@ -92,16 +46,16 @@ func TestConformance(t *testing.T) {
 // and opening it again changes nothing.
 func TestMigrationsConcurrentAndIdempotent(t *testing.T) {
 	for _, db := range databases {
-		t.Run(db.name, func(t *testing.T) {
+		t.Run(db.Name, func(t *testing.T) {
 			t.Parallel()
-			dsn := db.dsn(t)
+			dsn := db.DSN(t)
 			var wg sync.WaitGroup
 			errs := make(chan error, 4)
 			for range 4 {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					s, err := sqlstore.Open(context.Background(), db.driver, dsn)
+					s, err := sqlstore.Open(context.Background(), db.Driver, dsn)
 					if err != nil {
 						errs <- err
 						return
@@ -116,7 +70,7 @@ func TestMigrationsConcurrentAndIdempotent(t *testing.T) {
 					t.Fatalf("concurrent Open: %v", err)
 				}
 			}
-			s := open(t, db.driver, dsn)
+			s := open(t, db.Driver, dsn)
 			var n, distinct int
 			if err := s.DB().QueryRow(`SELECT COUNT(*), COUNT(DISTINCT version) FROM fiberauth_schema_migrations`).Scan(&n, &distinct); err != nil {
 				t.Fatal(err)
