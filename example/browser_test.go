@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"iter"
 	"log/slog"
 	"net"
 	"net/http"
@@ -33,12 +35,12 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// TestBrowserSession drives the example's web app in headless Chromium: sign
-// up, confirm, sign in, see the profile, reload and stay signed in, find the
-// refresh token out of the page's reach, end another session, sign out.
-func TestBrowserSession(t *testing.T) {
-	exe := chromium(t)
-	srv, err := newServer(context.Background(), options{store: "memory"}, slog.New(slog.DiscardHandler))
+// startServer serves the example on a free loopback port and returns its
+// base URL. "localhost" is a secure context: Chromium keeps Secure cookies
+// on it over plain HTTP.
+func startServer(t *testing.T, opts options) string {
+	t.Helper()
+	srv, err := newServer(context.Background(), opts, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,9 +50,18 @@ func TestBrowserSession(t *testing.T) {
 	}
 	go func() { _ = srv.app.Listener(ln) }()
 	t.Cleanup(func() { _ = srv.app.Shutdown(); _ = srv.close() })
-	// "localhost" is a secure context: Chromium keeps Secure cookies on it
-	// over plain HTTP.
-	base := "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
+	return "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
+}
+
+// TestBrowserSession drives the example's web app in headless Chromium: sign
+// up, confirm with the code from the dev outbox, sign in, see the profile,
+// reload and stay signed in, find the refresh token out of the page's reach,
+// end another session, sign out; then, on a server without the dev outbox,
+// sign up and be told to check your email. The page writes no error to the
+// console on the way.
+func TestBrowserSession(t *testing.T) {
+	exe := chromium(t)
+	base := startServer(t, options{store: "memory", dev: true})
 
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(exe),
@@ -76,6 +87,9 @@ func TestBrowserSession(t *testing.T) {
 	if err := chromedp.Do(browser); err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}
+	// Read from here on what the page writes to the console.
+	nextConsole, stopConsole := iter.Pull2(chromedp.Console(browser))
+	defer stopConsole()
 	step := func() (context.Context, context.CancelFunc) { return context.WithTimeout(browser, 20*time.Second) }
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -105,6 +119,30 @@ func TestBrowserSession(t *testing.T) {
 			t.Fatalf("evaluate %s: %v", expr, err)
 		}
 		return v
+	}
+
+	// consoleErrors returns the errors the page wrote to the console (a
+	// failed request is one) since the last call: it writes a mark there and
+	// reads up to it.
+	marks := 0
+	consoleErrors := func() []string {
+		t.Helper()
+		marks++
+		mark := fmt.Sprintf("test mark %d", marks)
+		eval(fmt.Sprintf("console.log(%q), true", mark))
+		var errs []string
+		for {
+			m, err, ok := nextConsole()
+			if !ok || err != nil {
+				t.Fatalf("read the console: %v", err)
+			}
+			if m.Type == chromedp.ConsoleLog && m.Text == mark {
+				return errs
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				errs = append(errs, m.String()+" "+m.URL)
+			}
+		}
 	}
 
 	const email, password = "ada@example.com", "correct horse battery"
@@ -201,6 +239,9 @@ func TestBrowserSession(t *testing.T) {
 	if status := refreshStatus(t, base, refresh.Value); status != 401 {
 		t.Fatalf("the signed-out cookie's refresh token still gets %d", status)
 	}
+	if errs := consoleErrors(); len(errs) > 0 {
+		t.Fatalf("console errors in a session with the dev outbox:\n%s", strings.Join(errs, "\n"))
+	}
 
 	// Errors reach the person in words.
 	do("sign in with a wrong password",
@@ -211,6 +252,45 @@ func TestBrowserSession(t *testing.T) {
 	)
 	if got := text("message"); got != "Wrong email, username or password." {
 		t.Fatalf("the page says %q after a wrong password", got)
+	}
+	consoleErrors() // the 401 of the wrong password
+
+	// Without the dev outbox the page never asks for it, and tells the
+	// person to check their email.
+	noDev := startServer(t, options{store: "memory"})
+	do("sign up without the dev outbox",
+		chromedp.Navigate(noDev+"/"),
+		chromedp.WaitVisible(chromedp.ID("view-login")),
+		chromedp.Click(chromedp.CSS(`a[data-view="signup"]`)),
+		chromedp.WaitVisible(chromedp.ID("signup-email")),
+		chromedp.SendKeys(chromedp.ID("signup-email"), email),
+		chromedp.SendKeys(chromedp.ID("signup-password"), password),
+		chromedp.Click(chromedp.ID("signup-btn")),
+		chromedp.WaitVisible(chromedp.ID("view-confirm")),
+		chromedp.WaitVisible(chromedp.ID("mail-hint")),
+	)
+	if hidden, _ := eval(`document.getElementById("outbox-hint").hidden`).(bool); !hidden {
+		t.Fatal("without the dev outbox the page points to it")
+	}
+	if got := text("mail-hint"); !strings.Contains(got, "check your inbox") {
+		t.Fatalf("the confirm view says %q", got)
+	}
+	if got := text("message"); got != "Account created. Enter the confirmation code we sent to your email address." {
+		t.Fatalf("after signing up the page says %q", got)
+	}
+	if errs := consoleErrors(); len(errs) > 0 {
+		t.Fatalf("console errors without the dev outbox:\n%s", strings.Join(errs, "\n"))
+	}
+	do("sign in before confirming",
+		chromedp.Click(chromedp.CSS(`#view-confirm a[data-view="login"]`)),
+		chromedp.WaitVisible(chromedp.ID("view-login")),
+		chromedp.SendKeys(chromedp.ID("login-email"), email),
+		chromedp.SendKeys(chromedp.ID("login-password"), password),
+		chromedp.Click(chromedp.ID("login-btn")),
+		chromedp.WaitVisible(chromedp.ID("message")),
+	)
+	if got := text("message"); got != "Please confirm your email first with the code we sent to your email address." {
+		t.Fatalf("signing in unconfirmed, the page says %q", got)
 	}
 }
 

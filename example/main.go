@@ -1,12 +1,19 @@
 // Command example is a small app that mounts fiberauth: what to run first.
 //
-//	go run ./example            # listens on :3000, SQLite file fiberauth-example.db
+//	go run ./example            # listens on 127.0.0.1:3000, SQLite file fiberauth-example.db
 //	go run ./example -store postgres -dsn postgres://user@host/db
 //
 // http://localhost:3000/ is a small web app on the cookie-mode handlers
 // (/web/auth); /auth serves the same handlers in body mode, as below.
 //
-// A session with curl (jq only for reading):
+// The example mails nothing. With the development outbox on (-dev, the
+// default on a loopback address only) it keeps each one-time code it "sends"
+// in memory and shows it at /dev/outbox, to anyone who can reach the server.
+// With it off (the default on any other address, or -dev=false) /dev/outbox
+// is a 404 and a code is shown nowhere: the log says only that one was sent.
+// A real host plugs in its mailer as Config.SendCode.
+//
+// A session with curl (jq only for reading), on the default address:
 //
 //	$ curl -s localhost:3000/auth/signup -H 'Content-Type: application/json' \
 //	    -d '{"email":"ada@example.com","password":"correct horse battery"}'
@@ -47,7 +54,9 @@
 //
 // Flags (each also read from the environment variable in brackets):
 //
-//	-addr (ADDR)                      listen address, default :3000
+//	-addr (ADDR)                      listen address, default 127.0.0.1:3000; :3000 is every interface
+//	-dev (DEV, e.g. DEV=1)            serve the codes at /dev/outbox; default on for a loopback -addr
+//	                                  (127.0.0.0/8, ::1, localhost), off for any other (-dev=false: off)
 //	-store (STORE)                    sqlite (default), postgres or memory
 //	-dsn (DSN)                        SQLite file or PostgreSQL URL, default fiberauth-example.db
 //	-secret (FIBERAUTH_SECRET)        HS256 secret, at least 32 bytes; random per start if unset
@@ -62,8 +71,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -90,9 +103,17 @@ func main() {
 type options struct {
 	addr, store, dsn, secret  string
 	adminEmail, adminPassword string
+	// dev serves the development outbox at /dev/outbox. parseOptions turns
+	// it on by default for a loopback address only.
+	dev bool
 }
 
+// defaultAddr keeps the example to this machine unless told otherwise.
+const defaultAddr = "127.0.0.1:3000"
+
 // parseOptions reads flags, each falling back to its environment variable.
+// -dev, then DEV, then the address decide the dev outbox: by default it is
+// on for a loopback address only.
 func parseOptions(args []string, getenv func(string) string, out io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("example", flag.ContinueOnError)
@@ -103,7 +124,8 @@ func parseOptions(args []string, getenv func(string) string, out io.Writer) (opt
 		}
 		return def
 	}
-	fs.StringVar(&o.addr, "addr", env("ADDR", ":3000"), "listen address (ADDR)")
+	fs.StringVar(&o.addr, "addr", env("ADDR", defaultAddr), "listen address; :3000 listens on every interface (ADDR)")
+	fs.BoolVar(&o.dev, "dev", false, "serve every code sent at /dev/outbox, readable by anyone who reaches the server (DEV, e.g. DEV=1);\ndefault on when -addr is a loopback address (127.0.0.0/8, ::1, localhost), off otherwise")
 	fs.StringVar(&o.store, "store", env("STORE", "sqlite"), "store: sqlite, postgres or memory (STORE)")
 	fs.StringVar(&o.dsn, "dsn", env("DSN", "fiberauth-example.db"), "SQLite file or PostgreSQL URL (DSN)")
 	fs.StringVar(&o.secret, "secret", env("FIBERAUTH_SECRET", ""), "HS256 secret, at least 32 bytes; random per start if empty (FIBERAUTH_SECRET)")
@@ -115,7 +137,35 @@ func parseOptions(args []string, getenv func(string) string, out io.Writer) (opt
 	if (o.adminEmail == "") != (o.adminPassword == "") {
 		return o, errors.New("-admin-email and -admin-password go together")
 	}
+	devSet := false
+	fs.Visit(func(f *flag.Flag) { devSet = devSet || f.Name == "dev" })
+	switch v := getenv("DEV"); {
+	case devSet:
+	case v != "":
+		dev, err := strconv.ParseBool(v)
+		if err != nil {
+			return o, fmt.Errorf("DEV=%q: want true or false (1 or 0)", v)
+		}
+		o.dev = dev
+	default:
+		o.dev = isLoopback(o.addr)
+	}
 	return o, nil
+}
+
+// isLoopback reports whether a listen address (host:port) is reachable from
+// this machine only: 127.0.0.0/8, ::1 or localhost. An empty host (":3000")
+// is every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // run serves until ctx ends, then lets in-flight requests finish and closes
@@ -126,8 +176,13 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 		return err
 	}
 	defer srv.close()
+	ln, err := net.Listen(listenNetwork(opts.addr), opts.addr)
+	if err != nil {
+		return err
+	}
+	logStart(log, opts, ln.Addr().String())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.app.Listen(opts.addr) }()
+	go func() { errc <- srv.app.Listener(ln) }()
 	select {
 	case err := <-errc:
 		return err
@@ -137,6 +192,29 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.app.ShutdownWithContext(shutdownCtx)
+}
+
+// listenNetwork is Fiber's "tcp4", or "tcp6" for an IPv6 address such as
+// [::1]:3000, which "tcp4" refuses.
+func listenNetwork(addr string) string {
+	host, _, _ := net.SplitHostPort(addr)
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() && !ip.Is4In6() {
+		return "tcp6"
+	}
+	return "tcp4"
+}
+
+// logStart says where the example listens and whether the dev outbox is on,
+// with a warning when the outbox is on beyond loopback.
+func logStart(log *slog.Logger, opts options, listening string) {
+	dev := "off"
+	if opts.dev {
+		dev = "on"
+		if !isLoopback(opts.addr) {
+			log.Warn("-dev on a non-loopback address: anyone who can reach the server can read every confirmation and password reset code at /dev/outbox", "addr", opts.addr)
+		}
+	}
+	log.Info("fiberauth example listening", "addr", listening, "dev_outbox", dev)
 }
 
 // secretOrRandom returns the configured secret, or a random one with a

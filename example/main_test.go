@@ -5,12 +5,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
+	"flag"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fiberauth/fiberauth"
@@ -68,9 +73,10 @@ func newTestServer(t *testing.T, opts options) client {
 	return client{t: t, srv: srv}
 }
 
-// TestNewcomerSession is the README's curl session.
+// TestNewcomerSession is the README's curl session, on the default address
+// (loopback, so the dev outbox is on).
 func TestNewcomerSession(t *testing.T) {
-	c := newTestServer(t, options{})
+	c := newTestServer(t, options{dev: true})
 	const email, pw, pw2 = "ada@example.com", "correct horse battery", "a new long passphrase"
 
 	c.must(201, "POST", "/auth/signup", "", map[string]any{"email": email, "password": pw})
@@ -141,7 +147,7 @@ func TestParseOptions(t *testing.T) {
 		t.Fatalf("options %+v", o)
 	}
 	o, _ = parseOptions(nil, func(string) string { return "" }, io.Discard)
-	if o.store != "sqlite" || o.addr != ":3000" {
+	if o.store != "sqlite" || o.addr != "127.0.0.1:3000" || !o.dev {
 		t.Fatalf("options %+v", o)
 	}
 	if _, err := parseOptions([]string{"-admin-email", "a@example.com"}, func(string) string { return "" }, io.Discard); err == nil {
@@ -153,6 +159,288 @@ func TestParseOptions(t *testing.T) {
 	if _, err := newServer(context.Background(), options{store: "nope"}, slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("an unknown store was accepted")
 	}
+}
+
+// TestParseOptionsDev: the example listens on loopback unless told
+// otherwise, and serves the dev outbox by default only there; -dev, then
+// DEV, say otherwise either way.
+func TestParseOptionsDev(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		wantAddr string
+		wantDev  bool
+	}{
+		{"default", nil, nil, "127.0.0.1:3000", true},
+		{"loopback", []string{"-addr", "127.0.0.1:8080"}, nil, "127.0.0.1:8080", true},
+		{"loopback /8", []string{"-addr", "127.1.2.3:3000"}, nil, "127.1.2.3:3000", true},
+		{"localhost", []string{"-addr", "localhost:3000"}, nil, "localhost:3000", true},
+		{"LOCALHOST", []string{"-addr", "LOCALHOST:3000"}, nil, "LOCALHOST:3000", true},
+		{"ipv6 loopback", []string{"-addr", "[::1]:3000"}, nil, "[::1]:3000", true},
+		{"ipv4-mapped loopback", []string{"-addr", "[::ffff:127.0.0.1]:3000"}, nil, "[::ffff:127.0.0.1]:3000", true},
+		{"loopback from ADDR", nil, map[string]string{"ADDR": "localhost:4000"}, "localhost:4000", true},
+
+		{"every interface", []string{"-addr", ":3000"}, nil, ":3000", false},
+		{"0.0.0.0", []string{"-addr", "0.0.0.0:3000"}, nil, "0.0.0.0:3000", false},
+		{"LAN address", []string{"-addr", "192.168.1.5:3000"}, nil, "192.168.1.5:3000", false},
+		{"ipv6 any", []string{"-addr", "[::]:3000"}, nil, "[::]:3000", false},
+		{"host name", []string{"-addr", "example.com:3000"}, nil, "example.com:3000", false},
+		{"localhost look-alike", []string{"-addr", "localhost.example.com:3000"}, nil, "localhost.example.com:3000", false},
+		{"no port", []string{"-addr", "127.0.0.1"}, nil, "127.0.0.1", false},
+		{"every interface from ADDR", nil, map[string]string{"ADDR": ":3000"}, ":3000", false},
+		{"-addr over ADDR", []string{"-addr", "127.0.0.1:3000"}, map[string]string{"ADDR": ":3000"}, "127.0.0.1:3000", true},
+
+		{"-dev on every interface", []string{"-addr", ":3000", "-dev"}, nil, ":3000", true},
+		{"-dev=true on a LAN address", []string{"-addr", "192.168.1.5:3000", "-dev=true"}, nil, "192.168.1.5:3000", true},
+		{"DEV=1 on every interface", nil, map[string]string{"ADDR": "0.0.0.0:3000", "DEV": "1"}, "0.0.0.0:3000", true},
+		{"DEV=true on ipv6 any", []string{"-addr", "[::]:3000"}, map[string]string{"DEV": "true"}, "[::]:3000", true},
+		{"-dev=false on loopback", []string{"-dev=false"}, nil, "127.0.0.1:3000", false},
+		{"DEV=0 on loopback", nil, map[string]string{"DEV": "0"}, "127.0.0.1:3000", false},
+		{"DEV=false on localhost", []string{"-addr", "localhost:3000"}, map[string]string{"DEV": "false"}, "localhost:3000", false},
+		{"-dev=false over DEV=1", []string{"-dev=false"}, map[string]string{"DEV": "1"}, "127.0.0.1:3000", false},
+		{"-dev over DEV=0", []string{"-addr", ":3000", "-dev"}, map[string]string{"DEV": "0"}, ":3000", true},
+		{"empty DEV is unset", []string{"-addr", ":3000"}, map[string]string{"DEV": ""}, ":3000", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parseOptions(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.addr != tc.wantAddr || o.dev != tc.wantDev {
+				t.Fatalf("addr %q dev %v, want %q %v", o.addr, o.dev, tc.wantAddr, tc.wantDev)
+			}
+		})
+	}
+
+	for _, bad := range []struct {
+		args []string
+		env  map[string]string
+	}{
+		{nil, map[string]string{"DEV": "maybe"}},
+		{[]string{"-dev=maybe"}, nil},
+	} {
+		if o, err := parseOptions(bad.args, func(k string) string { return bad.env[k] }, io.Discard); err == nil {
+			t.Errorf("%v %v: accepted, dev %v", bad.args, bad.env, o.dev)
+		}
+	}
+
+	var help bytes.Buffer
+	if _, err := parseOptions([]string{"-h"}, func(string) string { return "" }, &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, want := range []string{"-dev", "(DEV", "/dev/outbox", "loopback", `default "127.0.0.1:3000"`} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("the flag help lacks %q:\n%s", want, help.String())
+		}
+	}
+}
+
+// TestDevOutbox: with -dev the outbox shows the codes and the page links to
+// it; without, /dev/outbox is a JSON 404, codes are only logged as sent
+// (never the code), and the page says to check your email.
+func TestDevOutbox(t *testing.T) {
+	const email = "ada@example.com"
+	signupAndForgot := func(c client) {
+		c.t.Helper()
+		c.must(201, "POST", "/auth/signup", "", map[string]any{"email": email, "password": "correct horse battery"})
+		c.must(202, "POST", "/auth/password/forgot", "", map[string]any{"email": email})
+	}
+
+	t.Run("off", func(t *testing.T) {
+		rec := &recorder{}
+		srv, err := newServer(context.Background(), options{store: "memory"}, slog.New(rec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srv.close() })
+		c := client{t: t, srv: srv}
+		if srv.outbox != nil {
+			t.Fatal("an outbox without -dev")
+		}
+		if out := c.must(404, "GET", "/dev/outbox?to="+email, "", nil); out["error"] != "not_found" || out["code"] != float64(404) || out["message"] != "Not Found" {
+			t.Fatalf("/dev/outbox without -dev: %v", out)
+		}
+		signupAndForgot(c)
+		c.must(404, "GET", "/dev/outbox?to="+email, "", nil)
+
+		var purposes []string
+		for _, r := range rec.all() {
+			if !strings.HasPrefix(r.Message, "code sent") {
+				continue
+			}
+			attrs := map[string]string{}
+			r.Attrs(func(a slog.Attr) bool { attrs[a.Key] = a.Value.String(); return true })
+			if len(attrs) != 2 || attrs["user_id"] == "" || attrs["purpose"] == "" {
+				t.Fatalf("the code-sent log has %v, want user_id and purpose only", attrs)
+			}
+			purposes = append(purposes, attrs["purpose"])
+		}
+		if len(purposes) != 2 || !strings.Contains(purposes[0], "email") || !strings.Contains(purposes[1], "reset") {
+			t.Fatalf("logged as sent: %v", purposes)
+		}
+		if page := c.page(); !strings.Contains(page, `data-outbox="off"`) {
+			t.Fatal(`the page without -dev does not say data-outbox="off"`)
+		}
+	})
+
+	t.Run("on", func(t *testing.T) {
+		rec := &recorder{}
+		srv, err := newServer(context.Background(), options{store: "memory", dev: true}, slog.New(rec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srv.close() })
+		c := client{t: t, srv: srv}
+		if msgs := c.must(200, "GET", "/dev/outbox?to="+email, "", nil)["messages"].([]any); len(msgs) != 0 {
+			t.Fatalf("outbox before signup: %v", msgs)
+		}
+		signupAndForgot(c)
+		if msgs := c.must(200, "GET", "/dev/outbox?to="+email, "", nil)["messages"].([]any); len(msgs) != 2 {
+			t.Fatalf("outbox after signup and forgot: %v", msgs)
+		}
+		for _, r := range rec.all() {
+			if strings.HasPrefix(r.Message, "code sent") {
+				t.Fatalf("with -dev the code went to the log too: %v", r)
+			}
+		}
+		if page := c.page(); !strings.Contains(page, `data-outbox="on"`) {
+			t.Fatal(`the page with -dev does not say data-outbox="on"`)
+		}
+	})
+}
+
+// TestRun starts the example on a free loopback port: the startup line says
+// where it listens and that the dev outbox is on, the server answers there,
+// and it stops when its context ends.
+func TestRun(t *testing.T) {
+	rec := &recorder{started: make(chan slog.Record, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, options{addr: "127.0.0.1:0", store: "memory", dev: true}, slog.New(rec))
+	}()
+	var started slog.Record
+	select {
+	case started = <-rec.started:
+	case err := <-done:
+		t.Fatalf("run ended before listening: %v", err)
+	}
+	attrs := map[string]string{}
+	started.Attrs(func(a slog.Attr) bool { attrs[a.Key] = a.Value.String(); return true })
+	if !strings.HasPrefix(attrs["addr"], "127.0.0.1:") || attrs["addr"] == "127.0.0.1:0" || attrs["dev_outbox"] != "on" {
+		t.Fatalf("startup line %q %v", started.Message, attrs)
+	}
+	resp, err := http.Get("http://" + attrs["addr"] + "/dev/outbox?to=ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/dev/outbox: %d", resp.StatusCode)
+	}
+	for _, r := range rec.all() {
+		if r.Level == slog.LevelWarn && strings.Contains(r.Message, "dev") {
+			t.Fatalf("a warning about -dev on loopback: %q", r.Message)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
+func TestListenNetwork(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:3000": "tcp4", ":3000": "tcp4", "0.0.0.0:3000": "tcp4", "localhost:3000": "tcp4",
+		"[::ffff:127.0.0.1]:3000": "tcp4", "[::1]:3000": "tcp6", "[::]:3000": "tcp6", "[fe80::1%eth0]:3000": "tcp6",
+	} {
+		if got := listenNetwork(addr); got != want {
+			t.Errorf("listenNetwork(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
+
+// TestLogStart: -dev on another address than loopback is said loudly.
+func TestLogStart(t *testing.T) {
+	for _, tc := range []struct {
+		addr     string
+		dev      bool
+		wantWarn bool
+		wantDev  string
+	}{
+		{"127.0.0.1:3000", true, false, "on"},
+		{"127.0.0.1:3000", false, false, "off"},
+		{":3000", false, false, "off"},
+		{":3000", true, true, "on"},
+		{"0.0.0.0:3000", true, true, "on"},
+		{"192.168.1.5:3000", true, true, "on"},
+		{"[::1]:3000", true, false, "on"},
+	} {
+		rec := &recorder{}
+		logStart(slog.New(rec), options{addr: tc.addr, dev: tc.dev}, tc.addr)
+		var warned bool
+		var dev string
+		for _, r := range rec.all() {
+			if r.Level == slog.LevelWarn {
+				warned = strings.Contains(r.Message, "anyone who can reach the server")
+			}
+			r.Attrs(func(a slog.Attr) bool {
+				if a.Key == "dev_outbox" {
+					dev = a.Value.String()
+				}
+				return true
+			})
+		}
+		if warned != tc.wantWarn || dev != tc.wantDev {
+			t.Errorf("%s dev %v: warned %v dev_outbox %q, want %v %q", tc.addr, tc.dev, warned, dev, tc.wantWarn, tc.wantDev)
+		}
+	}
+}
+
+// recorder is a slog handler that keeps the records; the first "listening"
+// record also goes to started, when set.
+type recorder struct {
+	mu      sync.Mutex
+	recs    []slog.Record
+	started chan slog.Record // set before use, never changed
+	said    bool             // a record went to started
+}
+
+func (h *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recorder) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *recorder) WithGroup(string) slog.Handler            { return h }
+func (h *recorder) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recs = append(h.recs, r.Clone())
+	if h.started != nil && !h.said && strings.Contains(r.Message, "listening") {
+		h.started <- r.Clone()
+		h.said = true
+	}
+	return nil
+}
+
+func (h *recorder) all() []slog.Record {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.recs)
+}
+
+// page returns the HTML of GET /.
+func (c client) page() string {
+	c.t.Helper()
+	resp, err := c.srv.app.Test(httptest.NewRequest("GET", "/", nil), -1)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		c.t.Fatalf("GET /: %d", resp.StatusCode)
+	}
+	return string(b)
 }
 
 func fiberauthUser(email string) fiberauth.NewUser {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -27,7 +28,7 @@ import (
 type server struct {
 	app    *fiber.App
 	auth   *fiberauth.Auth
-	outbox *outbox
+	outbox *outbox // nil unless opts.dev
 	close  func() error
 }
 
@@ -40,13 +41,20 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 	if err != nil {
 		return nil, err
 	}
-	box := &outbox{}
+	// Without the dev outbox a code is shown nowhere: the log says it was
+	// sent, and a real host plugs in its mailer here.
+	var box *outbox
+	send := logSent(log)
+	if opts.dev {
+		box = &outbox{}
+		send = box.send
+	}
 	auth, err := fiberauth.New(fiberauth.Config{
 		Store:                store,
 		Secret:               secret,
 		AllowSignup:          true,
 		RequireVerifiedEmail: true,
-		SendCode:             box.send,
+		SendCode:             send,
 		Logger:               log,
 	})
 	if err != nil {
@@ -83,9 +91,11 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 	})
 	admin.Post("/users", func(c *fiber.Ctx) error { return createUser(c, auth) })
 
-	app.Get("/dev/outbox", func(c *fiber.Ctx) error {
-		return c.JSON(fiber.Map{"messages": box.to(strings.ToLower(c.Query("to")))})
-	})
+	if box != nil {
+		app.Get("/dev/outbox", func(c *fiber.Ctx) error {
+			return c.JSON(fiber.Map{"messages": box.to(strings.ToLower(c.Query("to")))})
+		})
+	}
 	app.Get("/healthz", func(c *fiber.Ctx) error {
 		// A lookup of an id nobody has: ErrNotFound means the store answers.
 		if _, err := auth.UserByID(c.UserContext(), "healthz"); !errors.Is(err, fiberauth.ErrNotFound) {
@@ -93,9 +103,10 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 		}
 		return c.JSON(fiber.Map{"ok": true})
 	})
+	page := indexPage(box != nil)
 	app.Get("/", securityHeaders, func(c *fiber.Ctx) error {
 		c.Type("html", "utf-8")
-		return c.Send(indexHTML)
+		return c.Send(page)
 	})
 	app.Use("/static", securityHeaders, filesystem.New(filesystem.Config{Root: http.FS(staticFS), MaxAge: 60}))
 	return &server{app: app, auth: auth, outbox: box, close: closeStore}, nil
@@ -196,8 +207,17 @@ type message struct {
 	SentAt  time.Time `json:"sent_at"`
 }
 
-// outbox is the development mailbox: codes are kept in memory and shown at
-// /dev/outbox instead of being mailed. A real host plugs in its mailer.
+// logSent is SendCode without the dev outbox: it logs that a code was sent,
+// never the code. A real host plugs in its mailer instead.
+func logSent(log *slog.Logger) func(context.Context, fiberauth.CodeMessage) error {
+	return func(ctx context.Context, m fiberauth.CodeMessage) error {
+		log.InfoContext(ctx, "code sent (the example mails nothing: plug in a mailer as SendCode)", "user_id", m.UserID, "purpose", m.Purpose)
+		return nil
+	}
+}
+
+// outbox is the development mailbox (-dev): codes are kept in memory and
+// shown at /dev/outbox instead of being mailed.
 type outbox struct {
 	mu   sync.Mutex
 	msgs []message
@@ -238,6 +258,16 @@ var (
 	staticFS, _  = fs.Sub(webFiles, "web")
 	indexHTML, _ = webFiles.ReadFile("web/index.html")
 )
+
+// indexPage is the web app's page. It tells the script whether the dev
+// outbox is there to read codes from: index.html says data-outbox="off", and
+// with the outbox the server serves it as "on".
+func indexPage(outbox bool) []byte {
+	if !outbox {
+		return indexHTML
+	}
+	return bytes.Replace(indexHTML, []byte(`data-outbox="off"`), []byte(`data-outbox="on"`), 1)
+}
 
 // securityHeaders keeps the page's scripts to its own: no inline script, no
 // other origin, no framing.

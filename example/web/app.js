@@ -7,6 +7,10 @@
 
 const AUTH = "/web/auth";
 const CSRF_KEY = "fiberauth.csrf";
+// The server serves the page with data-outbox="on" only when it has the
+// development outbox (/dev/outbox); otherwise codes come by email, and the
+// page never asks for the outbox.
+const OUTBOX = document.documentElement.dataset.outbox === "on";
 
 let access = null;          // the access token, in memory only
 let refreshTimer = null;
@@ -17,7 +21,9 @@ const $ = (id) => document.getElementById(id);
 // Words for every error of the API contract.
 const MESSAGES = {
   invalid_credentials: "Wrong email, username or password.",
-  email_not_verified: "Please confirm your email first: the code is in the development outbox.",
+  email_not_verified: OUTBOX
+    ? "Please confirm your email first: the code is in the development outbox."
+    : "Please confirm your email first with the code we sent to your email address.",
   conflict: "That email or username is already registered.",
   invalid_grant: "That code or sign-in step is not valid any more. Please try again.",
   invalid_token: "Your session has ended. Please sign in again.",
@@ -199,9 +205,11 @@ form("signup-form", async () => {
   const email = $("signup-email").value.trim();
   await call("POST", AUTH + "/signup", { email, password: $("signup-password").value });
   $("confirm-email").value = email;
-  $("outbox-link").href = "/dev/outbox?to=" + encodeURIComponent(email.toLowerCase());
+  if (OUTBOX) $("outbox-link").href = "/dev/outbox?to=" + encodeURIComponent(email.toLowerCase());
   show("confirm");
-  say("Account created. Enter the confirmation code from the development outbox.");
+  say(OUTBOX
+    ? "Account created. Enter the confirmation code from the development outbox."
+    : "Account created. Enter the confirmation code we sent to your email address.");
 });
 
 form("confirm-form", async () => {
@@ -256,6 +264,9 @@ $("logout-btn").addEventListener("click", async () => {
   signedOut();
   say("You are signed out.");
 });
+
+$("outbox-hint").hidden = !OUTBOX;
+$("mail-hint").hidden = OUTBOX;
 
 for (const a of document.querySelectorAll("a[data-view]")) {
   a.addEventListener("click", (ev) => {
