@@ -43,7 +43,11 @@ type Auth struct {
 	totpSteps  TOTPStore
 	cleaners   []Cleaner
 	nextSweep  atomic.Int64 // when cleanup is next due, Unix nanoseconds on Now
-	sweeping   sync.WaitGroup
+
+	// pending is the work running after its answer (later, maybeSweep);
+	// laterSlots bounds how much of it runs at once.
+	pending    sync.WaitGroup
+	laterSlots chan struct{}
 
 	codeKey     []byte      // HMAC key of one-time code hashes
 	recoveryKey []byte      // HMAC key of recovery code hashes
@@ -102,11 +106,51 @@ func New(cfg Config) (*Auth, error) {
 	a.verified = newTokenCache(cfg.TokenCacheSize)
 	a.users = newStateCache(cfg.CacheTTL)
 	a.sessions = newStateCache(cfg.CacheTTL)
+	a.laterSlots = make(chan struct{}, maxLater)
 	a.useCapabilities()
 	if cfg.SendCode == nil {
 		a.log.Warn("fiberauth: Config.SendCode is not set; password reset codes will not be delivered")
 	}
 	return a, nil
+}
+
+// maxLater bounds the work running after its answer at once; beyond it a
+// request waits for a slot, whatever it would do later.
+const maxLater = 256
+
+// later runs fn off the request path, once the answer is on its way: the
+// work whose cost would tell whether an account exists (a signup's account
+// or notice, a reset code). Its errors are logged; Flush waits for it.
+func (a *Auth) later(ctx context.Context, what string, fn func(ctx context.Context) error) {
+	a.laterSlots <- struct{}{}
+	a.pending.Add(1)
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		defer func() { <-a.laterSlots; a.pending.Done() }()
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := fn(ctx); err != nil {
+			a.log.Error("fiberauth: "+what+" failed after the answer", "err", err)
+		}
+	}()
+}
+
+// Flush waits until the work fiberauth runs after answering has finished
+// (signup accounts and notices, reset codes, cleanup), or ctx ends. Call it
+// when shutting down, once the server takes no more requests, so that no
+// code on its way is lost.
+func (a *Auth) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		a.pending.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // deriveKey derives a 32-byte key for one purpose from the secret, so that no

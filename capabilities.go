@@ -64,9 +64,9 @@ func (a *Auth) maybeSweep() {
 	if now.UnixNano() < due || !a.nextSweep.CompareAndSwap(due, now.Add(a.sweepEvery()).UnixNano()) {
 		return
 	}
-	a.sweeping.Add(1)
+	a.pending.Add(1)
 	go func() {
-		defer a.sweeping.Done()
+		defer a.pending.Done()
 		a.users.sweep(now)
 		a.sessions.sweep(now)
 		if a.cfg.CleanupInterval < 0 {

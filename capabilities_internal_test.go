@@ -97,7 +97,7 @@ func TestStateCachesForgetStaleEntries(t *testing.T) {
 		now = now.Add(a.sweepEvery())
 		a.cacheUser(&User{ID: "u2", ETag: "e"}) // fresh when the sweep runs
 		a.maybeSweep()
-		a.sweeping.Wait()
+		a.pending.Wait()
 		if _, stale := a.users.get("u1"); stale || a.sessions.c.ItemCount() != 0 {
 			t.Fatalf("CleanupInterval %v: stale states kept: users %d, sessions %d", interval, a.users.c.ItemCount(), a.sessions.c.ItemCount())
 		}

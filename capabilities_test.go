@@ -44,7 +44,7 @@ func TestCoreOnlyStore(t *testing.T) {
 	}
 
 	// Codes: signup and confirmation.
-	expect(t, h.do("POST", "/auth/signup", map[string]any{"email": "new@example.com", "password": goodPassword}), 201, "")
+	expect(t, h.do("POST", "/auth/signup", map[string]any{"email": "new@example.com", "password": goodPassword}), 202, "")
 	code := h.lastCode("new@example.com", fiberauth.PurposeEmailConfirm)
 	expect(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": "new@example.com", "code": "x" + code}), 401, "invalid_grant")
 	// A change that fails leaves the code usable.
@@ -88,13 +88,13 @@ func TestCleanup(t *testing.T) {
 	}
 	h.clock.Advance(20 * time.Minute)
 	h.login("ada@example.com", goodPassword) // old has expired; no cleanup is due
-	fiberauth.WaitCleanup(h.auth)
+	h.flush()
 	if !stored(old.sid) {
 		t.Fatal("a cleanup ran before CleanupInterval")
 	}
 	h.clock.Advance(15 * time.Minute)
 	young := h.login("ada@example.com", goodPassword) // a cleanup is due
-	fiberauth.WaitCleanup(h.auth)
+	h.flush()
 	if stored(old.sid) {
 		t.Fatal("an expired session was not deleted")
 	}

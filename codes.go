@@ -28,12 +28,12 @@ var codeTTL = map[string]time.Duration{
 	PurposePasswordReset: 10 * time.Minute,
 }
 
-// CodeMessage is a one-time code on its way to a user.
+// CodeMessage is a one-time code (or a notice) on its way to a user.
 type CodeMessage struct {
 	To      string // the user's email
 	UserID  string
-	Purpose string // PurposeEmailConfirm or PurposePasswordReset
-	Code    string
+	Purpose string // PurposeEmailConfirm, PurposePasswordReset, or the notice PurposeAccountExists
+	Code    string // empty for a notice
 	// ExpiresAt is when the code stops working.
 	ExpiresAt time.Time
 }

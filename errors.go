@@ -25,6 +25,7 @@ var (
 	ErrPayloadTooLarge    = errors.New("fiberauth: payload too large")
 	ErrRateLimited        = errors.New("fiberauth: rate limited")
 	ErrSignupDisabled     = errors.New("fiberauth: signup disabled")
+	ErrUsernameTaken      = errors.New("fiberauth: username taken")
 	ErrMFAEnabled         = errors.New("fiberauth: two-factor authentication already enabled")
 	ErrUnavailable        = errors.New("fiberauth: store unavailable")
 )
@@ -138,6 +139,7 @@ var errorRows = []struct {
 	{ErrSignupDisabled, http.StatusForbidden, "forbidden", "Signup is disabled."},
 	{ErrNotFound, http.StatusNotFound, "not_found", "No such resource."},
 	{ErrConflict, http.StatusConflict, "conflict", "That email or username is already taken."},
+	{ErrUsernameTaken, http.StatusConflict, "username_taken", "That username is taken."},
 	{ErrMFAEnabled, http.StatusConflict, "conflict", "Two-factor authentication is already enabled; disable it first."},
 	{ErrPayloadTooLarge, http.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large."},
 	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited", "Too many attempts; try again later."},

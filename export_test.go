@@ -12,8 +12,6 @@ func CheapHashing(c *Config) { c.cheapHashing = true }
 // RealHashing undoes CheapHashing, for the tests about the hasher itself.
 func RealHashing(c *Config) { c.cheapHashing = false }
 
-// WaitCleanup waits for the cleanup a has started, if any.
-func WaitCleanup(a *Auth) { a.sweeping.Wait() }
 
 // WithLocalCapabilities is s with the capabilities New keeps in process
 // memory for a store that lacks them (all but Cleaner, whose local part

@@ -25,6 +25,11 @@ type faultCase struct {
 	want  int // the status when no call fails
 }
 
+// afterAnswer are the operations that do part of their work after
+// answering: a failure there leaves the answer as it is (and, still, no
+// change).
+var afterAnswer = map[string]bool{"forgot": true, "signup": true}
+
 // snapshot is what a user of the API can observe of the accounts: the parts
 // of each user record that matter, and the live sessions with their current
 // refresh token. (One-time credentials spent on the way, such as a
@@ -148,9 +153,9 @@ func TestStoreFaults(t *testing.T) {
 		}, 200},
 		{"signup", func(h *harness) map[string]string { return nil }, func(h *harness, v map[string]string) response {
 			return h.do("POST", "/auth/signup", body("email", "new@example.com", "password", goodPassword))
-		}, 201},
+		}, 202},
 		{"confirm", func(h *harness) map[string]string {
-			expect(h.t, h.do("POST", "/auth/signup", body("email", "new@example.com", "password", goodPassword)), 201, "")
+			expect(h.t, h.do("POST", "/auth/signup", body("email", "new@example.com", "password", goodPassword)), 202, "")
 			return map[string]string{"code": h.lastCode("new@example.com", fiberauth.PurposeEmailConfirm)}
 		}, func(h *harness, v map[string]string) response {
 			return h.do("POST", "/auth/email/confirm", body("email", "new@example.com", "code", v["code"]))
@@ -217,12 +222,13 @@ func TestStoreFaults(t *testing.T) {
 				before := h.snapshot()
 				faulty.FailNth(n)
 				r := tc.act(h, v)
+				h.flush()
 				if !faulty.Heal() {
 					// Past the last call: the operation ran clean.
 					expect(t, r, tc.want, "")
 					return
 				}
-				if r.status != 503 || r.str("error") != "unavailable" {
+				if (r.status != 503 || r.str("error") != "unavailable") && !(afterAnswer[tc.name] && r.status == tc.want) {
 					t.Fatalf("store call %d failed: answered %d %s, want 503 unavailable", n, r.status, r.raw)
 				}
 				if after := h.snapshot(); after != before {

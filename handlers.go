@@ -288,11 +288,7 @@ type signupRequest struct {
 	DisplayName string `json:"display_name" limit:"256"`
 }
 
-type userResponse struct {
-	User     *PublicUser `json:"user"`
-	UserETag string      `json:"user_etag"`
-}
-
+// signup answers 202 for a new email and a taken one alike.
 func (m *mount) signup(c *fiber.Ctx) error {
 	if !m.a.cfg.AllowSignup {
 		return ErrSignupDisabled // without reading the body
@@ -301,11 +297,10 @@ func (m *mount) signup(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	u, err := m.a.Signup(c.UserContext(), SignupInput{Email: req.Email, Username: req.Username, Password: req.Password, DisplayName: req.DisplayName})
-	if err != nil {
+	if err := m.a.Signup(c.UserContext(), SignupInput{Email: req.Email, Username: req.Username, Password: req.Password, DisplayName: req.DisplayName}); err != nil {
 		return err
 	}
-	return c.Status(http.StatusCreated).JSON(userResponse{User: u.Public(), UserETag: u.ETag})
+	return c.Status(http.StatusAccepted).JSON(ok)
 }
 
 type confirmRequest struct {

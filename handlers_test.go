@@ -368,11 +368,16 @@ func TestSignupAndEmailConfirm(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *fiberauth.Config) { c.RequireVerifiedEmail = true })
 	r := h.do("POST", "/auth/signup", map[string]any{"email": "Ada@Example.com", "username": "ada", "password": goodPassword})
-	expect(t, r, 201, "")
-	if r.obj("user")["email"] != "ada@example.com" || r.obj("user")["email_verified"] != false || r.str("user_etag") == "" {
+	expect(t, r, 202, "")
+	if r.raw != `{"ok":true}` {
 		t.Fatalf("signup: %s", r.raw)
 	}
-	etag := r.str("user_etag")
+	h.flush()
+	created, err := h.auth.UserByEmail(context.Background(), "ada@example.com")
+	if err != nil || created.EmailVerified || created.Username != "ada" {
+		t.Fatalf("the signed-up user: %+v, %v", created, err)
+	}
+	etag := created.ETag
 
 	for _, tc := range []struct {
 		name   string
@@ -381,8 +386,7 @@ func TestSignupAndEmailConfirm(t *testing.T) {
 		code   string
 		where  string
 	}{
-		{"taken email", map[string]any{"email": "ADA@example.com", "password": goodPassword}, 409, "conflict", ""},
-		{"taken username", map[string]any{"email": "x@example.com", "username": "Ada", "password": goodPassword}, 409, "conflict", ""},
+		{"taken username", map[string]any{"email": "x@example.com", "username": "Ada", "password": goodPassword}, 409, "username_taken", ""},
 		{"bad email", map[string]any{"email": "not-an-email", "password": goodPassword}, 400, "", "email"},
 		{"no email", map[string]any{"password": goodPassword}, 400, "", "email"},
 		{"username with @", map[string]any{"email": "y@example.com", "username": "a@b", "password": goodPassword}, 400, "", "username"},
@@ -401,6 +405,20 @@ func TestSignupAndEmailConfirm(t *testing.T) {
 	}
 
 	expectField(t, h.do("POST", "/auth/signup", "{\"email\":\"y@example.com\",\"password\":\"abc\xff\xfeabcdef\"}"), "body")
+
+	// A taken email gets exactly a new one's answer; its owner gets a
+	// notice, and no second account or code is made.
+	r = h.do("POST", "/auth/signup", map[string]any{"email": " ADA@example.com ", "password": "another good passphrase"})
+	expect(t, r, 202, "")
+	if r.raw != `{"ok":true}` {
+		t.Fatalf("signup with a taken email: %s", r.raw)
+	}
+	if code := h.lastCode("ada@example.com", fiberauth.PurposeAccountExists); code != "" {
+		t.Fatalf("the notice to the owner carries a code: %q", code)
+	}
+	if again, _ := h.auth.UserByEmail(context.Background(), "ada@example.com"); again.ETag != etag || again.PasswordHash != created.PasswordHash {
+		t.Fatal("a signup with a taken email changed the account")
+	}
 
 	expect(t, h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": goodPassword}), 403, "email_not_verified")
 	code := h.lastCode("ada@example.com", fiberauth.PurposeEmailConfirm)
@@ -423,8 +441,8 @@ func TestSignupAndEmailConfirm(t *testing.T) {
 func TestEmailCodeLivesOneDay(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	expect(t, h.do("POST", "/auth/signup", map[string]any{"email": "a@example.com", "password": goodPassword}), 201, "")
-	expect(t, h.do("POST", "/auth/signup", map[string]any{"email": "b@example.com", "password": goodPassword}), 201, "")
+	expect(t, h.do("POST", "/auth/signup", map[string]any{"email": "a@example.com", "password": goodPassword}), 202, "")
+	expect(t, h.do("POST", "/auth/signup", map[string]any{"email": "b@example.com", "password": goodPassword}), 202, "")
 	codeA := h.lastCode("a@example.com", fiberauth.PurposeEmailConfirm)
 	codeB := h.lastCode("b@example.com", fiberauth.PurposeEmailConfirm)
 	h.clock.Advance(23 * time.Hour)
@@ -448,5 +466,5 @@ func TestPasswordMinLengthConfig(t *testing.T) {
 	expectField(t, h.do("POST", "/auth/signup", map[string]any{"email": "a@example.com", "password": "elevenchars"}), "password")
 	// Length counts code points, not bytes.
 	expectField(t, h.do("POST", "/auth/signup", map[string]any{"email": "a@example.com", "password": "ééééééééééé"}), "password")
-	expect(t, h.do("POST", "/auth/signup", map[string]any{"email": "a@example.com", "password": "twelve chars"}), 201, "")
+	expect(t, h.do("POST", "/auth/signup", map[string]any{"email": "a@example.com", "password": "twelve chars"}), 202, "")
 }

@@ -281,9 +281,19 @@ func (h *harness) profileStatus(access string) int {
 	return h.do("GET", "/api/profile", nil, bearer(access)...).status
 }
 
+// flush waits for the work the Auth does after answering (signup and
+// reset sends, cleanup).
+func (h *harness) flush() {
+	h.t.Helper()
+	if err := h.auth.Flush(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 // lastCode is the newest code sent to email for purpose.
 func (h *harness) lastCode(email, purpose string) string {
 	h.t.Helper()
+	h.flush()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i := len(h.outbox) - 1; i >= 0; i-- {

@@ -143,35 +143,46 @@ func (a *Auth) ChangePassword(ctx context.Context, caller Claims, in PasswordCha
 }
 
 // StartPasswordReset sends a reset code to the account named (an email or
-// username), through Config.SendCode, at most Config.MaxCodeSends an hour.
-// It answers nil whether or not the account exists, and sends nothing for
-// an unknown or disabled one.
+// username) through Config.SendCode, at most Config.MaxCodeSends an hour.
+// It answers nil whether or not the account exists, before it looks (off
+// the request path, so that the answer's time tells nothing either), and
+// sends nothing for an unknown or disabled account. Over
+// Config.MaxResetRequestsPerIP calls an hour from the client's network it
+// fails with ErrRateLimited.
 func (a *Auth) StartPasswordReset(ctx context.Context, name string) error {
 	name, err := normalizeName(name)
 	if err != nil {
 		return err
 	}
-	u, err := a.userByName(ctx, name)
-	switch {
-	case errors.Is(err, ErrNotFound):
+	if ip := ClientFrom(ctx).IP; ip != "" {
+		if _, err := a.reserve(ctx, limit{resetNetKey(ip), a.cfg.MaxResetRequestsPerIP, time.Hour}); err != nil {
+			return err
+		}
+	}
+	a.later(ctx, "password reset", func(ctx context.Context) error {
+		u, err := a.userByName(ctx, name)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		case u.Disabled:
+			return nil
+		}
+		send, err := a.mayResend(ctx, sendKey(u.ID))
+		if err != nil {
+			return err
+		}
+		if !send {
+			a.log.Info("fiberauth: reset code not sent: too many this hour", "user_id", u.ID)
+			return nil
+		}
+		if err := a.sendCode(ctx, &u, PurposePasswordReset); err != nil {
+			return err
+		}
+		a.emit(ctx, Event{Type: EventPasswordResetRequested, UserID: u.ID})
 		return nil
-	case err != nil:
-		return err
-	case u.Disabled:
-		return nil
-	}
-	send, err := a.mayResend(ctx, u.ID)
-	if err != nil {
-		return err
-	}
-	if !send {
-		a.log.Info("fiberauth: reset code not sent: too many this hour", "user_id", u.ID)
-		return nil
-	}
-	if err := a.sendCode(ctx, &u, PurposePasswordReset); err != nil {
-		return err
-	}
-	a.emit(ctx, Event{Type: EventPasswordResetRequested, UserID: u.ID})
+	})
 	return nil
 }
 

@@ -37,7 +37,8 @@ func TestNoSecretInLogs(t *testing.T) {
 		return c
 	}
 
-	expect(t, keep(h.do("POST", "/auth/signup", map[string]any{"email": "ada@example.com", "password": p1})), 201, "")
+	expect(t, keep(h.do("POST", "/auth/signup", map[string]any{"email": "ada@example.com", "password": p1})), 202, "")
+	h.flush()
 	expect(t, keep(h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": p1})), 403, "email_not_verified")
 	expect(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": "ada@example.com", "code": "999999"}), 401, "invalid_grant")
 	expect(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": "ada@example.com", "code": code("ada@example.com", fiberauth.PurposeEmailConfirm)}), 200, "")

@@ -330,4 +330,7 @@ type Code struct {
 const (
 	PurposeEmailConfirm  = "email_confirm"
 	PurposePasswordReset = "password_reset"
+	// PurposeAccountExists is a notice, not a code: someone signed up with
+	// the address of an existing account (CodeMessage.Code is empty).
+	PurposeAccountExists = "account_exists"
 )

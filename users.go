@@ -39,18 +39,8 @@ func (a *Auth) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 
 // newUser checks nu and builds its record, without storing it.
 func (a *Auth) newUser(ctx context.Context, nu NewUser) (User, error) {
-	email, err := normalizeEmail("email", nu.Email)
+	nu, err := a.checkNewUser(nu)
 	if err != nil {
-		return User{}, err
-	}
-	username, err := normalizeUsername("username", nu.Username)
-	if err != nil {
-		return User{}, err
-	}
-	if len(nu.DisplayName) > maxDisplayNameLength || !validText(nu.DisplayName) {
-		return User{}, fieldErr("display_name", "invalid", "The display name must be UTF-8 text of at most 256 bytes.")
-	}
-	if err := a.checkPassword("password", nu.Password); err != nil {
 		return User{}, err
 	}
 	hash, err := a.hasher.hash(ctx, nu.Password)
@@ -60,8 +50,8 @@ func (a *Auth) newUser(ctx context.Context, nu NewUser) (User, error) {
 	now := a.now()
 	u := User{
 		ID:            randomID(),
-		Email:         email,
-		Username:      username,
+		Email:         nu.Email,
+		Username:      nu.Username,
 		DisplayName:   nu.DisplayName,
 		PasswordHash:  hash,
 		EmailVerified: nu.Verified,
@@ -76,6 +66,24 @@ func (a *Auth) newUser(ctx context.Context, nu NewUser) (User, error) {
 		u.PasswordExpiresAt = now.Add(a.cfg.TemporaryPasswordTTL)
 	}
 	return u, nil
+}
+
+// checkNewUser checks nu's fields and returns them normalized.
+func (a *Auth) checkNewUser(nu NewUser) (NewUser, error) {
+	var err error
+	if nu.Email, err = normalizeEmail("email", nu.Email); err != nil {
+		return NewUser{}, err
+	}
+	if nu.Username, err = normalizeUsername("username", nu.Username); err != nil {
+		return NewUser{}, err
+	}
+	if len(nu.DisplayName) > maxDisplayNameLength || !validText(nu.DisplayName) {
+		return NewUser{}, fieldErr("display_name", "invalid", "The display name must be UTF-8 text of at most 256 bytes.")
+	}
+	if err := a.checkPassword("password", nu.Password); err != nil {
+		return NewUser{}, err
+	}
+	return nu, nil
 }
 
 func (a *Auth) storeNewUser(ctx context.Context, u *User) error {

@@ -18,6 +18,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/fiberauth/fiberauth"
 )
 
 // chromium finds Debian's Chromium; .ci/run installs it.
@@ -40,6 +42,14 @@ func chromium(t *testing.T) string {
 // on it over plain HTTP.
 func startServer(t *testing.T, opts options) string {
 	t.Helper()
+	base, _ := startServerAuth(t, opts)
+	return base
+}
+
+// startServerAuth is startServer that also gives the server's Auth, to wait
+// for what it does after answering.
+func startServerAuth(t *testing.T, opts options) (string, *fiberauth.Auth) {
+	t.Helper()
 	srv, err := newServer(context.Background(), opts, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +60,7 @@ func startServer(t *testing.T, opts options) string {
 	}
 	go func() { _ = srv.app.Listener(ln) }()
 	t.Cleanup(func() { _ = srv.app.Shutdown(); _ = srv.close() })
-	return "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
+	return "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:"), srv.auth
 }
 
 // TestBrowserSession drives the example's web app in headless Chromium: sign
@@ -257,7 +267,7 @@ func TestBrowserSession(t *testing.T) {
 
 	// Without the dev outbox the page never asks for it, and tells the
 	// person to check their email.
-	noDev := startServer(t, options{store: "memory"})
+	noDev, noDevAuth := startServerAuth(t, options{store: "memory"})
 	do("sign up without the dev outbox",
 		chromedp.Navigate(noDev+"/"),
 		chromedp.WaitVisible(chromedp.ID("view-login")),
@@ -275,11 +285,14 @@ func TestBrowserSession(t *testing.T) {
 	if got := text("mail-hint"); !strings.Contains(got, "check your inbox") {
 		t.Fatalf("the confirm view says %q", got)
 	}
-	if got := text("message"); got != "Account created. Enter the confirmation code we sent to your email address." {
+	if got := text("message"); got != "Check your email: enter the confirmation code we sent to this address." {
 		t.Fatalf("after signing up the page says %q", got)
 	}
 	if errs := consoleErrors(); len(errs) > 0 {
 		t.Fatalf("console errors without the dev outbox:\n%s", strings.Join(errs, "\n"))
+	}
+	if err := noDevAuth.Flush(context.Background()); err != nil { // the account exists once the signup's work is done
+		t.Fatal(err)
 	}
 	do("sign in before confirming",
 		chromedp.Click(chromedp.CSS(`#view-confirm a[data-view="login"]`)),

@@ -191,7 +191,11 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.app.ShutdownWithContext(shutdownCtx)
+	if err := srv.app.ShutdownWithContext(shutdownCtx); err != nil {
+		return err
+	}
+	// Codes still on their way go out before the store closes.
+	return srv.auth.Flush(shutdownCtx)
 }
 
 // listenNetwork is Fiber's "tcp4", or "tcp6" for an IPv6 address such as

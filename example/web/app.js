@@ -208,8 +208,8 @@ form("signup-form", async () => {
   if (OUTBOX) $("outbox-link").href = "/dev/outbox?to=" + encodeURIComponent(email.toLowerCase());
   show("confirm");
   say(OUTBOX
-    ? "Account created. Enter the confirmation code from the development outbox."
-    : "Account created. Enter the confirmation code we sent to your email address.");
+    ? "Check the development outbox: enter the confirmation code we sent to this address."
+    : "Check your email: enter the confirmation code we sent to this address.");
 });
 
 form("confirm-form", async () => {
