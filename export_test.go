@@ -12,7 +12,6 @@ func CheapHashing(c *Config) { c.cheapHashing = true }
 // RealHashing undoes CheapHashing, for the tests about the hasher itself.
 func RealHashing(c *Config) { c.cheapHashing = false }
 
-
 // WithLocalCapabilities is s with the capabilities New keeps in process
 // memory for a store that lacks them (all but Cleaner, whose local part
 // only forgets what the others hold), for storetest to check.
