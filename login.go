@@ -150,7 +150,7 @@ func (a *Auth) signIn(ctx context.Context, u *User, sliding bool) (SignIn, error
 	}
 	if kind != "" {
 		token := randomToken()
-		ch := Challenge{Hash: hashToken(token), UserID: u.ID, Kind: kind, Sliding: sliding, ExpiresAt: a.now().Add(challengeTTL)}
+		ch := Challenge{Hash: hashToken(token), UserID: u.ID, Kind: kind, Sliding: sliding, ETag: u.ETag, ExpiresAt: a.now().Add(challengeTTL)}
 		if err := a.challenges.CreateChallenge(ctx, ch); err != nil {
 			return SignIn{}, storeErr("create challenge", err)
 		}
@@ -218,6 +218,9 @@ func (a *Auth) answerMFA(ctx context.Context, in ChallengeInput) (SignIn, error)
 	}
 	if err != nil {
 		return SignIn{}, storeErr("user by id", err)
+	}
+	if u.ETag != ch.ETag {
+		return SignIn{}, a.endChallenge(ctx, &ch)
 	}
 	if u.Disabled || !u.MFAEnabled || len(in.Code) > maxCodeLength {
 		return SignIn{}, a.failChallenge(ctx, &ch)
@@ -303,6 +306,9 @@ func (a *Auth) answerNewPassword(ctx context.Context, in ChallengeInput) (SignIn
 	if err != nil || u.ID != ch.UserID || u.Disabled {
 		return SignIn{}, a.failChallenge(ctx, &ch)
 	}
+	if u.ETag != ch.ETag {
+		return SignIn{}, a.endChallenge(ctx, &ch)
+	}
 	if err := a.consumeChallenge(ctx, &ch); err != nil {
 		return SignIn{}, err
 	}
@@ -365,6 +371,16 @@ func (a *Auth) openChallenge(ctx context.Context, token, kind string) (Challenge
 func (a *Auth) failChallenge(ctx context.Context, ch *Challenge) error {
 	if err := a.challenges.FailChallenge(ctx, ch.Hash); err != nil && !errors.Is(err, ErrNotFound) {
 		return storeErr("fail challenge", err)
+	}
+	return ErrInvalidGrant
+}
+
+// endChallenge ends a challenge issued for a user who has changed since
+// (a password set or reset, 2FA switched, disabled): whatever the answer,
+// it is refused, and the challenge is gone.
+func (a *Auth) endChallenge(ctx context.Context, ch *Challenge) error {
+	if err := a.consumeChallenge(ctx, ch); err != nil && !errors.Is(err, ErrInvalidGrant) {
+		return err
 	}
 	return ErrInvalidGrant
 }

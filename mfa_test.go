@@ -365,3 +365,33 @@ func TestTemporaryPasswordExpires(t *testing.T) {
 	h.clock.Advance(time.Minute)
 	expect(t, h.do("POST", "/auth/login", map[string]any{"email": "new@example.com", "password": temp}), 401, "invalid_credentials")
 }
+
+// A challenge dies with the state it was issued for: any change of the
+// user since (a password set or reset) refuses it, whatever the answer.
+func TestChallengeBoundToUserState(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	const temp = "temporary secret 1"
+	h.secrets = append(h.secrets, temp)
+	if _, err := h.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "new@example.com", Password: temp, TemporaryPassword: true, Verified: true}); err != nil {
+		t.Fatal(err)
+	}
+	// An attacker with the temporary password takes a challenge; the owner
+	// takes another and sets their password. The attacker's is dead.
+	stale := h.challenge("new@example.com", temp, fiberauth.ChallengeNewPassword)
+	mine := h.challenge("new@example.com", temp, fiberauth.ChallengeNewPassword)
+	pairOf(t, h.do("POST", "/auth/login/new-password", map[string]any{"session": mine, "email": "new@example.com", "new_password": "the owner's own password"}))
+	expect(t, h.do("POST", "/auth/login/new-password", map[string]any{"session": stale, "email": "new@example.com", "new_password": "the attacker's password"}), 401, "invalid_grant")
+	h.login("new@example.com", "the owner's own password")
+
+	// An MFA challenge taken before a password reset does not survive it.
+	h.createUser("ada@example.com")
+	secret, _ := h.enrol(h.login("ada@example.com", goodPassword))
+	before := h.challenge("ada@example.com", goodPassword, fiberauth.ChallengeMFA)
+	expect(t, h.do("POST", "/auth/password/forgot", map[string]any{"email": "ada@example.com"}), 202, "")
+	code := h.lastCode("ada@example.com", fiberauth.PurposePasswordReset)
+	expect(t, h.do("POST", "/auth/password/reset", map[string]any{"email": "ada@example.com", "confirmation_code": code, "password": "reset to something long"}), 200, "")
+	expect(t, h.do("POST", "/auth/login/2fa", map[string]any{"session": before, "code": h.totpCode(secret)}), 401, "invalid_grant")
+	after := h.challenge("ada@example.com", "reset to something long", fiberauth.ChallengeMFA)
+	pairOf(t, h.do("POST", "/auth/login/2fa", map[string]any{"session": after, "code": h.totpCode(secret)}))
+}

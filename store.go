@@ -303,10 +303,13 @@ type Rotation struct {
 // Challenge is a login challenge: the second step of a login, bound to one
 // user and one kind, stored only as a hash of its token.
 type Challenge struct {
-	Hash      []byte `json:"-"`
-	UserID    string
-	Kind      string // ChallengeMFA or ChallengeNewPassword
-	Sliding   bool   // carried from the login request
+	Hash    []byte `json:"-"`
+	UserID  string
+	Kind    string // ChallengeMFA or ChallengeNewPassword
+	Sliding bool   // carried from the login request
+	// ETag is the user's etag when the challenge was issued: any change of
+	// the user since ends it.
+	ETag      string
 	ExpiresAt time.Time
 	Attempts  int // wrong answers so far
 }

@@ -839,8 +839,8 @@ func (s *Store) CreateChallenge(ctx context.Context, c fiberauth.Challenge) erro
 		return err
 	}
 	defer done()
-	_, err = s.db.ExecContext(ctx, `INSERT INTO fiberauth_challenges (hash, user_id, kind, sliding, expires_at, attempts) VALUES ($1, $2, $3, $4, $5, $6)`,
-		c.Hash, c.UserID, c.Kind, c.Sliding, micros(c.ExpiresAt), c.Attempts)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO fiberauth_challenges (hash, user_id, kind, sliding, expires_at, attempts, etag) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		c.Hash, c.UserID, c.Kind, c.Sliding, micros(c.ExpiresAt), c.Attempts, c.ETag)
 	return err
 }
 
@@ -850,8 +850,8 @@ func (s *Store) ChallengeByHash(ctx context.Context, hash []byte, now time.Time)
 	defer cancel()
 	c := fiberauth.Challenge{}
 	var exp int64
-	err := s.db.QueryRowContext(ctx, `SELECT hash, user_id, kind, sliding, expires_at, attempts FROM fiberauth_challenges
-		WHERE hash = $1 AND expires_at > $2`, hash, micros(now)).Scan(&c.Hash, &c.UserID, &c.Kind, &c.Sliding, &exp, &c.Attempts)
+	err := s.db.QueryRowContext(ctx, `SELECT hash, user_id, kind, sliding, expires_at, attempts, etag FROM fiberauth_challenges
+		WHERE hash = $1 AND expires_at > $2`, hash, micros(now)).Scan(&c.Hash, &c.UserID, &c.Kind, &c.Sliding, &exp, &c.Attempts, &c.ETag)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fiberauth.Challenge{}, fiberauth.ErrNotFound
 	}

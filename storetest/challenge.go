@@ -20,7 +20,7 @@ var challengeTests = []test{
 }
 
 func challenge(userID, token string, exp time.Time) fiberauth.Challenge {
-	return fiberauth.Challenge{Hash: hash(token), UserID: userID, Kind: fiberauth.ChallengeMFA, Sliding: true, ExpiresAt: exp}
+	return fiberauth.Challenge{Hash: hash(token), UserID: userID, Kind: fiberauth.ChallengeMFA, Sliding: true, ETag: "etag-" + token, ExpiresAt: exp}
 }
 
 func mustCreateChallenge(t *testing.T, cs fiberauth.ChallengeStore, c fiberauth.Challenge) {
@@ -54,6 +54,7 @@ func challengeIs(t *testing.T, cs fiberauth.ChallengeStore, what string, want fi
 	field("UserID", got.UserID == want.UserID, got.UserID, want.UserID)
 	field("Kind", got.Kind == want.Kind, got.Kind, want.Kind)
 	field("Sliding", got.Sliding == want.Sliding, got.Sliding, want.Sliding)
+	field("ETag", got.ETag == want.ETag, got.ETag, want.ETag)
 	field("ExpiresAt", got.ExpiresAt.Equal(want.ExpiresAt), got.ExpiresAt, want.ExpiresAt)
 	field("Attempts", got.Attempts == want.Attempts, got.Attempts, want.Attempts)
 	if len(d) > 0 {
