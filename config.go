@@ -131,6 +131,14 @@ type Config struct {
 	// X-Forwarded-For read. Optional. Default: none.
 	TrustedProxies []string
 
+	// AllowedOrigins are the origins ("https://app.example.com") whose pages
+	// may call the handlers mounted in cookie mode (WithCookieTransport):
+	// such a call with an Origin header naming another origin, or with
+	// Sec-Fetch-Site: cross-site, is refused with 403 csrf_failed, so that
+	// a hostile page cannot sign a visitor in or out.
+	// Optional. Default: the origin whose host is the request's own Host.
+	AllowedOrigins []string
+
 	// AllowSignup enables POST /signup. Optional. Default: false.
 	AllowSignup bool
 

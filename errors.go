@@ -23,6 +23,7 @@ var (
 	ErrEmailNotVerified   = errors.New("fiberauth: email not verified")
 	ErrForbidden          = errors.New("fiberauth: forbidden")
 	ErrPayloadTooLarge    = errors.New("fiberauth: payload too large")
+	ErrUnsupportedMedia   = errors.New("fiberauth: unsupported media type")
 	ErrRateLimited        = errors.New("fiberauth: rate limited")
 	ErrSignupDisabled     = errors.New("fiberauth: signup disabled")
 	ErrUsernameTaken      = errors.New("fiberauth: username taken")
@@ -142,6 +143,7 @@ var errorRows = []struct {
 	{ErrUsernameTaken, http.StatusConflict, "username_taken", "That username is taken."},
 	{ErrMFAEnabled, http.StatusConflict, "conflict", "Two-factor authentication is already enabled; disable it first."},
 	{ErrPayloadTooLarge, http.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large."},
+	{ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type", "The request body must be JSON (Content-Type: application/json)."},
 	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited", "Too many attempts; try again later."},
 }
 

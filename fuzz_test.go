@@ -62,7 +62,7 @@ func FuzzMiddleware(f *testing.F) {
 var jsonEndpoints = []string{
 	"/auth/login", "/auth/login/2fa", "/auth/login/new-password", "/auth/refresh", "/auth/logout",
 	"/auth/revoke", "/auth/password/change", "/auth/password/forgot", "/auth/password/reset",
-	"/auth/signup", "/auth/email/confirm", "/auth/2fa/setup", "/auth/2fa/enable", "/auth/2fa/disable",
+	"/auth/signup", "/auth/email/confirm", "/auth/2fa/setup", "/auth/2fa/enable", "/auth/2fa/disable", "/auth/2fa/recovery-codes",
 	"/web/auth/refresh", "/web/auth/logout",
 }
 

@@ -2,6 +2,7 @@ package fiberauth_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -467,4 +468,31 @@ func TestPasswordMinLengthConfig(t *testing.T) {
 	// Length counts code points, not bytes.
 	expectField(t, h.do("POST", "/auth/signup", map[string]any{"email": "a@example.com", "password": "ééééééééééé"}), "password")
 	expect(t, h.do("POST", "/auth/signup", map[string]any{"email": "a@example.com", "password": "twelve chars"}), 202, "")
+}
+
+// Look-alike spellings of a name are the same name (NFKC, then lowercase):
+// they cannot make a second account that looks like the first, nor a
+// login, limit or reset that misses it.
+func TestUnicodeNamesFold(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	if _, err := h.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Username: "josé", Password: goodPassword, Verified: true}); err != nil {
+		t.Fatal(err)
+	}
+	const fullwidth = "ａｄａ@ｅｘａｍｐｌｅ.ｃｏｍ" // fullwidth letters
+	const decomposed = "jose\u0301"                 // e + combining acute
+	if _, err := h.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: fullwidth, Password: goodPassword}); !errors.Is(err, fiberauth.ErrConflict) {
+		t.Fatalf("a fullwidth spelling of a taken email: %v, want ErrConflict", err)
+	}
+	if _, err := h.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "other@example.com", Username: "JOSE\u0301", Password: goodPassword}); !errors.Is(err, fiberauth.ErrConflict) {
+		t.Fatalf("a decomposed spelling of a taken username: %v, want ErrConflict", err)
+	}
+	expect(t, h.do("POST", "/auth/signup", map[string]any{"email": "x@example.com", "username": decomposed, "password": goodPassword}), 409, "username_taken")
+	h.login(fullwidth, goodPassword)
+	pairOf(t, h.do("POST", "/auth/login", map[string]any{"username": decomposed, "password": goodPassword}))
+	// Failures under one spelling count for every spelling.
+	for range 10 {
+		expect(t, h.do("POST", "/auth/login", map[string]any{"email": fullwidth, "password": "wrong password!"}), 401, "invalid_credentials")
+	}
+	expectThrottled(t, h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": goodPassword}), 15*time.Minute)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"mime"
 	"reflect"
 	"strconv"
 	"strings"
@@ -84,14 +85,21 @@ func (a *Auth) Mount(r fiber.Router, opts ...MountOption) {
 }
 
 // handler wraps every fiberauth handler: no caching of anything that may
-// hold a token, the body limit, the request's Client in its context, and
-// errors written in one place.
+// hold a token or a code (RFC 6749 §5.1), the body limit, the origin check
+// of cookie mode, the request's Client in its context, and errors written
+// in one place.
 func (m *mount) handler(fn func(c *fiber.Ctx) error) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderCacheControl, "no-store")
+		c.Set(fiber.HeaderPragma, "no-cache")
 		// The raw body: Ctx.Body would inflate a compressed one first.
 		if len(c.Request().Body()) > MaxBodySize {
 			return m.a.writeError(c, ErrPayloadTooLarge)
+		}
+		if m.cookie {
+			if err := m.a.checkOrigin(c); err != nil {
+				return m.a.writeError(c, err)
+			}
 		}
 		c.SetUserContext(WithClient(c.UserContext(), m.a.client(c)))
 		if err := fn(c); err != nil {
@@ -102,11 +110,16 @@ func (m *mount) handler(fn func(c *fiber.Ctx) error) fiber.Handler {
 }
 
 // decode reads the JSON body into dst. An empty body is an empty object, so
-// that missing fields are reported by name.
+// that missing fields are reported by name. A body that is not JSON by its
+// Content-Type is refused unread: a cross-site form may post text/plain
+// without a preflight, but never JSON.
 func decode(c *fiber.Ctx, dst any) error {
 	body := c.Request().Body()
 	if len(body) == 0 {
 		return nil
+	}
+	if !isJSON(c.Get(fiber.HeaderContentType)) {
+		return ErrUnsupportedMedia
 	}
 	// encoding/json would quietly turn invalid UTF-8 into U+FFFD.
 	if !utf8.Valid(body) {
@@ -120,6 +133,18 @@ func decode(c *fiber.Ctx, dst any) error {
 		return fieldErr("body", "malformed_json", "The body is not a JSON object.")
 	}
 	return checkStrings(dst)
+}
+
+// isJSON reports whether a Content-Type is JSON: application/json, or
+// another application type whose subtype says json (application/ld+json,
+// Cognito's application/x-amz-json-1.1).
+func isJSON(contentType string) bool {
+	typ, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	sub, ok := strings.CutPrefix(typ, "application/")
+	return ok && (sub == "json" || strings.HasSuffix(sub, "+json") || strings.Contains(sub, "-json"))
 }
 
 // checkStrings applies each string field's `limit` tag (bytes) and refuses

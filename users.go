@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // NewUser describes an account a host creates with CreateUser.
@@ -103,7 +105,7 @@ func (a *Auth) UserByID(ctx context.Context, id string) (User, error) {
 
 // UserByEmail returns the user with that email (any case), or ErrNotFound.
 func (a *Auth) UserByEmail(ctx context.Context, email string) (User, error) {
-	u, err := a.store.UserByEmail(ctx, strings.ToLower(strings.TrimSpace(email)))
+	u, err := a.store.UserByEmail(ctx, foldName(email))
 	return u, storeErr("user by email", err)
 }
 
@@ -242,9 +244,22 @@ const (
 	maxUsernameLength = 64
 )
 
-// normalizeEmail lowercases and checks an email sent in field.
+// foldName is an account name (email or username) as it is stored and
+// matched: trimmed, in Unicode normal form NFKC, then lowercased, so that
+// look-alike spellings (fullwidth letters, decomposed accents, ligatures)
+// are one name, not a second account that looks like the first. Invalid
+// UTF-8 is left as it is, for the checks to refuse.
+func foldName(s string) string {
+	s = strings.TrimSpace(s)
+	if utf8.ValidString(s) {
+		s = norm.NFKC.String(s)
+	}
+	return strings.ToLower(strings.TrimSpace(s))
+}
+
+// normalizeEmail folds and checks an email sent in field.
 func normalizeEmail(field, s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
+	s = foldName(s)
 	switch {
 	case s == "":
 		return "", fieldErr(field, "missing", "An email address is required.")
@@ -260,9 +275,9 @@ func normalizeEmail(field, s string) (string, error) {
 	return s, nil
 }
 
-// normalizeUsername lowercases and checks a username; "" stays "" (none).
+// normalizeUsername folds and checks a username; "" stays "" (none).
 func normalizeUsername(field, s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
+	s = foldName(s)
 	switch {
 	case s == "":
 		return "", nil
@@ -285,10 +300,10 @@ func validText(s string) bool {
 	return utf8.ValidString(s) && strings.IndexFunc(s, unicode.IsControl) < 0
 }
 
-// normalizeName lowercases and checks an account name (an email or a
+// normalizeName folds and checks an account name (an email or a
 // username) sent in the username or email field.
 func normalizeName(name string) (string, error) {
-	name = strings.ToLower(strings.TrimSpace(name))
+	name = foldName(name)
 	where := "username"
 	if strings.Contains(name, "@") {
 		where = "email"

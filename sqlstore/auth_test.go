@@ -75,6 +75,9 @@ func (in instance) do(t *testing.T, method, path, access string, body any) (int,
 		rd = bytes.NewReader(b)
 	}
 	req := httptest.NewRequest(method, path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if access != "" {
 		req.Header.Set("Authorization", "Bearer "+access)
 	}
