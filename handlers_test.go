@@ -480,7 +480,7 @@ func TestUnicodeNamesFold(t *testing.T) {
 		t.Fatal(err)
 	}
 	const fullwidth = "ａｄａ@ｅｘａｍｐｌｅ.ｃｏｍ" // fullwidth letters
-	const decomposed = "jose\u0301"                 // e + combining acute
+	const decomposed = "jose\u0301"     // e + combining acute
 	if _, err := h.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: fullwidth, Password: goodPassword}); !errors.Is(err, fiberauth.ErrConflict) {
 		t.Fatalf("a fullwidth spelling of a taken email: %v, want ErrConflict", err)
 	}
