@@ -189,3 +189,27 @@ func TestForgotSendThrottle(t *testing.T) {
 		t.Fatalf("after an hour: %d codes sent, want 6", n)
 	}
 }
+
+// An IPv6 client is limited per /64, which its owner holds whole; IPv4
+// stays per address.
+func TestLoginThrottlePerIPv6Network(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *fiberauth.Config) {
+		c.MaxLoginFailuresPerIP = 3
+		c.TrustedProxies = []string{"0.0.0.0/32"} // app.Test's peer address
+	})
+	from := func(ip string, i int) response {
+		return h.do("POST", "/auth/login", map[string]any{"email": "user" + strconv.Itoa(i) + "@example.com", "password": "wrong password!"}, "X-Forwarded-For", ip)
+	}
+	for i, ip := range []string{"2001:db8:aa:bb::1", "2001:db8:aa:bb::2", "2001:db8:aa:bb:ffff:ffff:ffff:ffff"} {
+		expect(t, from(ip, i), 401, "invalid_credentials")
+	}
+	expectThrottled(t, from("2001:db8:aa:bb:1234::9", 9), 15*time.Minute)
+	expect(t, from("2001:db8:aa:bc::1", 10), 401, "invalid_credentials")
+	// IPv4-mapped IPv6 is the IPv4 address.
+	for i, ip := range []string{"198.51.100.1", "::ffff:198.51.100.1", "198.51.100.1"} {
+		expect(t, from(ip, 20+i), 401, "invalid_credentials")
+	}
+	expectThrottled(t, from("198.51.100.1", 30), 15*time.Minute)
+	expect(t, from("198.51.100.2", 31), 401, "invalid_credentials")
+}
