@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/patrickmn/go-cache"
@@ -99,10 +102,14 @@ type userState struct {
 	etag     string
 	disabled bool
 	roles    []string
-	deadline
+	stamp
 }
 
 func (u userState) hasRole(r string) bool { return slices.Contains(u.roles, r) }
+
+func userStateOf(u *User) userState {
+	return userState{etag: u.ETag, disabled: u.Disabled, roles: slices.Clone(u.Roles)}
+}
 
 // sessionState is what authenticating needs of a session family, cached by
 // id.
@@ -110,15 +117,26 @@ type sessionState struct {
 	userID    string
 	expiresAt time.Time // the earlier of ExpiresAt and AbsoluteExpiresAt
 	revoked   bool
-	deadline
+	stamp
 }
 
 func (s sessionState) live(now time.Time) bool { return !s.revoked && now.Before(s.expiresAt) }
+
+func sessionStateOf(s *Session) sessionState {
+	exp := s.ExpiresAt
+	if s.AbsoluteExpiresAt.Before(exp) {
+		exp = s.AbsoluteExpiresAt
+	}
+	return sessionState{userID: s.UserID, expiresAt: exp, revoked: !s.RevokedAt.IsZero()}
+}
 
 // missingUser is cached for an id the store does not know, so that tokens of
 // a deleted user do not reach the store on every request.
 var missingUser = userState{disabled: true}
 
+// userState returns the cached state of a user, or reads it from the store
+// and caches it (unless a change this process made meanwhile got there
+// first).
 func (a *Auth) userState(ctx context.Context, id string, now time.Time) (userState, error) {
 	if v, ok := a.users.get(id); ok {
 		if s := v.(userState); s.fresh(now) {
@@ -126,28 +144,30 @@ func (a *Auth) userState(ctx context.Context, id string, now time.Time) (userSta
 		}
 	}
 	a.maybeSweep()
+	read := a.users.reading()
 	u, err := a.store.UserByID(ctx, id)
+	s := missingUser
 	switch {
 	case errors.Is(err, ErrNotFound):
-		s := missingUser
-		s.deadline = a.users.deadline(now)
-		a.users.put(id, s)
-		return s, nil
 	case err != nil:
 		return userState{}, storeErr("user by id", err)
+	default:
+		s = userStateOf(&u)
 	}
-	return a.cacheUser(&u), nil
+	s.stamp = a.users.stamp(now, read)
+	a.users.fill(id, s)
+	return s, nil
 }
 
-// cacheUser records u as this process now knows it. Every change this
-// process makes to a user goes through here, so its own middleware sees the
-// change at once.
-func (a *Auth) cacheUser(u *User) userState {
-	s := userState{etag: u.ETag, disabled: u.Disabled, roles: slices.Clone(u.Roles), deadline: a.users.deadline(a.now())}
-	a.users.put(u.ID, s)
-	return s
+// cacheUser records a change this process made to u, so that its own
+// middleware sees it at once, whatever reads are in flight.
+func (a *Auth) cacheUser(u *User) {
+	s := userStateOf(u)
+	s.stamp = a.users.stamp(a.now(), a.users.changing())
+	a.users.set(u.ID, s)
 }
 
+// sessionState is userState for a session family.
 func (a *Auth) sessionState(ctx context.Context, id string, now time.Time) (sessionState, error) {
 	if v, ok := a.sessions.get(id); ok {
 		if s := v.(sessionState); s.fresh(now) {
@@ -155,33 +175,33 @@ func (a *Auth) sessionState(ctx context.Context, id string, now time.Time) (sess
 		}
 	}
 	a.maybeSweep()
+	read := a.sessions.reading()
 	s, err := a.store.SessionByID(ctx, id)
+	st := sessionState{revoked: true}
 	switch {
 	case errors.Is(err, ErrNotFound):
-		st := sessionState{revoked: true, deadline: a.sessions.deadline(now)}
-		a.sessions.put(id, st)
-		return st, nil
 	case err != nil:
 		return sessionState{}, storeErr("session by id", err)
+	default:
+		st = sessionStateOf(&s)
 	}
-	return a.cacheSession(&s), nil
+	st.stamp = a.sessions.stamp(now, read)
+	a.sessions.fill(id, st)
+	return st, nil
 }
 
-func (a *Auth) cacheSession(s *Session) sessionState {
-	exp := s.ExpiresAt
-	if s.AbsoluteExpiresAt.Before(exp) {
-		exp = s.AbsoluteExpiresAt
-	}
-	st := sessionState{userID: s.UserID, expiresAt: exp, revoked: !s.RevokedAt.IsZero(), deadline: a.sessions.deadline(a.now())}
-	a.sessions.put(s.ID, st)
-	return st
+// cacheSession records a family this process started or rotated.
+func (a *Auth) cacheSession(s *Session) {
+	st := sessionStateOf(s)
+	st.stamp = a.sessions.stamp(a.now(), a.sessions.changing())
+	a.sessions.set(s.ID, st)
 }
 
-// forgetSessions marks families revoked in this process's cache.
+// forgetSessions records families this process revoked.
 func (a *Auth) forgetSessions(ids ...string) {
-	st := sessionState{revoked: true, deadline: a.sessions.deadline(a.now())}
+	st := sessionState{revoked: true, stamp: a.sessions.stamp(a.now(), a.sessions.changing())}
 	for _, id := range ids {
-		a.sessions.put(id, st)
+		a.sessions.set(id, st)
 	}
 }
 
@@ -189,26 +209,64 @@ func (a *Auth) forgetSessions(ids ...string) {
 // own deadline on Config.Now, so a test's clock moves it as it moves
 // everything else, and no lookup reads the wall clock; go-cache itself
 // never expires entries, and the cleanup (maybeSweep) forgets stale ones.
+//
+// A state read from the store may be out of date by the time it is cached:
+// a revocation this process made while the read was in flight must win. So
+// every entry carries a generation: a change takes a new one, a read the
+// one current when it began, and a read is cached only over an entry no
+// newer than it (checked and written under a lock per id).
 type stateCache struct {
-	c   *cache.Cache // nil: no cache (Config.CacheTTL < 0)
-	ttl time.Duration
+	c     *cache.Cache // nil: no cache (Config.CacheTTL < 0)
+	ttl   time.Duration
+	gen   *atomic.Uint64
+	locks *[stateLocks]sync.Mutex
 }
 
-// deadline is when a cached state stops being trusted, in Unix nanoseconds
-// on Config.Now.
-type deadline int64
+const stateLocks = 64
 
-func (d deadline) fresh(now time.Time) bool { return now.UnixNano() < int64(d) }
+// stamp is what every cached state carries.
+type stamp struct {
+	until int64  // Unix nanoseconds on Config.Now: trusted until then
+	gen   uint64 // see stateCache
+}
+
+func (s stamp) fresh(now time.Time) bool { return now.UnixNano() < s.until }
+
+func (s stamp) generation() uint64 { return s.gen }
+
+// stamped is what every cached state is.
+type stamped interface {
+	fresh(now time.Time) bool
+	generation() uint64
+}
 
 func newStateCache(ttl time.Duration) stateCache {
 	if ttl < 0 {
 		return stateCache{}
 	}
-	return stateCache{c: cache.New(cache.NoExpiration, 0), ttl: ttl}
+	return stateCache{c: cache.New(cache.NoExpiration, 0), ttl: ttl, gen: new(atomic.Uint64), locks: new([stateLocks]sync.Mutex)}
 }
 
-// deadline is the deadline of a state cached at now.
-func (s stateCache) deadline(now time.Time) deadline { return deadline(now.Add(s.ttl).UnixNano()) }
+// reading is the generation of a store read about to begin.
+func (s stateCache) reading() uint64 {
+	if s.c == nil {
+		return 0
+	}
+	return s.gen.Load()
+}
+
+// changing is the generation of a change this process has just made.
+func (s stateCache) changing() uint64 {
+	if s.c == nil {
+		return 0
+	}
+	return s.gen.Add(1)
+}
+
+// stamp is the stamp of a state cached at now, of generation gen.
+func (s stateCache) stamp(now time.Time, gen uint64) stamp {
+	return stamp{until: now.Add(s.ttl).UnixNano(), gen: gen}
+}
 
 // get returns the state cached under id, fresh or not; the caller checks.
 func (s stateCache) get(id string) (any, bool) {
@@ -218,10 +276,35 @@ func (s stateCache) get(id string) (any, bool) {
 	return s.c.Get(id)
 }
 
-func (s stateCache) put(id string, v any) {
-	if s.c != nil {
-		s.c.SetDefault(id, v)
+func (s stateCache) lock(id string) *sync.Mutex {
+	return &s.locks[maphash.String(lockSeed, id)%stateLocks]
+}
+
+var lockSeed = maphash.MakeSeed()
+
+// set caches v, a change this process made: it replaces what is there.
+func (s stateCache) set(id string, v stamped) {
+	if s.c == nil {
+		return
 	}
+	l := s.lock(id)
+	l.Lock()
+	s.c.SetDefault(id, v)
+	l.Unlock()
+}
+
+// fill caches v, read from the store, unless what is there is newer.
+func (s stateCache) fill(id string, v stamped) {
+	if s.c == nil {
+		return
+	}
+	l := s.lock(id)
+	l.Lock()
+	defer l.Unlock()
+	if cur, ok := s.c.Get(id); ok && cur.(stamped).generation() > v.generation() {
+		return
+	}
+	s.c.SetDefault(id, v)
 }
 
 // sweep forgets the states that are no longer fresh at now. A state put
@@ -231,7 +314,7 @@ func (s stateCache) sweep(now time.Time) {
 		return
 	}
 	for id, it := range s.c.Items() {
-		if st, ok := it.Object.(interface{ fresh(time.Time) bool }); ok && !st.fresh(now) {
+		if st, ok := it.Object.(stamped); ok && !st.fresh(now) {
 			s.c.Delete(id)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -248,4 +249,63 @@ func TestNewValidatesConfig(t *testing.T) {
 	if _, err := fiberauth.New(ok()); err != nil {
 		t.Fatalf("New refused a minimal config: %v", err)
 	}
+}
+
+// gatedSessions is a Store whose next SessionByID, once armed, tells
+// entered it has read and waits for release before answering: a slow
+// lookup in flight.
+type gatedSessions struct {
+	fiberauth.Store
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedSessions) SessionByID(ctx context.Context, id string) (fiberauth.Session, error) {
+	s, err := g.Store.SessionByID(ctx, id)
+	if g.armed.CompareAndSwap(true, false) {
+		g.entered <- struct{}{}
+		<-g.release
+	}
+	return s, err
+}
+
+// A revocation this process makes wins over a lookup that began before it:
+// the lookup's old "live" answer is not cached over the revocation, so the
+// logged-out token stops working at once, not after CacheTTL.
+func TestRevocationWinsOverLookupInFlight(t *testing.T) {
+	t.Parallel()
+	gated := &gatedSessions{entered: make(chan struct{}), release: make(chan struct{})}
+	h := newHarness(t, func(c *fiberauth.Config) {
+		gated.Store = c.Store
+		c.Store = gated
+		c.CacheTTL = time.Minute
+	})
+	h.createUser("ada@example.com")
+	p := h.login("ada@example.com", goodPassword)
+	h.clock.Advance(2 * time.Minute) // what login cached is stale: the next request reads
+
+	gated.armed.Store(true)
+	slow := make(chan int)
+	go func() {
+		req, _ := newRequest("GET", "/api/profile", p.access)
+		resp, err := h.app.Test(req, -1)
+		if err != nil {
+			t.Error(err)
+			slow <- 0
+			return
+		}
+		slow <- resp.StatusCode
+	}()
+	select {
+	case <-gated.entered: // the lookup has read the family live
+	case got := <-slow:
+		t.Fatalf("the request answered %d without reading the session", got)
+	}
+	expect(t, h.do("POST", "/auth/logout", nil, bearer(p.access)...), 200, "")
+	close(gated.release)
+	if got := <-slow; got != 200 {
+		t.Fatalf("the request that began before the logout got %d", got)
+	}
+	expect(t, h.do("GET", "/api/profile", nil, bearer(p.access)...), 401, "invalid_token")
 }
