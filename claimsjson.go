@@ -330,6 +330,7 @@ func parseIntDigits(d []byte, neg, fraction bool) (int64, bool) {
 // claimsScanner reads the one shape decodeClaimsFast accepts.
 type claimsScanner struct {
 	b []byte
+	s string // b as a string, made once: the claims' strings are parts of it
 	i int
 }
 
@@ -353,23 +354,34 @@ func (s *claimsScanner) byte(c byte) bool {
 	return false
 }
 
-// str reads a string of printable ASCII without escapes.
-func (s *claimsScanner) str() (string, bool) {
+// rawStr reads a string of printable ASCII without escapes and returns its
+// inside, pointing into the input.
+func (s *claimsScanner) rawStr() ([]byte, bool) {
 	s.ws()
 	if s.i >= len(s.b) || s.b[s.i] != '"' {
-		return "", false
+		return nil, false
 	}
 	start := s.i + 1
 	for j := start; j < len(s.b); j++ {
 		switch c := s.b[j]; {
 		case c == '"':
 			s.i = j + 1
-			return string(s.b[start:j]), true
+			return s.b[start:j], true
 		case c < 0x20 || c > 0x7e || c == '\\':
-			return "", false
+			return nil, false
 		}
 	}
-	return "", false
+	return nil, false
+}
+
+// str is rawStr as a string: a part of s.s, so no copy of its own.
+func (s *claimsScanner) str() (string, bool) {
+	b, ok := s.rawStr()
+	if !ok {
+		return "", false
+	}
+	end := s.i - 1 // the closing quote
+	return s.s[end-len(b) : end], true
 }
 
 // numericDate reads a JSON number and rounds it down (parseNumericDate).
@@ -416,7 +428,10 @@ func (s *claimsScanner) audience() (Audience, bool) {
 // key, a repeated one, an escape, null, an empty client_id); the slow path
 // then decides.
 func decodeClaimsFast(b []byte, c *Claims) bool {
-	s := claimsScanner{b: b}
+	// One copy of the claims for all their strings, rather than one per
+	// string: a cached token keeps the whole copy (a few hundred bytes)
+	// alive, which the token itself, as the cache's key, already is.
+	s := claimsScanner{b: b, s: string(b)}
 	if !s.byte('{') {
 		return false
 	}
@@ -426,11 +441,11 @@ func decodeClaimsFast(b []byte, c *Claims) bool {
 	}
 	var seen uint16
 	for {
-		key, ok := s.str()
+		key, ok := s.rawStr()
 		if !ok || !s.byte(':') {
 			return false
 		}
-		k := claimIndex(key)
+		k := claimIndex(string(key)) // no copy: only compared
 		if k < 0 || seen&(1<<k) != 0 {
 			return false
 		}
