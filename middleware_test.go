@@ -87,6 +87,8 @@ func TestTokenNegatives(t *testing.T) {
 		{"no exp", "Bearer " + with(func(m *mint) { delete(m.claims, "exp") })},
 		{"nbf ahead", "Bearer " + with(func(m *mint) { m.claims["nbf"] = now.Add(5 * time.Minute).Unix() })},
 		{"iat ahead", "Bearer " + with(func(m *mint) { m.claims["iat"] = now.Add(5 * time.Minute).Unix() })},
+		{"no iat", "Bearer " + with(func(m *mint) { delete(m.claims, "iat") })},
+		{"another client_id", "Bearer " + with(func(m *mint) { m.claims["client_id"] = "other-client" })},
 		{"wrong iss", "Bearer " + with(func(m *mint) { m.claims["iss"] = "someone-else" })},
 		{"no iss", "Bearer " + with(func(m *mint) { delete(m.claims, "iss") })},
 		{"wrong aud", "Bearer " + with(func(m *mint) { m.claims["aud"] = []string{"other-api"} })},
@@ -134,9 +136,28 @@ func TestAccessTokenShape(t *testing.T) {
 	}
 	if tok.Header["typ"] != "at+jwt" || claims.Issuer != "fiberauth" || len(claims.Audience) != 1 || claims.Audience[0] != "fiberauth" ||
 		claims.Subject != u.ID || claims.SessionID != p.sid || claims.ETag != u.ETag || claims.ID == "" ||
-		claims.ExpiresAt-claims.IssuedAt != 15*60 {
+		claims.ExpiresAt-claims.IssuedAt != 15*60 || claims.ClientID != "fiberauth" {
 		t.Fatalf("header %v claims %+v", tok.Header, claims)
 	}
+	// The claims as any JWT library reads them: client_id (RFC 9068 §2.2) is
+	// Config.ClientID, which defaults to the audience, and nothing else is
+	// there.
+	var generic jwt.MapClaims
+	if _, err := jwt.ParseWithClaims(p.access, &generic, func(*jwt.Token) (any, error) { return testSecret, nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithTimeFunc(h.clock.Now)); err != nil {
+		t.Fatal(err)
+	}
+	if generic["client_id"] != "fiberauth" || len(generic) != 9 {
+		t.Fatalf("claims %v", generic)
+	}
+	// With another Config.ClientID, the tokens carry it.
+	h2 := newHarness(t, func(c *fiberauth.Config) { c.ClientID = "web-app" })
+	h2.createUser("ada@example.com")
+	p2 := h2.login("ada@example.com", goodPassword)
+	if _, _, err := jwt.NewParser().ParseUnverified(p2.access, &claims); err != nil || claims.ClientID != "web-app" || claims.Audience[0] != "fiberauth" {
+		t.Fatalf("claims %+v, %v", claims, err)
+	}
+	expect(t, h2.do("GET", "/api/profile", nil, bearer(p2.access)...), 200, "")
 }
 
 func TestMiddlewareOptions(t *testing.T) {

@@ -7,20 +7,26 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// accessTokenType is the JWT "typ" header of access tokens (RFC 9068).
+// accessTokenType is the JWT "typ" header of access tokens (RFC 9068). It
+// is what fiberauth writes; verification also takes its long form,
+// "application/at+jwt", in any case (accessTokenTyp).
 const accessTokenType = "at+jwt"
 
 // maxTokenLength bounds the Authorization header the middleware will parse.
 const maxTokenLength = 8 << 10
 
 // Claims are the claims of an access token. Times are Unix seconds, decoded
-// straight into integers: the middleware parses every token it has not seen,
-// and this is most of that work.
+// straight into integers (a NumericDate with a fraction is rounded down):
+// the middleware parses every token it has not seen, and this is most of
+// that work. Decoding is strict (claimsjson.go): a key that differs only in
+// case from one of the claims below, a claim given twice, or a claim of the
+// wrong type (null included) is refused.
 type Claims struct {
 	Issuer    string   `json:"iss"`
 	Subject   string   `json:"sub"` // the user id
@@ -33,6 +39,11 @@ type Claims struct {
 	SessionID string `json:"sid"`
 	// ETag is the user's etag when the token was issued.
 	ETag string `json:"etag"`
+	// ClientID is the "client_id" claim (RFC 9068 §2.2): Config.ClientID in
+	// every token fiberauth signs. "" means the token has none (tokens
+	// signed before fiberauth wrote it); a client_id that is present must
+	// be a non-empty string.
+	ClientID string `json:"client_id,omitempty"`
 }
 
 // Expiry is when the token expires.
@@ -92,6 +103,7 @@ type tokenSigner struct {
 	key      []byte
 	issuer   string
 	audience Audience
+	clientID string
 	ttl      time.Duration
 	parser   *jwt.Parser
 	keyFunc  jwt.Keyfunc
@@ -102,6 +114,7 @@ func newTokenSigner(cfg Config) tokenSigner {
 		key:      cfg.Secret,
 		issuer:   cfg.Issuer,
 		audience: Audience{cfg.Audience},
+		clientID: cfg.ClientID,
 		ttl:      cfg.AccessTTL,
 	}
 	s.parser = jwt.NewParser(
@@ -109,18 +122,61 @@ func newTokenSigner(cfg Config) tokenSigner {
 		jwt.WithIssuer(cfg.Issuer),
 		jwt.WithAudience(cfg.Audience),
 		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
+		jwt.WithIssuedAt(), // checked when present; verify requires it
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(cfg.Now),
+		// base64url without padding, and the unused bits of the last
+		// character zero: one token, one spelling (RFC 7515 §2).
+		jwt.WithStrictDecoding(),
 	)
 	var key any = s.key // boxed once, not on every parse
 	s.keyFunc = func(t *jwt.Token) (any, error) {
-		if typ, _ := t.Header["typ"].(string); typ != accessTokenType {
+		if typ, _ := t.Header["typ"].(string); !accessTokenTyp(typ) {
 			return nil, errWrongTyp
+		}
+		// We implement no JWS extension, so any "crit" (even an empty or
+		// malformed one) must be refused (RFC 7515 §4.1.11).
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errCrit
 		}
 		return key, nil
 	}
 	return s
+}
+
+// accessTokenTyp reports whether typ names an access token: "at+jwt" or
+// "application/at+jwt", in any case (RFC 9068 §4; media type names are
+// case-insensitive, RFC 2045 §5.1).
+func accessTokenTyp(typ string) bool {
+	if typ == accessTokenType {
+		return true
+	}
+	const prefix = "application/"
+	if len(typ) > len(prefix) && asciiEqualFold(typ[:len(prefix)], prefix) {
+		typ = typ[len(prefix):]
+	}
+	return asciiEqualFold(typ, accessTokenType)
+}
+
+// asciiEqualFold is strings.EqualFold for ASCII only: no Unicode folding
+// (the Kelvin sign is not a K).
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // sign issues an access token for the user's session family at now.
@@ -134,6 +190,7 @@ func (s *tokenSigner) sign(userID, sessionID, etag string, now time.Time) (strin
 		ID:        randomID(),
 		SessionID: sessionID,
 		ETag:      etag,
+		ClientID:  s.clientID,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
 	t.Header["typ"] = accessTokenType
@@ -144,12 +201,17 @@ func (s *tokenSigner) sign(userID, sessionID, etag string, now time.Time) (strin
 	return signed, claims, nil
 }
 
-// verify checks the signature, algorithm, typ, iss, aud, exp, nbf and iat of
-// raw and returns its claims. The etag and session checks are the
-// middleware's.
+// verify checks the signature, algorithm, typ, crit, iss, aud, exp, nbf, iat
+// and client_id of raw and returns its claims. The etag and session checks
+// are the middleware's.
 func (s *tokenSigner) verify(raw string) (*Claims, error) {
 	if len(raw) > maxTokenLength {
 		return nil, fmt.Errorf("%w: token too long", ErrInvalidToken)
+	}
+	// Strict base64 still skips CR and LF (encoding/base64); refuse them
+	// here, so that no other spelling of a token verifies.
+	if strings.IndexByte(raw, '\n') >= 0 || strings.IndexByte(raw, '\r') >= 0 {
+		return nil, fmt.Errorf("%w: line break in token", ErrInvalidToken)
 	}
 	claims := new(Claims)
 	if _, err := s.parser.ParseWithClaims(raw, claims, s.keyFunc); err != nil {
@@ -157,6 +219,16 @@ func (s *tokenSigner) verify(raw string) (*Claims, error) {
 	}
 	if claims.Subject == "" || claims.SessionID == "" || claims.ETag == "" || claims.ID == "" {
 		return nil, fmt.Errorf("%w: missing sub, sid, etag or jti", ErrInvalidToken)
+	}
+	// jwt.WithIssuedAt checks iat only when it is there; 0 decodes the
+	// same as no iat.
+	if claims.IssuedAt == 0 {
+		return nil, fmt.Errorf("%w: missing iat", ErrInvalidToken)
+	}
+	// Tokens signed before fiberauth wrote client_id have none; one that
+	// names another client is not ours to accept.
+	if claims.ClientID != "" && claims.ClientID != s.clientID {
+		return nil, fmt.Errorf("%w: wrong client_id", ErrInvalidToken)
 	}
 	return claims, nil
 }
@@ -172,7 +244,10 @@ func plainJSONString(b []byte) bool {
 	return true
 }
 
-var errWrongTyp = errors.New("typ is not " + accessTokenType)
+var (
+	errWrongTyp = errors.New("typ is not " + accessTokenType)
+	errCrit     = errors.New("crit header: no extension is understood")
+)
 
 // randomToken returns 256 bits from crypto/rand, base64url without padding.
 func randomToken() string {
