@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"runtime"
 	"sync/atomic"
 
 	"github.com/alexedwards/argon2id"
@@ -22,8 +21,6 @@ type passwordHasher struct {
 	// ops counts argon2 runs (hash and verify), for tests that check a
 	// login costs exactly one.
 	ops atomic.Int64
-	// waiting counts callers queued for a slot.
-	waiting atomic.Int64
 }
 
 func newPasswordHasher(p argon2id.Params, concurrency int) (*passwordHasher, error) {
@@ -47,14 +44,11 @@ var cheapHashParams = argon2id.Params{Memory: 8, Iterations: 1, Parallelism: 1, 
 // random password nobody knows; it saves New from computing one.
 const dummyHashDefault = "$argon2id$v=19$m=19456,t=2,p=1$QXqS0lI9RJXf0fZ9ItSiWw$4Bq8m2pGZ3W1gQ5x0JgMHgC0HrxL3Jb5Sx6FVPK2oc8"
 
+// acquire waits for a slot. The memory a flood of logins holds is slots ×
+// Memory KiB of live hash blocks, plus the dead ones the collector has not
+// yet reclaimed: a host that must stay under a ceiling sets GOMEMLIMIT (or
+// debug.SetMemoryLimit), which makes the collector reclaim them in time.
 func (h *passwordHasher) acquire(ctx context.Context) error {
-	select {
-	case h.slots <- struct{}{}:
-		return nil
-	default:
-	}
-	h.waiting.Add(1)
-	defer h.waiting.Add(-1)
 	select {
 	case h.slots <- struct{}{}:
 		return nil
@@ -63,17 +57,7 @@ func (h *passwordHasher) acquire(ctx context.Context) error {
 	}
 }
 
-// release frees the slot. While others queue for one (a login flood), it
-// first has the collector reclaim the hash's memory block (19 MiB at the
-// default parameters), so that dead blocks do not pile up to twice the live
-// ones before the next collection: memory stays near slots × memory. The
-// blocks hold no pointers, so the collection is cheap next to a hash.
-func (h *passwordHasher) release() {
-	if h.waiting.Load() > 0 {
-		runtime.GC()
-	}
-	<-h.slots
-}
+func (h *passwordHasher) release() { <-h.slots }
 
 // hash returns the PHC string of password.
 func (h *passwordHasher) hash(ctx context.Context, password string) (string, error) {

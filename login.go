@@ -78,12 +78,15 @@ func (a *Auth) throttledCredentials(ctx context.Context, name, password string) 
 		return User{}, err
 	}
 	found := err == nil
-	acct := loginKey(&u, found, name)
-	limits := []limit{{acct, a.cfg.MaxLoginFailuresPerAccount, a.cfg.ThrottleWindow}}
+	// The network's first: a network over its limit makes no state for
+	// the names it tries.
+	var limits []limit
 	ip := ClientFrom(ctx).IP
 	if ip != "" {
 		limits = append(limits, limit{loginNetKey(ip), a.cfg.MaxLoginFailuresPerIP, a.cfg.ThrottleWindow})
 	}
+	acct := loginKey(&u, found, name)
+	limits = append(limits, limit{acct, a.cfg.MaxLoginFailuresPerAccount, a.cfg.ThrottleWindow})
 	r, err := a.reserve(ctx, limits...)
 	if errors.Is(err, ErrRateLimited) {
 		a.emit(ctx, Event{Type: EventLoginFailed, UserID: u.ID, Reason: "throttled"})
