@@ -52,6 +52,7 @@ type Auth struct {
 	codeKey     []byte      // HMAC key of one-time code hashes
 	recoveryKey []byte      // HMAC key of recovery code hashes
 	csrfKey     []byte      // HMAC key of cookie-mode CSRF tokens
+	refreshKey  []byte      // HMAC key of refresh tokens' tags
 	replayKey   []byte      // salt of the keys that seal grace-window replays
 	totp        cipher.AEAD // seals TOTP secrets at rest
 
@@ -83,7 +84,7 @@ func New(cfg Config) (*Auth, error) {
 		label string
 	}{
 		{&a.codeKey, "code-hash"}, {&a.replayKey, "refresh-replay"},
-		{&a.recoveryKey, "recovery-code"}, {&a.csrfKey, "csrf"},
+		{&a.recoveryKey, "recovery-code"}, {&a.csrfKey, "csrf"}, {&a.refreshKey, "refresh-token"},
 	} {
 		if *k.dst, err = deriveKey(cfg.Secret, k.label); err != nil {
 			return nil, err

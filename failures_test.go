@@ -42,13 +42,6 @@ func (s *downStore) UserByEmail(ctx context.Context, email string) (fiberauth.Us
 	return s.Store.UserByEmail(ctx, email)
 }
 
-func (s *downStore) SessionByTokenHash(ctx context.Context, h []byte) (fiberauth.Session, error) {
-	if err := s.err(); err != nil {
-		return fiberauth.Session{}, err
-	}
-	return s.Store.SessionByTokenHash(ctx, h)
-}
-
 func (s *downStore) SessionByID(ctx context.Context, id string) (fiberauth.Session, error) {
 	if err := s.err(); err != nil {
 		return fiberauth.Session{}, err

@@ -2,11 +2,14 @@ package fiberauth_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fiberauth/fiberauth"
+	"github.com/fiberauth/fiberauth/sqlstore"
 )
 
 func TestRefreshRotates(t *testing.T) {
@@ -96,6 +99,159 @@ func TestRefreshReuseOfOlderToken(t *testing.T) {
 	expect(t, h.refresh(p0.refresh), 401, "refresh_token_reused")
 	expect(t, h.refresh(p2.refresh), 401, "invalid_grant")
 	expect(t, h.do("GET", "/api/profile", nil, bearer(p2.access)...), 401, "invalid_token")
+}
+
+// A token any number of rotations old is reuse, though no store keeps the
+// hashes of a family's old tokens: the token carries its generation.
+func TestRefreshReuseOfAncientToken(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, store fiberauth.Store) {
+		h := newHarnessOn(t, store, testEpoch)
+		h.createUser("ada@example.com")
+		for _, stolen := range []int{0, 17} {
+			p := h.login("ada@example.com", goodPassword)
+			var copied pair
+			for i := range 40 {
+				if i == stolen {
+					copied = p
+				}
+				h.clock.Advance(time.Minute)
+				p = pairOf(t, h.refresh(p.refresh))
+			}
+			expect(t, h.refresh(copied.refresh), 401, "refresh_token_reused")
+			expect(t, h.refresh(p.refresh), 401, "invalid_grant")
+			expect(t, h.do("GET", "/api/profile", nil, bearer(p.access)...), 401, "invalid_token")
+		}
+	})
+}
+
+// A refresh token fiberauth did not issue, however close to one it did, is
+// invalid_grant and revokes nothing: only a real old token proves a copy.
+func TestRefreshForgedTokensRevokeNothing(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, store fiberauth.Store) {
+		h := newHarnessOn(t, store, testEpoch)
+		h.createUser("ada@example.com")
+		p0 := h.login("ada@example.com", goodPassword)
+		other := h.login("ada@example.com", goodPassword)
+		h.clock.Advance(time.Minute)
+		p1 := pairOf(t, h.refresh(p0.refresh))
+		h.clock.Advance(time.Minute)
+		p2 := pairOf(t, h.refresh(p1.refresh))
+		h.clock.Advance(time.Hour) // every grace window is over
+		// Another deployment on the same database, with its own secret.
+		elsewhere := newHarnessOn(t, store, h.clock.Now(), func(c *fiberauth.Config) {
+			c.Secret = []byte("another deployment's secret, 32+")
+		})
+		theirs := elsewhere.login("ada@example.com", goodPassword)
+
+		cur, old := strings.Split(p2.refresh, "."), strings.Split(p0.refresh, ".")
+		if len(cur) != 4 || len(old) != 4 || cur[0] != p2.sid {
+			t.Fatalf("refresh token %q is not <family>.<generation>.<nonce>.<tag>", p2.refresh)
+		}
+		with := func(parts []string, i int, v string) string {
+			q := slices.Clone(parts)
+			q[i] = v
+			return strings.Join(q, ".")
+		}
+		flipped := []byte(cur[3])
+		flipped[0] ^= 1
+		for name, token := range map[string]string{
+			"the current token, an earlier generation":  with(cur, 1, "0"),
+			"the current token, a later generation":     with(cur, 1, "3"),
+			"the current token, a huge generation":      with(cur, 1, "99999999999999999999"),
+			"the current token, a negative generation":  with(cur, 1, "-1"),
+			"the current token, another family":         with(cur, 0, other.sid),
+			"the current token, the old token's nonce":  with(cur, 2, old[2]),
+			"the current token, a changed tag":          with(cur, 3, string(flipped)),
+			"the current token, the old token's tag":    with(cur, 3, old[3]),
+			"the current token, no tag":                 strings.Join(cur[:3], "."),
+			"the current token, an extra part":          p2.refresh + ".x",
+			"the first token, a later generation":       with(old, 1, "5"),
+			"the family id alone":                       p2.sid,
+			"another deployment's token":                theirs.refresh,
+			"another deployment's token, this family":   with(strings.Split(theirs.refresh, "."), 0, p2.sid),
+			"the current token, with a different case":  strings.ToUpper(p2.refresh),
+			"the current token and trailing whitespace": p2.refresh + " ",
+		} {
+			expect(t, h.refresh(token), 401, "invalid_grant")
+			expect(t, h.do("POST", "/auth/logout", map[string]any{"refresh_token": token}), 401, "invalid_grant")
+			if t.Failed() {
+				t.Fatalf("forged: %s", name)
+			}
+		}
+		if h.sawEvent(fiberauth.EventRefreshReused) {
+			t.Fatal("a forged token was taken for reuse")
+		}
+		// Nothing was revoked.
+		pairOf(t, h.refresh(p2.refresh))
+		pairOf(t, h.refresh(other.refresh))
+		pairOf(t, elsewhere.refresh(theirs.refresh))
+	})
+}
+
+// A family's storage does not grow with its refreshes: a long-lived session
+// refreshed every few minutes for months costs what a new one does. (For
+// memstore, TestRotationsKeepNoHistory counts its maps.)
+func TestRefreshKeepsNoHistory(t *testing.T) {
+	for _, kind := range storeKinds {
+		if kind.name == "memory" {
+			continue
+		}
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			db := kind.open(t).(*sqlstore.Store)
+			h := newHarnessOn(t, db, testEpoch)
+			h.createUser("ada@example.com")
+			p := h.login("ada@example.com", goodPassword)
+			h.clock.Advance(time.Minute)
+			p = pairOf(t, h.refresh(p.refresh))
+			before := storedRows(t, db)
+			for range 100 {
+				h.clock.Advance(time.Minute)
+				p = pairOf(t, h.refresh(p.refresh))
+			}
+			// Rows may go (the cleanup sweeps expired attempt windows); none come.
+			after := storedRows(t, db)
+			for table, n := range after {
+				if n > before[table] {
+					t.Fatalf("100 refreshes of one family grew the stored rows from %v to %v", before, after)
+				}
+			}
+		})
+	}
+}
+
+// storedRows counts the rows of every fiberauth table of s.
+func storedRows(t *testing.T, s *sqlstore.Store) map[string]int64 {
+	t.Helper()
+	db := s.DB()
+	list := `SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'fiberauth%'`
+	if _, err := db.ExecContext(t.Context(), `SELECT 1 FROM sqlite_master LIMIT 0`); err != nil {
+		list = `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'fiberauth%'`
+	}
+	rows, err := db.QueryContext(t.Context(), list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	if err := rows.Close(); err != nil || len(tables) < 5 {
+		t.Fatalf("listing tables: %v (found %v)", err, tables)
+	}
+	counts := map[string]int64{}
+	for _, table := range tables {
+		var n int64
+		if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		counts[table] = n
+	}
+	return counts
 }
 
 func TestRefreshConcurrentGivesOnePair(t *testing.T) {

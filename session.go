@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -47,10 +49,11 @@ func (p issuedPair) tokens(u *User, s *Session) Tokens {
 // newSession builds a family for u (with u's current etag) and its first
 // pair, without storing it.
 func (a *Auth) newSession(ctx context.Context, u *User, sliding bool, now time.Time) (Session, issuedPair, error) {
-	refresh := randomToken()
+	id := randomID()
+	refresh := a.newRefreshToken(id, 0)
 	cl := ClientFrom(ctx)
 	s := Session{
-		ID:                randomID(),
+		ID:                id,
 		UserID:            u.ID,
 		TokenHash:         hashToken(refresh),
 		Sliding:           sliding,
@@ -86,13 +89,14 @@ func (a *Auth) startSession(ctx context.Context, u *User, sliding bool) (Tokens,
 // Rotation that records it: from token (sealing the pair for grace
 // replays), or from whatever is current when token is "".
 func (a *Auth) newRotation(u *User, s *Session, token string, now time.Time) (Rotation, issuedPair, error) {
-	refresh := randomToken()
+	gen := s.Generation + 1
+	refresh := a.newRefreshToken(s.ID, gen)
 	access, claims, err := a.tokens.sign(u.ID, s.ID, u.ETag, now)
 	if err != nil {
 		return Rotation{}, issuedPair{}, err
 	}
 	p := issuedPair{Access: access, Refresh: refresh, AccessExpires: claims.Expiry()}
-	r := Rotation{SessionID: s.ID, To: hashToken(refresh), At: now, ExpiresAt: s.ExpiresAt}
+	r := Rotation{SessionID: s.ID, To: hashToken(refresh), Generation: gen, At: now, ExpiresAt: s.ExpiresAt}
 	if token != "" {
 		r.From = hashToken(token)
 		if r.Replay, err = a.sealPair(token, p); err != nil {
@@ -141,7 +145,7 @@ func (in *RefreshInput) check() error {
 // that is unknown, expired or revoked, or whose user is disabled, fails with
 // ErrInvalidGrant.
 func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
-	s, hash, err := a.familyOf(ctx, in)
+	s, hash, gen, err := a.familyOf(ctx, in)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -175,12 +179,18 @@ func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
 			return Tokens{}, ErrInvalidGrant
 		}
 	}
-	if equalHash(s.PrevTokenHash, hash) && now.Sub(s.RotatedAt) <= a.cfg.ReuseGrace {
+	previous := equalHash(s.PrevTokenHash, hash)
+	if previous && now.Sub(s.RotatedAt) <= a.cfg.ReuseGrace {
 		p, err := a.openPair(in.RefreshToken, s.Replay)
 		if err != nil {
 			return Tokens{}, err
 		}
 		return p.tokens(&u, &s), nil
+	}
+	if !previous && gen >= s.Generation {
+		// Ours (its tag says so) but never handed out: a rotation that
+		// failed. Nothing to answer, and nothing stolen.
+		return Tokens{}, ErrInvalidGrant
 	}
 	// An old token after the grace window: someone holds a copy. End the
 	// family so that neither copy works.
@@ -208,28 +218,69 @@ func (a *Auth) rotate(ctx context.Context, u *User, s *Session, token string, no
 	return p.tokens(u, &ns), nil
 }
 
-// familyOf finds the family that holds or held in's refresh token, and the
-// token's hash; ErrInvalidGrant when there is none.
-func (a *Auth) familyOf(ctx context.Context, in RefreshInput) (Session, []byte, error) {
+// familyOf finds the family in's refresh token was issued for, the token's
+// hash and its generation; ErrInvalidGrant for a token fiberauth did not
+// issue or a family that is gone.
+func (a *Auth) familyOf(ctx context.Context, in RefreshInput) (Session, []byte, int64, error) {
 	if err := in.check(); err != nil {
-		return Session{}, nil, err
+		return Session{}, nil, 0, err
 	}
-	hash := hashToken(in.RefreshToken)
-	s, err := a.store.SessionByTokenHash(ctx, hash)
+	sid, gen, ok := a.parseRefreshToken(in.RefreshToken)
+	if !ok {
+		return Session{}, nil, 0, ErrInvalidGrant
+	}
+	s, err := a.store.SessionByID(ctx, sid)
 	if errors.Is(err, ErrNotFound) {
-		return Session{}, nil, ErrInvalidGrant
+		return Session{}, nil, 0, ErrInvalidGrant
 	}
 	if err != nil {
-		return Session{}, nil, storeErr("session by token", err)
+		return Session{}, nil, 0, storeErr("session by id", err)
 	}
-	return s, hash, nil
+	return s, hashToken(in.RefreshToken), gen, nil
+}
+
+// newRefreshToken is a refresh token of family sid at generation gen:
+// "<sid>.<gen>.<nonce>.<tag>", where the nonce is 256 random bits and the
+// tag, an HMAC under a key derived from the secret, proves fiberauth issued
+// it for that family and generation. So a token older than the family's
+// last two is known for reuse from its generation, without the store
+// keeping every hash a family held, and a made-up one revokes nothing.
+func (a *Auth) newRefreshToken(sid string, gen int64) string {
+	body := sid + "." + strconv.FormatInt(gen, 10) + "." + randomToken()
+	return body + "." + a.refreshTag(body)
+}
+
+func (a *Auth) refreshTag(body string) string {
+	m := hmac.New(sha256.New, a.refreshKey)
+	m.Write([]byte(body))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// parseRefreshToken returns the family and generation of a refresh token
+// fiberauth issued, and false for anything else.
+func (a *Auth) parseRefreshToken(token string) (sid string, gen int64, ok bool) {
+	body, tag, found := cutLast(token, ".")
+	if !found || !hmac.Equal([]byte(tag), []byte(a.refreshTag(body))) {
+		return "", 0, false
+	}
+	sid, rest, _ := strings.Cut(body, ".")
+	g, _, _ := strings.Cut(rest, ".")
+	gen, err := strconv.ParseInt(g, 10, 64)
+	return sid, gen, err == nil && sid != "" && gen >= 0
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
 }
 
 // liveSessionByToken finds the live family that holds token as its current
 // or previous refresh token and passes in's CSRF check; ErrInvalidGrant
 // when there is none.
 func (a *Auth) liveSessionByToken(ctx context.Context, in RefreshInput) (Session, error) {
-	s, hash, err := a.familyOf(ctx, in)
+	s, hash, _, err := a.familyOf(ctx, in)
 	if err != nil {
 		return Session{}, err
 	}

@@ -72,19 +72,17 @@ type Store interface {
 	// SessionByID returns the family with that id, revoked or expired or
 	// not, until DeleteExpired removes it; ErrNotFound otherwise.
 	SessionByID(ctx context.Context, id string) (Session, error)
-	// SessionByTokenHash returns the family that holds or ever held the
-	// refresh token with that hash (current, previous or older), so that a
-	// replayed old token is recognised as reuse; ErrNotFound otherwise.
-	SessionByTokenHash(ctx context.Context, hash []byte) (Session, error)
 	// RotateSession must be atomic: only if the family r.SessionID is live
 	// at r.At (not revoked, before ExpiresAt and AbsoluteExpiresAt) and
 	// r.From is its current token hash (or r.From is nil: whatever is
-	// current), it makes r.To current, keeps r.From as PrevTokenHash with
-	// RotatedAt = r.At and Replay = r.Replay, sets ExpiresAt = r.ExpiresAt
-	// and LastUsedAt = r.At, remembers r.To for SessionByTokenHash, and
-	// returns the new record. Otherwise it returns ErrNotCurrent (ErrNotFound
-	// for an unknown family). Of any number of concurrent calls with the
-	// same r.From, at most one succeeds.
+	// current), it makes r.To current with Generation = r.Generation, keeps
+	// r.From as PrevTokenHash with RotatedAt = r.At and Replay = r.Replay,
+	// sets ExpiresAt = r.ExpiresAt and LastUsedAt = r.At, and returns the
+	// new record. Otherwise it returns ErrNotCurrent (ErrNotFound for an
+	// unknown family). Of any number of concurrent calls with the same
+	// r.From, at most one succeeds. A family keeps its current and previous
+	// token hashes only: older tokens carry their generation, so their
+	// reuse is known without a history (fiberauth, not the store, reads it).
 	RotateSession(ctx context.Context, r Rotation) (Session, error)
 	// RevokeSession marks the family revoked at at. Revoking a revoked
 	// family is a no-op that keeps the first time; an unknown one is
@@ -185,9 +183,9 @@ type TOTPStore interface {
 // fiberauth calls every Config.CleanupInterval, off the request path.
 type Cleaner interface {
 	// DeleteExpired removes session families whose ExpiresAt or
-	// AbsoluteExpiresAt is at or before now (revoked ones too, with every
-	// token hash they held), and, of the optional capabilities the store
-	// has, the codes, challenges and attempt windows expired at now.
+	// AbsoluteExpiresAt is at or before now (revoked ones too), and, of the
+	// optional capabilities the store has, the codes, challenges and
+	// attempt windows expired at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
 }
 
@@ -268,6 +266,9 @@ type Session struct {
 	UserID string
 	// TokenHash is the SHA-256 of the current refresh token.
 	TokenHash []byte `json:"-"`
+	// Generation counts the family's rotations: the current refresh token
+	// carries it, so that an older one is known for reuse.
+	Generation int64
 	// PrevTokenHash is the token TokenHash replaced at RotatedAt; presented
 	// again within the grace window it gets the same answer (Replay).
 	PrevTokenHash []byte `json:"-"`
@@ -292,12 +293,13 @@ func (s *Session) Live(now time.Time) bool {
 
 // Rotation is one refresh-token rotation; see Store.RotateSession.
 type Rotation struct {
-	SessionID string
-	From      []byte // the hash of the token being replaced; nil: whatever is current
-	To        []byte // the hash of the new token
-	At        time.Time
-	ExpiresAt time.Time // the new token's expiry
-	Replay    []byte    // the issued pair, sealed for grace-window replays
+	SessionID  string
+	From       []byte // the hash of the token being replaced; nil: whatever is current
+	To         []byte // the hash of the new token
+	Generation int64  // the new token's generation
+	At         time.Time
+	ExpiresAt  time.Time // the new token's expiry
+	Replay     []byte    // the issued pair, sealed for grace-window replays
 }
 
 // Challenge is a login challenge: the second step of a login, bound to one

@@ -46,7 +46,6 @@ type Store struct {
 	// reset it.
 	totpSteps  map[string]int64
 	sessions   map[string]*fiberauth.Session
-	byToken    map[string]string // refresh token hash → family id, every hash a family held
 	codes      map[codeKey]*fiberauth.Code
 	challenges map[string]*fiberauth.Challenge // by hash
 	// attempts are the throttling windows, at most attempts.DefaultMaxKeys
@@ -64,7 +63,6 @@ func New() *Store {
 		byUsername: map[string]string{},
 		totpSteps:  map[string]int64{},
 		sessions:   map[string]*fiberauth.Session{},
-		byToken:    map[string]string{},
 		codes:      map[codeKey]*fiberauth.Code{},
 		challenges: map[string]*fiberauth.Challenge{},
 		attempts:   attempts.New(attempts.DefaultMaxKeys),
@@ -88,7 +86,6 @@ func (m *Store) Clone() *Store {
 		cs := copySession(s)
 		c.sessions[id] = &cs
 	}
-	maps.Copy(c.byToken, m.byToken)
 	for k, code := range m.codes {
 		cc := copyCode(code)
 		c.codes[k] = &cc
@@ -275,7 +272,6 @@ func (m *Store) CreateSession(_ context.Context, s fiberauth.Session) error {
 func (m *Store) createSession(s *fiberauth.Session) {
 	c := copySession(s)
 	m.sessions[s.ID] = &c
-	m.byToken[string(s.TokenHash)] = s.ID
 }
 
 // SessionByID implements fiberauth.Store.
@@ -287,17 +283,6 @@ func (m *Store) SessionByID(_ context.Context, id string) (fiberauth.Session, er
 		return fiberauth.Session{}, fiberauth.ErrNotFound
 	}
 	return copySession(s), nil
-}
-
-// SessionByTokenHash implements fiberauth.Store.
-func (m *Store) SessionByTokenHash(_ context.Context, hash []byte) (fiberauth.Session, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	id, ok := m.byToken[string(hash)]
-	if !ok {
-		return fiberauth.Session{}, fiberauth.ErrNotFound
-	}
-	return copySession(m.sessions[id]), nil
 }
 
 // RotateSession implements fiberauth.Store.
@@ -325,11 +310,11 @@ func (m *Store) rotate(r *fiberauth.Rotation) fiberauth.Session {
 	s := m.sessions[r.SessionID]
 	s.PrevTokenHash = bytes.Clone(r.From)
 	s.TokenHash = bytes.Clone(r.To)
+	s.Generation = r.Generation
 	s.RotatedAt = r.At
 	s.Replay = bytes.Clone(r.Replay)
 	s.ExpiresAt = r.ExpiresAt
 	s.LastUsedAt = r.At
-	m.byToken[string(r.To)] = s.ID
 	return copySession(s)
 }
 
@@ -523,11 +508,6 @@ func (m *Store) DeleteExpired(_ context.Context, now time.Time) error {
 	for id, s := range m.sessions {
 		if !now.Before(s.ExpiresAt) || !now.Before(s.AbsoluteExpiresAt) {
 			delete(m.sessions, id)
-		}
-	}
-	for h, id := range m.byToken {
-		if _, ok := m.sessions[id]; !ok {
-			delete(m.byToken, h)
 		}
 	}
 	for k, c := range m.codes {

@@ -543,7 +543,7 @@ func revokeUser(ctx context.Context, q querier, userID, except string, at time.T
 
 // --- sessions ---
 
-const sessionColumns = `id, user_id, token_hash, prev_token_hash, rotated_at, replay, sliding, created_at, last_used_at, expires_at, absolute_expires_at, revoked_at, user_agent, ip`
+const sessionColumns = `id, user_id, token_hash, generation, prev_token_hash, rotated_at, replay, sliding, created_at, last_used_at, expires_at, absolute_expires_at, revoked_at, user_agent, ip`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -552,7 +552,7 @@ func scanSession(row scanner) (fiberauth.Session, error) {
 		x                                         fiberauth.Session
 		rotated, created, used, exp, abs, revoked int64
 	)
-	err := row.Scan(&x.ID, &x.UserID, &x.TokenHash, &x.PrevTokenHash, &rotated, &x.Replay, &x.Sliding,
+	err := row.Scan(&x.ID, &x.UserID, &x.TokenHash, &x.Generation, &x.PrevTokenHash, &rotated, &x.Replay, &x.Sliding,
 		&created, &used, &exp, &abs, &revoked, &x.UserAgent, &x.IP)
 	if errors.Is(err, sql.ErrNoRows) {
 		return x, fiberauth.ErrNotFound
@@ -580,14 +580,11 @@ func (s *Store) CreateSession(ctx context.Context, x fiberauth.Session) error {
 }
 
 func createSessionTx(ctx context.Context, tx *sql.Tx, x *fiberauth.Session) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO fiberauth_sessions (`+sessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		x.ID, x.UserID, x.TokenHash, x.PrevTokenHash, micros(x.RotatedAt), x.Replay, x.Sliding,
+	_, err := tx.ExecContext(ctx, `INSERT INTO fiberauth_sessions (`+sessionColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		x.ID, x.UserID, x.TokenHash, x.Generation, x.PrevTokenHash, micros(x.RotatedAt), x.Replay, x.Sliding,
 		micros(x.CreatedAt), micros(x.LastUsedAt), micros(x.ExpiresAt), micros(x.AbsoluteExpiresAt), micros(x.RevokedAt),
-		x.UserAgent, x.IP); err != nil {
-		return err
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO fiberauth_refresh_tokens (hash, session_id) VALUES ($1, $2)`, x.TokenHash, x.ID)
+		x.UserAgent, x.IP)
 	return err
 }
 
@@ -596,18 +593,6 @@ func (s *Store) SessionByID(ctx context.Context, id string) (fiberauth.Session, 
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	return scanSession(s.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM fiberauth_sessions WHERE id = $1`, id))
-}
-
-// SessionByTokenHash implements fiberauth.Store.
-func (s *Store) SessionByTokenHash(ctx context.Context, hash []byte) (fiberauth.Session, error) {
-	ctx, cancel := s.call(ctx)
-	defer cancel()
-	return scanSession(s.db.QueryRowContext(ctx, `SELECT `+prefixed("s.", sessionColumns)+`
-		FROM fiberauth_refresh_tokens t JOIN fiberauth_sessions s ON s.id = t.session_id WHERE t.hash = $1`, hash))
-}
-
-func prefixed(p, columns string) string {
-	return p + strings.ReplaceAll(columns, ", ", ", "+p)
 }
 
 // RotateSession implements fiberauth.Store. The rotation is one conditional
@@ -635,10 +620,10 @@ func (s *Store) RotateSession(ctx context.Context, r fiberauth.Rotation) (fibera
 func rotateTx(ctx context.Context, tx *sql.Tx, r *fiberauth.Rotation, probe bool) (fiberauth.Session, error) {
 	at := micros(r.At)
 	row := tx.QueryRowContext(ctx, `UPDATE fiberauth_sessions
-		SET prev_token_hash = $3, token_hash = $4, rotated_at = $5, replay = $6, expires_at = $7, last_used_at = $5
+		SET prev_token_hash = $3, token_hash = $4, generation = $8, rotated_at = $5, replay = $6, expires_at = $7, last_used_at = $5
 		WHERE id = $1 AND ($2 OR token_hash = $3) AND revoked_at = 0 AND expires_at > $5 AND absolute_expires_at > $5
 		RETURNING `+sessionColumns,
-		r.SessionID, r.From == nil, r.From, r.To, at, r.Replay, micros(r.ExpiresAt))
+		r.SessionID, r.From == nil, r.From, r.To, at, r.Replay, micros(r.ExpiresAt), r.Generation)
 	out, err := scanSession(row)
 	if errors.Is(err, fiberauth.ErrNotFound) {
 		if !probe {
@@ -651,10 +636,6 @@ func rotateTx(ctx context.Context, tx *sql.Tx, r *fiberauth.Rotation, probe bool
 		}
 		return out, errOr(err, fiberauth.ErrNotCurrent)
 	}
-	if err != nil {
-		return out, err
-	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO fiberauth_refresh_tokens (hash, session_id) VALUES ($1, $2)`, r.To, r.SessionID)
 	return out, err
 }
 
@@ -914,10 +895,6 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 	defer done()
 	at := micros(now)
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_refresh_tokens WHERE session_id IN
-			(SELECT id FROM fiberauth_sessions WHERE expires_at <= $1 OR absolute_expires_at <= $1)`, at); err != nil {
-			return err
-		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_sessions WHERE expires_at <= $1 OR absolute_expires_at <= $1`, at); err != nil {
 			return err
 		}

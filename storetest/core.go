@@ -235,8 +235,6 @@ func testUserUpdateRefused(t *testing.T, s fiberauth.Store) {
 			userIs(t, s, "after the refusal, the other user", other)
 			noUserWith(t, s, "after the refusal", "ada@new.example", "lovelace")
 			sessionsAre(t, s, "after the refusal", live, second, revoked, short)
-			noToken(t, s, "after the refusal, the rotation's new token", up.Rotate.To)
-			noToken(t, s, "after the refusal, the new family's token", fresh.TokenHash)
 			if up.CreateSession.ID != second.ID {
 				noSession(t, s, "after the refusal, the new family", up.CreateSession.ID)
 			}
@@ -317,7 +315,7 @@ func testUserUpdateRotates(t *testing.T, s fiberauth.Store) {
 	mustCreateSession(t, s, keep)
 	mustCreateSession(t, s, other)
 	at := base.Add(time.Minute)
-	r := fiberauth.Rotation{SessionID: keep.ID, From: hash("k0"), To: hash("k1"), At: at, ExpiresAt: at.Add(24 * time.Hour), Replay: []byte("sealed-pair")}
+	r := fiberauth.Rotation{SessionID: keep.ID, From: hash("k0"), To: hash("k1"), Generation: 1, At: at, ExpiresAt: at.Add(24 * time.Hour), Replay: []byte("sealed-pair")}
 	next := changed(u, u.Email, u.Username)
 	res := mustUpdate(t, s, fiberauth.UserUpdate{User: next, IfETag: u.ETag, At: at, RevokeSessions: true, KeepSession: keep.ID, Rotate: &r})
 	want := rotated(keep, r)
@@ -325,13 +323,10 @@ func testUserUpdateRotates(t *testing.T, s fiberauth.Store) {
 	sameIDs(t, "UpdateResult.Revoked", res.Revoked, []string{other.ID})
 	other.RevokedAt = at
 	sessionsAre(t, s, "after the update", want, other)
-	if got := mustSessionByToken(t, s, hash("k0")); got.ID != keep.ID {
-		t.Fatalf("the replaced token finds family %q, want %q", got.ID, keep.ID)
-	}
 	userIs(t, s, "after the update", next)
 
 	// From nil: whatever is current.
-	r2 := fiberauth.Rotation{SessionID: keep.ID, To: hash("k2"), At: at.Add(time.Minute), ExpiresAt: at.Add(48 * time.Hour)}
+	r2 := fiberauth.Rotation{SessionID: keep.ID, To: hash("k2"), Generation: 2, At: at.Add(time.Minute), ExpiresAt: at.Add(48 * time.Hour)}
 	again := changed(next, u.Email, u.Username)
 	res = mustUpdate(t, s, fiberauth.UserUpdate{User: again, IfETag: next.ETag, At: r2.At, Rotate: &r2})
 	want = rotated(want, r2)
@@ -382,7 +377,7 @@ func testUserUpdateRotateRace(t *testing.T, s fiberauth.Store) {
 		rot := make([]fiberauth.Rotation, crowd)
 		ups := make([]fiberauth.User, crowd)
 		for i := range crowd {
-			rot[i] = fiberauth.Rotation{SessionID: sess.ID, From: sess.TokenHash, To: hash("t1-" + newID()), At: at, ExpiresAt: at.Add(time.Hour)}
+			rot[i] = fiberauth.Rotation{SessionID: sess.ID, From: sess.TokenHash, To: hash("t1-" + newID()), Generation: int64(i + 1), At: at, ExpiresAt: at.Add(time.Hour)}
 			ups[i] = changed(read, read.Email, read.Username)
 		}
 		// Even goroutines rotate with an update, odd ones alone. The odd
@@ -406,7 +401,6 @@ func testUserUpdateRotateRace(t *testing.T, s fiberauth.Store) {
 		sessionIs(t, s, "after the race, the winner's rotation", rotated(sess, rot[w]))
 		for i := range crowd {
 			if i != w {
-				noToken(t, s, "after the race, a loser's token", rot[i].To)
 			}
 		}
 		if w%2 == 0 {
@@ -422,6 +416,7 @@ func testUserUpdateRotateRace(t *testing.T, s fiberauth.Store) {
 func testSessionCreateAndLookup(t *testing.T, s fiberauth.Store) {
 	ctx := t.Context()
 	sess := newSession("u1", "tok", base)
+	sess.Generation = 12
 	mustCreateSession(t, s, sess)
 	bare := newSession("u1", "bare", base)
 	bare.Sliding, bare.UserAgent, bare.IP = false, "", ""
@@ -430,14 +425,11 @@ func testSessionCreateAndLookup(t *testing.T, s fiberauth.Store) {
 
 	_, err := s.SessionByID(ctx, "nope")
 	wantErr(t, "SessionByID(unknown)", err, fiberauth.ErrNotFound)
-	_, err = s.SessionByTokenHash(ctx, hash("nope"))
-	wantErr(t, "SessionByTokenHash(unknown)", err, fiberauth.ErrNotFound)
 
 	dup := newSession("u2", "dup", base.Add(time.Hour))
 	dup.ID = sess.ID
 	wantErr(t, "CreateSession(taken id)", s.CreateSession(ctx, dup), fiberauth.ErrConflict)
 	sessionIs(t, s, "after the refused CreateSession", sess)
-	noToken(t, s, "after the refused CreateSession, its token", dup.TokenHash)
 }
 
 // Sessions are values both ways, through every method that takes or
@@ -461,8 +453,6 @@ func testSessionValues(t *testing.T, s fiberauth.Store) {
 	}
 	got := mustSession(t, s, want.ID)
 	scribble(&got)
-	got = mustSessionByToken(t, s, hash("t0"))
-	scribble(&got)
 	list := mustList(t, s, u.ID, base)
 	if len(list) != 1 {
 		t.Fatalf("ListSessions = %v, want the one family", ids(list))
@@ -471,7 +461,7 @@ func testSessionValues(t *testing.T, s fiberauth.Store) {
 	sessionIs(t, s, "after the caller changed what lookups returned", want)
 
 	at := base.Add(time.Minute)
-	r := fiberauth.Rotation{SessionID: want.ID, From: hash("t0"), To: hash("t1"), At: at, ExpiresAt: at.Add(time.Hour), Replay: []byte("sealed")}
+	r := fiberauth.Rotation{SessionID: want.ID, From: hash("t0"), To: hash("t1"), Generation: 1, At: at, ExpiresAt: at.Add(time.Hour), Replay: []byte("sealed")}
 	want = rotated(want, r)
 	got = mustRotate(t, s, r)
 	scribble(&got)
@@ -493,41 +483,33 @@ func testSessionValues(t *testing.T, s fiberauth.Store) {
 	sessionsAre(t, s, "after the caller changed what it passed to and got from UpdateUser", want, wantCreated)
 }
 
-// RotateSession makes To current, keeps From as the previous token, and
-// every token the family held still finds it.
+// RotateSession makes To current at Generation and keeps From as the
+// previous token.
 func testSessionRotate(t *testing.T, s fiberauth.Store) {
 	sess := newSession("u1", "t0", base)
 	mustCreateSession(t, s, sess)
 	at := base.Add(time.Hour)
-	r1 := fiberauth.Rotation{SessionID: sess.ID, From: hash("t0"), To: hash("t1"), At: at, ExpiresAt: at.Add(30 * 24 * time.Hour), Replay: []byte("sealed")}
+	r1 := fiberauth.Rotation{SessionID: sess.ID, From: hash("t0"), To: hash("t1"), Generation: 1, At: at, ExpiresAt: at.Add(30 * 24 * time.Hour), Replay: []byte("sealed")}
 	want := rotated(sess, r1)
 	sameSession(t, "RotateSession's result", mustRotate(t, s, r1), want)
 	sessionIs(t, s, "after one rotation", want)
 
 	// Without Replay the previous one is not kept, and ExpiresAt may move
 	// back as well as forward.
-	r2 := fiberauth.Rotation{SessionID: sess.ID, From: hash("t1"), To: hash("t2"), At: at.Add(time.Minute), ExpiresAt: at.Add(2 * time.Hour)}
+	r2 := fiberauth.Rotation{SessionID: sess.ID, From: hash("t1"), To: hash("t2"), Generation: 1 << 40, At: at.Add(time.Minute), ExpiresAt: at.Add(2 * time.Hour)}
 	want = rotated(want, r2)
 	sameSession(t, "RotateSession's result", mustRotate(t, s, r2), want)
 	sessionIs(t, s, "after two rotations", want)
-	for _, tok := range []string{"t0", "t1", "t2"} {
-		if got := mustSessionByToken(t, s, hash(tok)); got.ID != sess.ID {
-			t.Fatalf("token %s finds family %q, want %q: reuse of an old token must be recognised", tok, got.ID, sess.ID)
-		}
-	}
 }
 
 // A rotation with no From rotates whatever is current.
 func testSessionRotateWithoutFrom(t *testing.T, s fiberauth.Store) {
 	sess := newSession("u1", "t0", base)
 	mustCreateSession(t, s, sess)
-	r := fiberauth.Rotation{SessionID: sess.ID, To: hash("t1"), At: base.Add(time.Second), ExpiresAt: sess.ExpiresAt, Replay: []byte("sealed")}
+	r := fiberauth.Rotation{SessionID: sess.ID, To: hash("t1"), Generation: 3, At: base.Add(time.Second), ExpiresAt: sess.ExpiresAt, Replay: []byte("sealed")}
 	want := rotated(sess, r)
 	sameSession(t, "RotateSession without From", mustRotate(t, s, r), want)
 	sessionIs(t, s, "after a rotation without From", want)
-	if got := mustSessionByToken(t, s, hash("t0")); got.ID != sess.ID {
-		t.Fatalf("the replaced token finds family %q, want %q", got.ID, sess.ID)
-	}
 }
 
 // A rotation of a family that is not live, or from a token that is not
@@ -572,7 +554,6 @@ func testSessionRotateRefused(t *testing.T, s fiberauth.Store) {
 		_, err := s.RotateSession(ctx, tc.r)
 		wantErr(t, "RotateSession "+tc.name, err, tc.want)
 		sessionsAre(t, s, "after the refused rotation "+tc.name, live, revoked, capped)
-		noToken(t, s, "after the refused rotation "+tc.name+", its new token", tc.r.To)
 	}
 	// A second before expiry it is still live.
 	last := fiberauth.Rotation{SessionID: live.ID, From: hash("live1"), To: hash("live2"), At: live.ExpiresAt.Add(-time.Second), ExpiresAt: live.AbsoluteExpiresAt}
@@ -592,7 +573,7 @@ func testSessionRotateConcurrent(t *testing.T, s fiberauth.Store) {
 		at := base.Add(time.Duration(round+1) * time.Second)
 		rot := make([]fiberauth.Rotation, n)
 		for i := range rot {
-			rot[i] = fiberauth.Rotation{SessionID: sess.ID, From: sess.TokenHash, To: hash("t1-" + newID()), At: at, ExpiresAt: at.Add(time.Hour), Replay: []byte(newID())}
+			rot[i] = fiberauth.Rotation{SessionID: sess.ID, From: sess.TokenHash, To: hash("t1-" + newID()), Generation: sess.Generation + int64(i+1), At: at, ExpiresAt: at.Add(time.Hour), Replay: []byte(newID())}
 		}
 		errs := together(n, func(i int) error {
 			_, err := s.RotateSession(t.Context(), rot[i])
@@ -607,7 +588,6 @@ func testSessionRotateConcurrent(t *testing.T, s fiberauth.Store) {
 		sessionIs(t, s, "after the race, the winner's rotation", sess)
 		for i := range rot {
 			if i != w {
-				noToken(t, s, "after the race, a loser's token", rot[i].To)
 			}
 		}
 	}

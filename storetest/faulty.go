@@ -126,14 +126,6 @@ func (f *Faulty) SessionByID(ctx context.Context, id string) (fiberauth.Session,
 	return f.inner.SessionByID(ctx, id)
 }
 
-// SessionByTokenHash implements fiberauth.Store.
-func (f *Faulty) SessionByTokenHash(ctx context.Context, hash []byte) (fiberauth.Session, error) {
-	if err := f.fault(); err != nil {
-		return fiberauth.Session{}, err
-	}
-	return f.inner.SessionByTokenHash(ctx, hash)
-}
-
 // RotateSession implements fiberauth.Store.
 func (f *Faulty) RotateSession(ctx context.Context, r fiberauth.Rotation) (fiberauth.Session, error) {
 	if err := f.fault(); err != nil {

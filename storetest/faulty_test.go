@@ -148,7 +148,6 @@ func TestFaultyEveryMethod(t *testing.T) {
 			return f.CreateSession(ctx, s2)
 		}},
 		{"SessionByID", func(f *storetest.Faulty) error { _, err := f.SessionByID(ctx, "s1"); return err }},
-		{"SessionByTokenHash", func(f *storetest.Faulty) error { _, err := f.SessionByTokenHash(ctx, []byte("t0")); return err }},
 		{"RotateSession", func(f *storetest.Faulty) error {
 			_, err := f.RotateSession(ctx, fiberauth.Rotation{SessionID: "s1", From: []byte("t0"), To: []byte("t1"), At: at, ExpiresAt: at.Add(time.Hour)})
 			return err
