@@ -366,77 +366,78 @@ func TestResetCodeBurnAndExpiry(t *testing.T) {
 }
 
 func TestSignupAndEmailConfirm(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, func(c *fiberauth.Config) { c.RequireVerifiedEmail = true })
-	r := h.do("POST", "/auth/signup", map[string]any{"email": "Ada@Example.com", "username": "ada", "password": goodPassword})
-	expect(t, r, 202, "")
-	if r.raw != `{"ok":true}` {
-		t.Fatalf("signup: %s", r.raw)
-	}
-	h.flush()
-	created, err := h.auth.UserByEmail(context.Background(), "ada@example.com")
-	if err != nil || created.EmailVerified || created.Username != "ada" {
-		t.Fatalf("the signed-up user: %+v, %v", created, err)
-	}
-	etag := created.ETag
+	onEveryStore(t, func(t *testing.T, store fiberauth.Store) {
+		h := newHarnessOn(t, store, testEpoch, func(c *fiberauth.Config) { c.RequireVerifiedEmail = true })
+		r := h.do("POST", "/auth/signup", map[string]any{"email": "Ada@Example.com", "username": "ada", "password": goodPassword})
+		expect(t, r, 202, "")
+		if r.raw != `{"ok":true}` {
+			t.Fatalf("signup: %s", r.raw)
+		}
+		h.flush()
+		created, err := h.auth.UserByEmail(context.Background(), "ada@example.com")
+		if err != nil || created.EmailVerified || created.Username != "ada" {
+			t.Fatalf("the signed-up user: %+v, %v", created, err)
+		}
+		etag := created.ETag
 
-	for _, tc := range []struct {
-		name   string
-		body   map[string]any
-		status int
-		code   string
-		where  string
-	}{
-		{"taken username", map[string]any{"email": "x@example.com", "username": "Ada", "password": goodPassword}, 409, "username_taken", ""},
-		{"bad email", map[string]any{"email": "not-an-email", "password": goodPassword}, 400, "", "email"},
-		{"no email", map[string]any{"password": goodPassword}, 400, "", "email"},
-		{"username with @", map[string]any{"email": "y@example.com", "username": "a@b", "password": goodPassword}, 400, "", "username"},
-		{"username too long", map[string]any{"email": "y@example.com", "username": strings.Repeat("u", 65), "password": goodPassword}, 400, "", "username"},
-		{"common password", map[string]any{"email": "y@example.com", "password": "qwertyuiop"}, 400, "", "password"},
-		{"short password", map[string]any{"email": "y@example.com", "password": "ab12"}, 400, "", "password"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := h.do("POST", "/auth/signup", tc.body)
-			if tc.where != "" {
-				expectField(t, r, tc.where)
-			} else {
-				expect(t, r, tc.status, tc.code)
-			}
-		})
-	}
+		for _, tc := range []struct {
+			name   string
+			body   map[string]any
+			status int
+			code   string
+			where  string
+		}{
+			{"taken username", map[string]any{"email": "x@example.com", "username": "Ada", "password": goodPassword}, 409, "username_taken", ""},
+			{"bad email", map[string]any{"email": "not-an-email", "password": goodPassword}, 400, "", "email"},
+			{"no email", map[string]any{"password": goodPassword}, 400, "", "email"},
+			{"username with @", map[string]any{"email": "y@example.com", "username": "a@b", "password": goodPassword}, 400, "", "username"},
+			{"username too long", map[string]any{"email": "y@example.com", "username": strings.Repeat("u", 65), "password": goodPassword}, 400, "", "username"},
+			{"common password", map[string]any{"email": "y@example.com", "password": "qwertyuiop"}, 400, "", "password"},
+			{"short password", map[string]any{"email": "y@example.com", "password": "ab12"}, 400, "", "password"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := h.do("POST", "/auth/signup", tc.body)
+				if tc.where != "" {
+					expectField(t, r, tc.where)
+				} else {
+					expect(t, r, tc.status, tc.code)
+				}
+			})
+		}
 
-	expectField(t, h.do("POST", "/auth/signup", "{\"email\":\"y@example.com\",\"password\":\"abc\xff\xfeabcdef\"}"), "body")
+		expectField(t, h.do("POST", "/auth/signup", "{\"email\":\"y@example.com\",\"password\":\"abc\xff\xfeabcdef\"}"), "body")
 
-	// A taken email gets exactly a new one's answer; its owner gets a
-	// notice, and no second account or code is made.
-	r = h.do("POST", "/auth/signup", map[string]any{"email": " ADA@example.com ", "password": "another good passphrase"})
-	expect(t, r, 202, "")
-	if r.raw != `{"ok":true}` {
-		t.Fatalf("signup with a taken email: %s", r.raw)
-	}
-	if code := h.lastCode("ada@example.com", fiberauth.PurposeAccountExists); code != "" {
-		t.Fatalf("the notice to the owner carries a code: %q", code)
-	}
-	if again, _ := h.auth.UserByEmail(context.Background(), "ada@example.com"); again.ETag != etag || again.PasswordHash != created.PasswordHash {
-		t.Fatal("a signup with a taken email changed the account")
-	}
+		// A taken email gets exactly a new one's answer; its owner gets a
+		// notice, and no second account or code is made.
+		r = h.do("POST", "/auth/signup", map[string]any{"email": " ADA@example.com ", "password": "another good passphrase"})
+		expect(t, r, 202, "")
+		if r.raw != `{"ok":true}` {
+			t.Fatalf("signup with a taken email: %s", r.raw)
+		}
+		if code := h.lastCode("ada@example.com", fiberauth.PurposeAccountExists); code != "" {
+			t.Fatalf("the notice to the owner carries a code: %q", code)
+		}
+		if again, _ := h.auth.UserByEmail(context.Background(), "ada@example.com"); again.ETag != etag || again.PasswordHash != created.PasswordHash {
+			t.Fatal("a signup with a taken email changed the account")
+		}
 
-	expect(t, h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": goodPassword}), 403, "email_not_verified")
-	code := h.lastCode("ada@example.com", fiberauth.PurposeEmailConfirm)
-	expect(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": "ada@example.com", "code": "x" + code}), 401, "invalid_grant")
-	expect(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": "nobody@example.com", "code": code}), 401, "invalid_grant")
-	expectField(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": "ada@example.com"}), "code")
-	expectField(t, h.do("POST", "/auth/email/confirm", map[string]any{"code": code}), "email")
-	r = h.do("POST", "/auth/email/confirm", map[string]any{"email": "ADA@example.com", "code": code})
-	expect(t, r, 200, "")
-	if r.body["ok"] != true {
-		t.Fatalf("confirm: %s", r.raw)
-	}
-	expect(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": "ada@example.com", "code": code}), 401, "invalid_grant")
-	p := h.login("ada@example.com", goodPassword)
-	if p.etag == etag {
-		t.Fatal("confirming the email did not change the etag")
-	}
+		expect(t, h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": goodPassword}), 403, "email_not_verified")
+		code := h.lastCode("ada@example.com", fiberauth.PurposeEmailConfirm)
+		expect(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": "ada@example.com", "code": "x" + code}), 401, "invalid_grant")
+		expect(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": "nobody@example.com", "code": code}), 401, "invalid_grant")
+		expectField(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": "ada@example.com"}), "code")
+		expectField(t, h.do("POST", "/auth/email/confirm", map[string]any{"code": code}), "email")
+		r = h.do("POST", "/auth/email/confirm", map[string]any{"email": "ADA@example.com", "code": code})
+		expect(t, r, 200, "")
+		if r.body["ok"] != true {
+			t.Fatalf("confirm: %s", r.raw)
+		}
+		expect(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": "ada@example.com", "code": code}), 401, "invalid_grant")
+		p := h.login("ada@example.com", goodPassword)
+		if p.etag == etag {
+			t.Fatal("confirming the email did not change the etag")
+		}
+	})
 }
 
 func TestEmailCodeLivesOneDay(t *testing.T) {
@@ -474,25 +475,26 @@ func TestPasswordMinLengthConfig(t *testing.T) {
 // they cannot make a second account that looks like the first, nor a
 // login, limit or reset that misses it.
 func TestUnicodeNamesFold(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t)
-	if _, err := h.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Username: "josé", Password: goodPassword, Verified: true}); err != nil {
-		t.Fatal(err)
-	}
-	const fullwidth = "ａｄａ@ｅｘａｍｐｌｅ.ｃｏｍ" // fullwidth letters
-	const decomposed = "jose\u0301"     // e + combining acute
-	if _, err := h.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: fullwidth, Password: goodPassword}); !errors.Is(err, fiberauth.ErrConflict) {
-		t.Fatalf("a fullwidth spelling of a taken email: %v, want ErrConflict", err)
-	}
-	if _, err := h.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "other@example.com", Username: "JOSE\u0301", Password: goodPassword}); !errors.Is(err, fiberauth.ErrConflict) {
-		t.Fatalf("a decomposed spelling of a taken username: %v, want ErrConflict", err)
-	}
-	expect(t, h.do("POST", "/auth/signup", map[string]any{"email": "x@example.com", "username": decomposed, "password": goodPassword}), 409, "username_taken")
-	h.login(fullwidth, goodPassword)
-	pairOf(t, h.do("POST", "/auth/login", map[string]any{"username": decomposed, "password": goodPassword}))
-	// Failures under one spelling count for every spelling.
-	for range 10 {
-		expect(t, h.do("POST", "/auth/login", map[string]any{"email": fullwidth, "password": "wrong password!"}), 401, "invalid_credentials")
-	}
-	expectThrottled(t, h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": goodPassword}), 15*time.Minute)
+	onEveryStore(t, func(t *testing.T, store fiberauth.Store) {
+		h := newHarnessOn(t, store, testEpoch)
+		if _, err := h.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Username: "josé", Password: goodPassword, Verified: true}); err != nil {
+			t.Fatal(err)
+		}
+		const fullwidth = "ａｄａ@ｅｘａｍｐｌｅ.ｃｏｍ" // fullwidth letters
+		const decomposed = "jose\u0301"     // e + combining acute
+		if _, err := h.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: fullwidth, Password: goodPassword}); !errors.Is(err, fiberauth.ErrConflict) {
+			t.Fatalf("a fullwidth spelling of a taken email: %v, want ErrConflict", err)
+		}
+		if _, err := h.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "other@example.com", Username: "JOSE\u0301", Password: goodPassword}); !errors.Is(err, fiberauth.ErrConflict) {
+			t.Fatalf("a decomposed spelling of a taken username: %v, want ErrConflict", err)
+		}
+		expect(t, h.do("POST", "/auth/signup", map[string]any{"email": "x@example.com", "username": decomposed, "password": goodPassword}), 409, "username_taken")
+		h.login(fullwidth, goodPassword)
+		pairOf(t, h.do("POST", "/auth/login", map[string]any{"username": decomposed, "password": goodPassword}))
+		// Failures under one spelling count for every spelling.
+		for range 10 {
+			expect(t, h.do("POST", "/auth/login", map[string]any{"email": fullwidth, "password": "wrong password!"}), 401, "invalid_credentials")
+		}
+		expectThrottled(t, h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": goodPassword}), 15*time.Minute)
+	})
 }

@@ -61,27 +61,47 @@ func TestParallelWrongLogins(t *testing.T) {
 	})
 }
 
-// A stolen access token cannot guess the password either: wrong previous
-// passwords count against the account's login limit, in parallel too.
-func TestParallelWrongPasswordChange(t *testing.T) {
+// A stolen access token cannot guess the password either: wrong passwords
+// sent to the endpoints behind a token count against the account's login
+// limit, in parallel too; with 2FA on, a current code does not help.
+func TestParallelWrongPasswordBehindToken(t *testing.T) {
 	t.Parallel()
 	onEveryStore(t, func(t *testing.T, store fiberauth.Store) {
 		h := newHarnessOn(t, store, testEpoch)
 		h.createUser("ada@example.com")
 		p := h.login("ada@example.com", goodPassword)
-		before := fiberauth.PasswordHashOps(h.auth)
-		got := h.burst(60, func(i int) response {
-			body := map[string]any{"previous_password": fmt.Sprintf("guess number %d", i), "proposed_password": "a brand new passphrase"}
-			if i%2 == 1 {
-				return h.do("POST", "/auth/2fa/setup", map[string]any{"password": fmt.Sprintf("guess number %d", i)}, bearer(p.access)...)
+		guess := func(i int) string { return fmt.Sprintf("guess number %d", i) }
+		check := func(what string, send func(i int) response) {
+			t.Helper()
+			before := fiberauth.PasswordHashOps(h.auth)
+			got := h.burst(200, send)
+			if evaluated := fiberauth.PasswordHashOps(h.auth) - before; got[401] != 10 || got[429] != 190 || evaluated != 10 {
+				t.Fatalf("200 parallel wrong passwords to %s: answers %v, %d hashed; want 10 × 401 and 190 × 429, 10 hashed", what, got, evaluated)
 			}
+			// They count against login too.
+			expectThrottled(t, h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": goodPassword}), 15*time.Minute)
+			h.clock.Advance(15 * time.Minute)
+		}
+		check("/password/change and /2fa/setup", func(i int) response {
+			if i%2 == 1 {
+				return h.do("POST", "/auth/2fa/setup", map[string]any{"password": guess(i)}, bearer(p.access)...)
+			}
+			body := map[string]any{"previous_password": guess(i), "proposed_password": "a brand new passphrase"}
 			return h.do("POST", "/auth/password/change", body, bearer(p.access)...)
 		})
-		if evaluated := fiberauth.PasswordHashOps(h.auth) - before; got[401] != 10 || got[429] != 50 || evaluated != 10 {
-			t.Fatalf("60 parallel wrong passwords behind a token: answers %v, %d hashed; want 10 × 401 and 50 × 429", got, evaluated)
-		}
-		// They count against login too.
-		expectThrottled(t, h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": goodPassword}), 15*time.Minute)
+
+		secret, _ := h.enrol(p)
+		p = pairOf(t, h.refresh(p.refresh))
+		code := h.totpCode(secret)
+		check("/2fa/disable and /2fa/recovery-codes", func(i int) response {
+			body := map[string]any{"password": guess(i), "code": code}
+			if i%2 == 1 {
+				return h.do("POST", "/auth/2fa/recovery-codes", body, bearer(p.access)...)
+			}
+			return h.do("POST", "/auth/2fa/disable", body, bearer(p.access)...)
+		})
+		// Nothing changed: 2FA is still on.
+		h.challenge("ada@example.com", goodPassword, fiberauth.ChallengeMFA)
 	})
 }
 

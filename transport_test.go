@@ -108,42 +108,44 @@ func TestNoStore(t *testing.T) {
 // Half through a login (the password right, the second factor not yet
 // given) a user has nothing the middleware or the refresh endpoint takes.
 func TestNothingHalfAuthenticated(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t)
-	u := h.createUser("ada@example.com")
-	h.enrol(h.login("ada@example.com", goodPassword))
-	before, err := h.store.ListSessions(context.Background(), u.ID, h.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	session := h.challenge("ada@example.com", goodPassword, fiberauth.ChallengeMFA)
-	after, err := h.store.ListSessions(context.Background(), u.ID, h.clock.Now())
-	if err != nil || len(after) != len(before) {
-		t.Fatalf("the password step started a session: %d before, %d after (%v)", len(before), len(after), err)
-	}
-	expect(t, h.do("GET", "/api/profile", nil, bearer(session)...), 401, "invalid_token")
-	expect(t, h.do("GET", "/auth/me", nil, bearer(session)...), 401, "invalid_token")
-	expect(t, h.refresh(session), 401, "invalid_grant")
-	expect(t, h.do("POST", "/auth/logout", map[string]any{"refresh_token": session}), 401, "invalid_grant")
+	onEveryStore(t, func(t *testing.T, store fiberauth.Store) {
+		h := newHarnessOn(t, store, testEpoch)
+		u := h.createUser("ada@example.com")
+		h.enrol(h.login("ada@example.com", goodPassword))
+		before, err := h.store.ListSessions(context.Background(), u.ID, h.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		session := h.challenge("ada@example.com", goodPassword, fiberauth.ChallengeMFA)
+		after, err := h.store.ListSessions(context.Background(), u.ID, h.clock.Now())
+		if err != nil || len(after) != len(before) {
+			t.Fatalf("the password step started a session: %d before, %d after (%v)", len(before), len(after), err)
+		}
+		expect(t, h.do("GET", "/api/profile", nil, bearer(session)...), 401, "invalid_token")
+		expect(t, h.do("GET", "/auth/me", nil, bearer(session)...), 401, "invalid_token")
+		expect(t, h.refresh(session), 401, "invalid_grant")
+		expect(t, h.do("POST", "/auth/logout", map[string]any{"refresh_token": session}), 401, "invalid_grant")
+	})
 }
 
 // Every spelling of a path that reaches a handler reaches its limits too:
 // they count per account and network, not per path.
 func TestPathVariantsShareLimits(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t)
-	h.createUser("ada@example.com")
-	wrong := map[string]any{"email": "ada@example.com", "password": "wrong password!"}
-	// Fiber routes these to the login handler (case-insensitive, no strict
-	// trailing slash, as by default); "//login" routes nowhere (404).
-	for _, path := range []string{"/auth/login/", "/auth/LOGIN", "/AUTH/Login", "/auth/login"} {
-		expect(t, h.do("POST", path, wrong), 401, "invalid_credentials")
-	}
-	for range 10 {
-		if r := h.do("POST", "/auth/Login/", wrong); r.status != 401 && r.status != 429 {
-			t.Fatalf("a path variant answered %d", r.status)
+	onEveryStore(t, func(t *testing.T, store fiberauth.Store) {
+		h := newHarnessOn(t, store, testEpoch)
+		h.createUser("ada@example.com")
+		wrong := map[string]any{"email": "ada@example.com", "password": "wrong password!"}
+		// Fiber routes these to the login handler (case-insensitive, no strict
+		// trailing slash, as by default); "//login" routes nowhere (404).
+		for _, path := range []string{"/auth/login/", "/auth/LOGIN", "/AUTH/Login", "/auth/login"} {
+			expect(t, h.do("POST", path, wrong), 401, "invalid_credentials")
 		}
-	}
-	expectThrottled(t, h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": goodPassword}), 15*time.Minute)
-	expectThrottled(t, h.do("POST", "/auth/LOGIN/", map[string]any{"email": "ada@example.com", "password": goodPassword}), 15*time.Minute)
+		for range 10 {
+			if r := h.do("POST", "/auth/Login/", wrong); r.status != 401 && r.status != 429 {
+				t.Fatalf("a path variant answered %d", r.status)
+			}
+		}
+		expectThrottled(t, h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": goodPassword}), 15*time.Minute)
+		expectThrottled(t, h.do("POST", "/auth/LOGIN/", map[string]any{"email": "ada@example.com", "password": goodPassword}), 15*time.Minute)
+	})
 }
