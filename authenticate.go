@@ -18,9 +18,11 @@ import (
 // is live. The last two are read through in-process caches.
 
 // Authenticate verifies an access token as Middleware does and answers its
-// claims: signature, algorithm, typ, iss, aud, exp, nbf and iat, then that
-// its etag is the user's current etag and its family is live. It fails with
-// ErrInvalidToken, or ErrUnavailable when the store cannot tell.
+// claims: its encoding (strict base64url), the header (HS256, typ at+jwt,
+// no crit), the signature, the claims (iss, aud, client_id, exp, nbf and a
+// required iat; exact, unrepeated names), then that its etag is the user's
+// current etag and its family is live. docs/api.md lists every rule. It
+// fails with ErrInvalidToken, or ErrUnavailable when the store cannot tell.
 func (a *Auth) Authenticate(ctx context.Context, accessToken string) (Claims, error) {
 	p, err := a.authenticate(ctx, accessToken)
 	if err != nil {

@@ -147,10 +147,13 @@ type Config struct {
 	RequireVerifiedEmail bool
 
 	// SendCode delivers one-time codes (email confirmation, password reset)
-	// to users. It should hand the message to a queue or mailer quickly:
-	// handlers wait for it. Its errors are logged, never shown to the
-	// client. Optional. Default: none; codes are then not delivered and a
-	// warning is logged. Required when AllowSignup is set.
+	// and notices (PurposeAccountExists) to users. fiberauth calls it after
+	// answering the request that asked for it, at most 256 calls at once (a
+	// request beyond that waits for a slot), so it should still hand the
+	// message to a queue or mailer quickly; Auth.Flush waits for the calls
+	// in progress. Its errors are logged, never shown to the client.
+	// Optional. Default: none; codes are then not delivered and a warning
+	// is logged. Required when AllowSignup is set.
 	SendCode func(ctx context.Context, m CodeMessage) error
 
 	// CacheTTL is how long the middleware trusts what it cached of a user's

@@ -288,6 +288,8 @@ func TestMFARegenerateRecoveryCodes(t *testing.T) {
 		h := newHarnessOn(t, store, testEpoch)
 		h.createUser("ada@example.com")
 		p := h.login("ada@example.com", goodPassword)
+		// Without 2FA there are no recovery codes to replace.
+		expect(t, h.do("POST", "/auth/2fa/recovery-codes", map[string]any{"password": goodPassword, "code": "000000"}, bearer(p.access)...), 400, "invalid_request")
 		secret, old := h.enrol(p)
 		p = pairOf(t, h.refresh(p.refresh))
 		regen := func(body map[string]any) response {
