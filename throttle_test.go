@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fiberauth/fiberauth"
+	"github.com/fiberauth/fiberauth/sqlstore"
 )
 
 func expectThrottled(t testing.TB, r response, maxWait time.Duration) {
@@ -217,4 +218,39 @@ func TestLoginThrottlePerIPv6Network(t *testing.T) {
 		expectThrottled(t, from("198.51.100.1", 30), 15*time.Minute)
 		expect(t, from("198.51.100.2", 31), 401, "invalid_credentials")
 	})
+}
+
+// Names no account has leave no state behind in the flows that send or
+// check codes: only the client's network is counted, so a flood of made-up
+// names grows nothing per name (on SQL, only the network's window rows).
+func TestUnknownNamesMakeNoState(t *testing.T) {
+	for _, kind := range storeKinds {
+		if kind.name == "memory" {
+			continue // BenchmarkDistinctNamesFlood measures memstore's heap
+		}
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			db := kind.open(t).(*sqlstore.Store)
+			h := newHarnessOn(t, db, testEpoch)
+			h.createUser("ada@example.com")
+			before := storedRows(t, db)
+			for i := range 20 {
+				name := "nobody" + strconv.Itoa(i) + "@example.com"
+				expect(t, h.do("POST", "/auth/password/forgot", map[string]any{"email": name}), 202, "")
+				expect(t, h.do("POST", "/auth/password/reset", map[string]any{"email": name, "confirmation_code": "123456", "password": "a new long passphrase"}), 401, "invalid_grant")
+				expect(t, h.do("POST", "/auth/email/confirm", map[string]any{"email": name, "code": "123456"}), 401, "invalid_grant")
+			}
+			h.flush()
+			after := storedRows(t, db)
+			// One window for the network's resets, one for its wrong codes.
+			if got := after["fiberauth_attempts"] - before["fiberauth_attempts"]; got != 2 {
+				t.Fatalf("60 requests for 20 unknown names added %d attempt windows, want 2 (the network's): %v → %v", got, before, after)
+			}
+			for _, table := range []string{"fiberauth_users", "fiberauth_codes", "fiberauth_sessions", "fiberauth_challenges"} {
+				if after[table] != before[table] {
+					t.Fatalf("requests for unknown names changed %s: %v → %v", table, before, after)
+				}
+			}
+		})
+	}
 }
