@@ -100,7 +100,9 @@ type PasswordChangeInput struct {
 // one checks out (ErrInvalidCredentials otherwise). In one store call it
 // revokes every other family of the user, changes the etag (so every access
 // token issued before dies) and rotates the caller's family, whose new pair
-// it answers; the caller's previous refresh token gets no grace window.
+// it answers. The caller's previous refresh token gets no replay: within
+// Config.ReuseGrace it is ErrInvalidGrant (a refresh that was in flight
+// ends nothing), later it is reuse.
 func (a *Auth) ChangePassword(ctx context.Context, caller Claims, in PasswordChangeInput) (Tokens, error) {
 	if err := checkPresentedPassword("previous_password", in.PreviousPassword); err != nil {
 		return Tokens{}, err
@@ -128,11 +130,17 @@ func (a *Auth) ChangePassword(ctx context.Context, caller Claims, in PasswordCha
 	now := a.now()
 	u, err = a.modifyUser(ctx, u.ID, userChange{revoke: true, keep: s.ID, rotate: &rot, result: &res}, func(u *User) error {
 		u.PasswordHash = hash
-		var err error
-		rot, pair, err = a.newRotation(u, &s, "", now)
+		// The family as it is now: a refresh since the last read moved it
+		// on, and the rotation must follow from its current token and
+		// generation, not go back to older ones.
+		cur, err := a.store.SessionByID(ctx, s.ID)
+		if err != nil {
+			return storeErr("session by id", err)
+		}
+		rot, pair, err = a.newRotation(u, &cur, "", now)
 		return err
 	})
-	if errors.Is(err, ErrNotCurrent) {
+	if errors.Is(err, ErrNotCurrent) || errors.Is(err, ErrNotFound) {
 		return Tokens{}, ErrInvalidToken // the session ended meanwhile
 	}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fiberauth/fiberauth"
 	"github.com/fiberauth/fiberauth/sqlstore"
+	"github.com/fiberauth/fiberauth/storetest"
 )
 
 func TestRefreshRotates(t *testing.T) {
@@ -361,4 +362,95 @@ func TestRefreshPicksUpUserChanges(t *testing.T) {
 	}
 	expect(t, h.do("GET", "/api/profile", nil, bearer(np.access)...), 401, "invalid_token")
 	expect(t, h.refresh(np.refresh), 401, "invalid_grant")
+}
+
+// interleaved is a store that runs a step of the test once, just before the
+// next UpdateUser or RotateSession: what a concurrent request would do at
+// the worst moment.
+type interleaved struct {
+	storetest.FullStore
+	mu           sync.Mutex
+	beforeUpdate func()
+	beforeRotate func()
+}
+
+func (s *interleaved) once(f *func()) func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := *f
+	*f = nil
+	return g
+}
+
+func (s *interleaved) UpdateUser(ctx context.Context, up fiberauth.UserUpdate) (fiberauth.UpdateResult, error) {
+	if f := s.once(&s.beforeUpdate); f != nil {
+		f()
+	}
+	return s.FullStore.UpdateUser(ctx, up)
+}
+
+func (s *interleaved) RotateSession(ctx context.Context, r fiberauth.Rotation) (fiberauth.Session, error) {
+	if f := s.once(&s.beforeRotate); f != nil {
+		f()
+	}
+	return s.FullStore.RotateSession(ctx, r)
+}
+
+// Refreshes that land while a password change hashes the new password move
+// the family on; the change rotates from where the family is then, so
+// every token the family handed out before stays reuse.
+func TestPasswordChangeAfterConcurrentRefresh(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, store fiberauth.Store) {
+		s := &interleaved{FullStore: store.(storetest.FullStore)}
+		h := newHarnessOn(t, s, testEpoch)
+		h.createUser("ada@example.com")
+		p0 := h.login("ada@example.com", goodPassword)
+		h.clock.Advance(time.Minute)
+		p1 := pairOf(t, h.refresh(p0.refresh))
+		var p2, p3 pair
+		s.beforeUpdate = func() {
+			p2 = pairOf(t, h.refresh(p1.refresh))
+			p3 = pairOf(t, h.refresh(p2.refresh))
+		}
+		next := "a brand new passphrase"
+		changed := pairOf(t, h.do("POST", "/auth/password/change", map[string]any{"previous_password": goodPassword, "proposed_password": next}, bearer(p1.access)...))
+		if p3.refresh == "" {
+			t.Fatal("the concurrent refreshes did not run")
+		}
+		if h.profileStatus(changed.access) != 200 {
+			t.Fatal("the pair the password change answered does not work")
+		}
+		// The token the change replaced gets no replay, and ends nothing.
+		expect(t, h.refresh(p3.refresh), 401, "invalid_grant")
+		if h.profileStatus(changed.access) != 200 {
+			t.Fatal("presenting the replaced token within the grace window ended the session")
+		}
+		// Older ones are reuse, as they were before the change.
+		expect(t, h.refresh(p2.refresh), 401, "refresh_token_reused")
+		expect(t, h.refresh(changed.refresh), 401, "invalid_grant")
+	})
+}
+
+// A refresh in flight when the client's own password change commits (a
+// single-page app's refresh timer firing at that moment) is refused, and
+// the session the change answered goes on.
+func TestRefreshInFlightDuringPasswordChange(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, store fiberauth.Store) {
+		s := &interleaved{FullStore: store.(storetest.FullStore)}
+		h := newHarnessOn(t, s, testEpoch)
+		h.createUser("ada@example.com")
+		p := h.login("ada@example.com", goodPassword)
+		var changed pair
+		s.beforeRotate = func() {
+			changed = pairOf(t, h.do("POST", "/auth/password/change", map[string]any{"previous_password": goodPassword, "proposed_password": "a brand new passphrase"}, bearer(p.access)...))
+		}
+		expect(t, h.refresh(p.refresh), 401, "invalid_grant")
+		if h.profileStatus(changed.access) != 200 {
+			t.Fatal("the refresh in flight ended the session the password change answered")
+		}
+		h.clock.Advance(time.Minute)
+		pairOf(t, h.refresh(changed.refresh))
+		// After the grace window the replaced token is reuse.
+		expect(t, h.refresh(p.refresh), 401, "refresh_token_reused")
+	})
 }

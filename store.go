@@ -74,7 +74,7 @@ type Store interface {
 	SessionByID(ctx context.Context, id string) (Session, error)
 	// RotateSession must be atomic: only if the family r.SessionID is live
 	// at r.At (not revoked, before ExpiresAt and AbsoluteExpiresAt) and
-	// r.From is its current token hash (or r.From is nil: whatever is
+	// r.From is its current token hash (a nil or empty r.From is never
 	// current), it makes r.To current with Generation = r.Generation, keeps
 	// r.From as PrevTokenHash with RotatedAt = r.At and Replay = r.Replay,
 	// sets ExpiresAt = r.ExpiresAt and LastUsedAt = r.At, and returns the
@@ -294,7 +294,7 @@ func (s *Session) Live(now time.Time) bool {
 // Rotation is one refresh-token rotation; see Store.RotateSession.
 type Rotation struct {
 	SessionID  string
-	From       []byte // the hash of the token being replaced; nil: whatever is current
+	From       []byte // the hash of the token being replaced: the current one
 	To         []byte // the hash of the new token
 	Generation int64  // the new token's generation
 	At         time.Time

@@ -186,7 +186,8 @@ type userChange struct {
 const maxUpdateTries = 3
 
 // modifyUser reads the user, applies fn and writes it back only if nobody
-// changed it meanwhile (compare-and-swap on the etag), retrying a few times.
+// changed it meanwhile (compare-and-swap on the etag), retrying a few times
+// (also when the family it rotates moved on: fn reads it again).
 // fn sees the new etag already. Every user change goes through here, so the
 // etag and caches stay right. A code that a concurrent request spent first
 // answers ErrInvalidGrant, as a wrong code would.
@@ -218,6 +219,8 @@ func (a *Auth) modifyUser(ctx context.Context, id string, ch userChange, fn func
 		switch {
 		case errors.Is(err, ErrETagMismatch) && try < maxUpdateTries:
 			continue
+		case errors.Is(err, ErrNotCurrent) && ch.rotate != nil && try < maxUpdateTries:
+			continue // the family rotated meanwhile; fn reads it again
 		case errors.Is(err, ErrCodeSpent):
 			return User{}, ErrInvalidGrant
 		case err != nil:

@@ -302,7 +302,7 @@ func (m *Store) RotateSession(_ context.Context, r fiberauth.Rotation) (fiberaut
 // current reports whether s is live at at and from is its current token
 // hash (any, when from is nil).
 func current(s *fiberauth.Session, from []byte, at time.Time) bool {
-	return s.Live(at) && (from == nil || subtle.ConstantTimeCompare(s.TokenHash, from) == 1)
+	return s.Live(at) && len(from) > 0 && subtle.ConstantTimeCompare(s.TokenHash, from) == 1
 }
 
 // rotate applies r, whose conditions the caller has checked.

@@ -620,10 +620,10 @@ func (s *Store) RotateSession(ctx context.Context, r fiberauth.Rotation) (fibera
 func rotateTx(ctx context.Context, tx *sql.Tx, r *fiberauth.Rotation, probe bool) (fiberauth.Session, error) {
 	at := micros(r.At)
 	row := tx.QueryRowContext(ctx, `UPDATE fiberauth_sessions
-		SET prev_token_hash = $3, token_hash = $4, generation = $8, rotated_at = $5, replay = $6, expires_at = $7, last_used_at = $5
-		WHERE id = $1 AND ($2 OR token_hash = $3) AND revoked_at = 0 AND expires_at > $5 AND absolute_expires_at > $5
+		SET prev_token_hash = $2, token_hash = $3, generation = $7, rotated_at = $4, replay = $5, expires_at = $6, last_used_at = $4
+		WHERE id = $1 AND token_hash = $2 AND revoked_at = 0 AND expires_at > $4 AND absolute_expires_at > $4
 		RETURNING `+sessionColumns,
-		r.SessionID, r.From == nil, r.From, r.To, at, r.Replay, micros(r.ExpiresAt), r.Generation)
+		r.SessionID, r.From, r.To, at, r.Replay, micros(r.ExpiresAt), r.Generation)
 	out, err := scanSession(row)
 	if errors.Is(err, fiberauth.ErrNotFound) {
 		if !probe {

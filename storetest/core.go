@@ -209,9 +209,7 @@ func testUserUpdateRefused(t *testing.T, s fiberauth.Store) {
 		{"rotation of a revoked family", func(up *fiberauth.UserUpdate) {
 			up.Rotate.SessionID, up.Rotate.From, up.KeepSession = revoked.ID, hash("revoked"), revoked.ID
 		}, fiberauth.ErrNotCurrent},
-		{"rotation of a revoked family, from any token", func(up *fiberauth.UserUpdate) {
-			up.Rotate.SessionID, up.Rotate.From, up.KeepSession = revoked.ID, nil, revoked.ID
-		}, fiberauth.ErrNotCurrent},
+		{"rotation without From", func(up *fiberauth.UserUpdate) { up.Rotate.From = nil }, fiberauth.ErrNotCurrent},
 		// The parts apply in order: the revocation, then the rotation.
 		{"rotation of a family the update revokes", func(up *fiberauth.UserUpdate) { up.KeepSession = second.ID }, fiberauth.ErrNotCurrent},
 		{"rotation of an expired family", func(up *fiberauth.UserUpdate) {
@@ -325,13 +323,13 @@ func testUserUpdateRotates(t *testing.T, s fiberauth.Store) {
 	sessionsAre(t, s, "after the update", want, other)
 	userIs(t, s, "after the update", next)
 
-	// From nil: whatever is current.
-	r2 := fiberauth.Rotation{SessionID: keep.ID, To: hash("k2"), Generation: 2, At: at.Add(time.Minute), ExpiresAt: at.Add(48 * time.Hour)}
+	// Without a replay, and the expiry moved.
+	r2 := fiberauth.Rotation{SessionID: keep.ID, From: hash("k1"), To: hash("k2"), Generation: 2, At: at.Add(time.Minute), ExpiresAt: at.Add(48 * time.Hour)}
 	again := changed(next, u.Email, u.Username)
 	res = mustUpdate(t, s, fiberauth.UserUpdate{User: again, IfETag: next.ETag, At: r2.At, Rotate: &r2})
 	want = rotated(want, r2)
-	sameSession(t, "UpdateResult.Session, rotated from any token", res.Session, want)
-	sessionIs(t, s, "after rotating from any token", want)
+	sameSession(t, "UpdateResult.Session, rotated again", res.Session, want)
+	sessionIs(t, s, "after rotating again", want)
 }
 
 // CreateSession adds a family with the change, as CreateSession does; a
@@ -502,14 +500,18 @@ func testSessionRotate(t *testing.T, s fiberauth.Store) {
 	sessionIs(t, s, "after two rotations", want)
 }
 
-// A rotation with no From rotates whatever is current.
+// A rotation without From is refused: nil is no wildcard. (A rotation from
+// whatever is current could move a family back to an older generation,
+// and old tokens would escape reuse detection.)
 func testSessionRotateWithoutFrom(t *testing.T, s fiberauth.Store) {
 	sess := newSession("u1", "t0", base)
 	mustCreateSession(t, s, sess)
-	r := fiberauth.Rotation{SessionID: sess.ID, To: hash("t1"), Generation: 3, At: base.Add(time.Second), ExpiresAt: sess.ExpiresAt, Replay: []byte("sealed")}
-	want := rotated(sess, r)
-	sameSession(t, "RotateSession without From", mustRotate(t, s, r), want)
-	sessionIs(t, s, "after a rotation without From", want)
+	for _, from := range [][]byte{nil, {}} {
+		r := fiberauth.Rotation{SessionID: sess.ID, From: from, To: hash("t1"), Generation: 3, At: base.Add(time.Second), ExpiresAt: sess.ExpiresAt, Replay: []byte("sealed")}
+		_, err := s.RotateSession(t.Context(), r)
+		wantErr(t, fmt.Sprintf("RotateSession with From %#v", from), err, fiberauth.ErrNotCurrent)
+		sessionIs(t, s, "after the refused rotation without From", sess)
+	}
 }
 
 // A rotation of a family that is not live, or from a token that is not
@@ -542,10 +544,10 @@ func testSessionRotateRefused(t *testing.T, s fiberauth.Store) {
 		{"from the previous token", fiberauth.Rotation{SessionID: live.ID, From: hash("live"), At: at}, fiberauth.ErrNotCurrent},
 		{"from another family's token", fiberauth.Rotation{SessionID: live.ID, From: hash("revoked"), At: at}, fiberauth.ErrNotCurrent},
 		{"of a revoked family", fiberauth.Rotation{SessionID: revoked.ID, From: hash("revoked"), At: at}, fiberauth.ErrNotCurrent},
-		{"of a revoked family, from any token", fiberauth.Rotation{SessionID: revoked.ID, At: at}, fiberauth.ErrNotCurrent},
+		{"of a live family, without From", fiberauth.Rotation{SessionID: live.ID, At: at}, fiberauth.ErrNotCurrent},
 		{"at ExpiresAt", fiberauth.Rotation{SessionID: live.ID, From: hash("live1"), At: live.ExpiresAt}, fiberauth.ErrNotCurrent},
 		{"at AbsoluteExpiresAt", fiberauth.Rotation{SessionID: capped.ID, From: hash("capped"), At: capped.AbsoluteExpiresAt}, fiberauth.ErrNotCurrent},
-		{"at AbsoluteExpiresAt, from any token", fiberauth.Rotation{SessionID: capped.ID, At: capped.AbsoluteExpiresAt}, fiberauth.ErrNotCurrent},
+		{"of a capped family, without From", fiberauth.Rotation{SessionID: capped.ID, At: at}, fiberauth.ErrNotCurrent},
 		{"of an unknown family", fiberauth.Rotation{SessionID: "nope", From: hash("live1"), At: at}, fiberauth.ErrNotFound},
 	} {
 		tc.r.To = hash("to " + tc.name)
