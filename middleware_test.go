@@ -272,44 +272,32 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 }
 
-// gatedSessions is a Store whose next SessionByID, once armed, tells
-// entered it has read and waits for release before answering: a slow
-// lookup in flight.
-type gatedSessions struct {
-	fiberauth.Store
+// gate holds up the next store read, once armed: it tells entered the
+// read is done and waits for release before answering: a slow lookup in
+// flight.
+type gate struct {
 	armed   atomic.Bool
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (g *gatedSessions) SessionByID(ctx context.Context, id string) (fiberauth.Session, error) {
-	s, err := g.Store.SessionByID(ctx, id)
+func newGate() *gate { return &gate{entered: make(chan struct{}), release: make(chan struct{})} }
+
+func (g *gate) pass() {
 	if g.armed.CompareAndSwap(true, false) {
 		g.entered <- struct{}{}
 		<-g.release
 	}
-	return s, err
 }
 
-// A revocation this process makes wins over a lookup that began before it:
-// the lookup's old "live" answer is not cached over the revocation, so the
-// logged-out token stops working at once, not after CacheTTL.
-func TestRevocationWinsOverLookupInFlight(t *testing.T) {
-	t.Parallel()
-	gated := &gatedSessions{entered: make(chan struct{}), release: make(chan struct{})}
-	h := newHarness(t, func(c *fiberauth.Config) {
-		gated.Store = c.Store
-		c.Store = gated
-		c.CacheTTL = time.Minute
-	})
-	h.createUser("ada@example.com")
-	p := h.login("ada@example.com", goodPassword)
-	h.clock.Advance(2 * time.Minute) // what login cached is stale: the next request reads
-
-	gated.armed.Store(true)
-	slow := make(chan int)
+// inFlight sends GET path with access and returns once the gated read has
+// happened; wait gives the request's status once the gate opens.
+func (g *gate) inFlight(t *testing.T, h *harness, path, access string) (wait func() int) {
+	t.Helper()
+	g.armed.Store(true)
+	slow := make(chan int, 1)
 	go func() {
-		req, _ := newRequest("GET", "/api/profile", p.access)
+		req, _ := newRequest("GET", path, access)
 		resp, err := h.app.Test(req, -1)
 		if err != nil {
 			t.Error(err)
@@ -319,14 +307,85 @@ func TestRevocationWinsOverLookupInFlight(t *testing.T) {
 		slow <- resp.StatusCode
 	}()
 	select {
-	case <-gated.entered: // the lookup has read the family live
+	case <-g.entered:
 	case got := <-slow:
-		t.Fatalf("the request answered %d without reading the session", got)
+		t.Fatalf("the request answered %d without reading the store", got)
 	}
+	return func() int {
+		close(g.release)
+		return <-slow
+	}
+}
+
+// gatedSessions gates SessionByID; gatedUsers gates UserByID.
+type gatedSessions struct {
+	fiberauth.Store
+	*gate
+}
+
+func (g *gatedSessions) SessionByID(ctx context.Context, id string) (fiberauth.Session, error) {
+	s, err := g.Store.SessionByID(ctx, id)
+	g.pass()
+	return s, err
+}
+
+type gatedUsers struct {
+	fiberauth.Store
+	*gate
+}
+
+func (g *gatedUsers) UserByID(ctx context.Context, id string) (fiberauth.User, error) {
+	u, err := g.Store.UserByID(ctx, id)
+	g.pass()
+	return u, err
+}
+
+// A revocation this process makes wins over a lookup that began before it:
+// the lookup's old "live" answer is not cached over the revocation, so the
+// logged-out token stops working at once, not after CacheTTL.
+func TestRevocationWinsOverLookupInFlight(t *testing.T) {
+	t.Parallel()
+	gated := &gatedSessions{gate: newGate()}
+	h := newHarness(t, func(c *fiberauth.Config) {
+		gated.Store = c.Store
+		c.Store = gated
+		c.CacheTTL = time.Minute
+	})
+	h.createUser("ada@example.com")
+	p := h.login("ada@example.com", goodPassword)
+	h.clock.Advance(2 * time.Minute) // what login cached is stale: the next request reads
+
+	wait := gated.inFlight(t, h, "/api/profile", p.access) // it has read the family live
 	expect(t, h.do("POST", "/auth/logout", nil, bearer(p.access)...), 200, "")
-	close(gated.release)
-	if got := <-slow; got != 200 {
+	if got := wait(); got != 200 {
 		t.Fatalf("the request that began before the logout got %d", got)
 	}
 	expect(t, h.do("GET", "/api/profile", nil, bearer(p.access)...), 401, "invalid_token")
+}
+
+// A role removed while a lookup of the user is in flight stays removed:
+// the lookup's old record (with the role, and the old etag) is not cached
+// over the change, so neither the old token nor the role is honoured after.
+func TestRoleRemovalWinsOverLookupInFlight(t *testing.T) {
+	t.Parallel()
+	gated := &gatedUsers{gate: newGate()}
+	h := newHarness(t, func(c *fiberauth.Config) {
+		gated.Store = c.Store
+		c.Store = gated
+		c.CacheTTL = time.Minute
+	})
+	u := h.createUser("ada@example.com", "admin")
+	p := h.login("ada@example.com", goodPassword)
+	h.clock.Advance(2 * time.Minute)
+
+	wait := gated.inFlight(t, h, "/api/admin/ping", p.access) // it has read the user with the role
+	if err := h.auth.SetRoles(context.Background(), u.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := wait(); got != 200 {
+		t.Fatalf("the request that began before the change got %d", got)
+	}
+	expect(t, h.do("GET", "/api/admin/ping", nil, bearer(p.access)...), 401, "invalid_token")
+	p = pairOf(t, h.refresh(p.refresh))
+	expect(t, h.do("GET", "/api/admin/ping", nil, bearer(p.access)...), 403, "forbidden")
 }
