@@ -43,6 +43,9 @@ type Auth struct {
 	totpSteps  TOTPStore
 	cleaners   []Cleaner
 	nextSweep  atomic.Int64 // when cleanup is next due, Unix nanoseconds on Now
+	// unsubscribe ends the Notifier subscription (Close); nil without one.
+	unsubscribe func()
+	closeOnce   sync.Once
 
 	// pending is the work running after its answer (later, maybeSweep);
 	// laterSlots bounds how much of it runs at once.
@@ -62,8 +65,8 @@ type Auth struct {
 	// verified caches tokens already verified (tokencache.go); users and
 	// sessions cache what the middleware checks of each (authenticate.go).
 	verified *tokenCache
-	users    stateCache // userState by user id
-	sessions stateCache // sessionState by family id
+	users    stateCache[userState]    // by user id
+	sessions stateCache[sessionState] // by family id
 }
 
 // New checks cfg, fills in defaults and returns a ready Auth. Its work is done
@@ -105,10 +108,12 @@ func New(cfg Config) (*Auth, error) {
 		return nil, err
 	}
 	a.verified = newTokenCache(cfg.TokenCacheSize)
-	a.users = newStateCache(cfg.CacheTTL)
-	a.sessions = newStateCache(cfg.CacheTTL)
+	a.users = newStateCache[userState](cfg.CacheTTL)
+	a.sessions = newStateCache[sessionState](cfg.CacheTTL)
 	a.laterSlots = make(chan struct{}, maxLater)
-	a.useCapabilities()
+	if err := a.useCapabilities(); err != nil {
+		return nil, err
+	}
 	if cfg.SendCode == nil {
 		a.log.Warn("fiberauth: Config.SendCode is not set; password reset codes will not be delivered")
 	}
@@ -152,6 +157,19 @@ func (a *Auth) Flush(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Close stops listening to the store's change notices (Notifier). Call it
+// when the Auth is no longer used, after Flush; its handlers and middleware
+// keep working, and see other instances' changes within CacheTTL. Closing
+// twice is a no-op.
+func (a *Auth) Close() error {
+	a.closeOnce.Do(func() {
+		if a.unsubscribe != nil {
+			a.unsubscribe()
+		}
+	})
+	return nil
 }
 
 // deriveKey derives a 32-byte key for one purpose from the secret, so that no

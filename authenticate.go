@@ -4,13 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/patrickmn/go-cache"
 )
 
 // Authenticating a request: an access token is good when its signature and
@@ -63,19 +58,12 @@ func (a *Auth) authenticate(ctx context.Context, raw string) (*principal, error)
 	if err != nil {
 		return nil, err
 	}
-	user, err := a.userState(ctx, claims.Subject, now)
+	user, err := a.userFor(ctx, claims, now)
 	if err != nil {
 		return nil, err
 	}
-	if user.disabled || user.etag != claims.ETag {
-		return nil, fmt.Errorf("%w: stale etag", ErrInvalidToken)
-	}
-	sess, err := a.sessionState(ctx, claims.SessionID, now)
-	if err != nil {
+	if err := a.checkSession(ctx, claims, now); err != nil {
 		return nil, err
-	}
-	if !sess.live(now) || sess.userID != claims.Subject {
-		return nil, fmt.Errorf("%w: session not live", ErrInvalidToken)
 	}
 	return &principal{claims: claims, user: user}, nil
 }
@@ -99,19 +87,100 @@ func (a *Auth) verifiedClaims(raw string, now time.Time) (*Claims, error) {
 	return c, nil
 }
 
+// The caches and other instances. What the caches hold may be behind the
+// store: another instance may have changed the user or started or rotated
+// the family since it was read. So a cached state refuses a token only when
+// it cannot be behind that token (an accepted token is always checked
+// against the newest state this process knows of, changes it was told of
+// included):
+//   - a revoked family, or a family of another user, stays so;
+//   - otherwise the state must be no older than the token: read after the
+//     request arrived, or read when the token was already at least
+//     tokenSkew old (the token's iat is in whole seconds, and instances'
+//     clocks differ a little). If not, the store is read again before
+//     refusing, by a read that can have seen the token: concurrent requests
+//     with the same etag (or the same token, for a family) share one.
+//
+// Every user and family the flows read or write is cached too (readUser,
+// readSession, cacheUser, cacheSession), so a token an instance has just
+// issued is accepted there without another read.
+
+// tokenSkew bounds how much older than a token's iat the token may really
+// be: iat is rounded down to the second, and the issuing instance's clock
+// may be up to a second ahead of this one's.
+const tokenSkew = 2 * time.Second
+
+// userFor returns the state of the token's user if it accepts the token
+// (its etag, not disabled), or ErrInvalidToken.
+func (a *Auth) userFor(ctx context.Context, c *Claims, now time.Time) (userState, error) {
+	arrived := a.users.generation()
+	e, ok := a.users.get(c.Subject, now)
+	if !ok {
+		var err error
+		if e, err = a.loadUser(ctx, c.Subject, ""); err != nil {
+			return userState{}, err
+		}
+	}
+	if !e.v.accepts(c) && e.gen <= arrived && mayPrecede(e.at, c) {
+		var err error
+		if e, err = a.loadUser(ctx, c.Subject, c.ETag); err != nil {
+			return userState{}, err
+		}
+	}
+	if !e.v.accepts(c) {
+		return userState{}, fmt.Errorf("%w: stale etag", ErrInvalidToken)
+	}
+	return e.v, nil
+}
+
+// checkSession checks that the token's family is live and the user's.
+func (a *Auth) checkSession(ctx context.Context, c *Claims, now time.Time) error {
+	arrived := a.sessions.generation()
+	e, ok := a.sessions.get(c.SessionID, now)
+	if !ok {
+		var err error
+		if e, err = a.loadSession(ctx, c.SessionID, ""); err != nil {
+			return err
+		}
+	}
+	// Revocation is final; only an expiry can be behind the store (a
+	// rotation elsewhere moved it).
+	if !e.v.revoked && !e.v.live(now) && e.gen <= arrived && mayPrecede(e.at, c) {
+		var err error
+		if e, err = a.loadSession(ctx, c.SessionID, c.ID); err != nil {
+			return err
+		}
+	}
+	if !e.v.live(now) || e.v.userID != c.Subject {
+		return fmt.Errorf("%w: session not live", ErrInvalidToken)
+	}
+	return nil
+}
+
+// mayPrecede reports whether a state learnt at (Unix nanoseconds) may
+// predate the token: whether the token may have been issued after it.
+func mayPrecede(at int64, c *Claims) bool {
+	return time.Unix(c.IssuedAt, 0).Add(tokenSkew).UnixNano() > at
+}
+
 // userState is what authenticating needs of a user, cached by id.
 type userState struct {
 	etag     string
 	disabled bool
 	roles    []string
-	stamp
 }
 
 func (u userState) hasRole(r string) bool { return slices.Contains(u.roles, r) }
 
+func (u userState) accepts(c *Claims) bool { return !u.disabled && u.etag == c.ETag }
+
 func userStateOf(u *User) userState {
 	return userState{etag: u.ETag, disabled: u.Disabled, roles: slices.Clone(u.Roles)}
 }
+
+// missingUser is cached for an id the store does not know, so that tokens of
+// a deleted user do not reach the store on every request.
+var missingUser = userState{disabled: true}
 
 // sessionState is what authenticating needs of a session family, cached by
 // id.
@@ -119,7 +188,6 @@ type sessionState struct {
 	userID    string
 	expiresAt time.Time // the earlier of ExpiresAt and AbsoluteExpiresAt
 	revoked   bool
-	stamp
 }
 
 func (s sessionState) live(now time.Time) bool { return !s.revoked && now.Before(s.expiresAt) }
@@ -132,192 +200,75 @@ func sessionStateOf(s *Session) sessionState {
 	return sessionState{userID: s.UserID, expiresAt: exp, revoked: !s.RevokedAt.IsZero()}
 }
 
-// missingUser is cached for an id the store does not know, so that tokens of
-// a deleted user do not reach the store on every request.
-var missingUser = userState{disabled: true}
+// goneSession is cached for a family revoked, or unknown to the store.
+var goneSession = sessionState{revoked: true}
 
-// userState returns the cached state of a user, or reads it from the store
-// and caches it (unless a change this process made meanwhile got there
-// first).
-func (a *Auth) userState(ctx context.Context, id string, now time.Time) (userState, error) {
-	if v, ok := a.users.get(id); ok {
-		if s := v.(userState); s.fresh(now) {
-			return s, nil
-		}
-	}
+// loadUser reads the user's state from the store, sharing the read with
+// concurrent callers of the same key, and caches it.
+func (a *Auth) loadUser(ctx context.Context, id, key string) (entry[userState], error) {
 	a.maybeSweep()
-	read := a.users.reading()
-	u, err := a.store.UserByID(ctx, id)
-	s := missingUser
-	switch {
-	case errors.Is(err, ErrNotFound):
-	case err != nil:
-		return userState{}, storeErr("user by id", err)
-	default:
-		s = userStateOf(&u)
+	e, err := a.users.load(ctx, id, key, a.now, func(ctx context.Context) (userState, error) {
+		u, err := a.store.UserByID(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return missingUser, nil
+		case err != nil:
+			return userState{}, storeErr("user by id", err)
+		}
+		return userStateOf(&u), nil
+	})
+	return e, err
+}
+
+// loadSession is loadUser for a session family.
+func (a *Auth) loadSession(ctx context.Context, id, key string) (entry[sessionState], error) {
+	a.maybeSweep()
+	return a.sessions.load(ctx, id, key, a.now, func(ctx context.Context) (sessionState, error) {
+		s, err := a.store.SessionByID(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return goneSession, nil
+		case err != nil:
+			return sessionState{}, storeErr("session by id", err)
+		}
+		return sessionStateOf(&s), nil
+	})
+}
+
+// readUser is a Store lookup of a user (by, with its key) for the flows:
+// what it reads is cached.
+func (a *Auth) readUser(ctx context.Context, by func(context.Context, string) (User, error), key string) (User, error) {
+	gen := a.users.begin()
+	at := a.now()
+	u, err := by(ctx, key)
+	if err == nil {
+		a.users.note(u.ID, userStateOf(&u), at, gen)
 	}
-	s.stamp = a.users.stamp(now, read)
-	a.users.fill(id, s)
-	return s, nil
+	return u, err
+}
+
+// readSession is Store.SessionByID for the flows: what it reads is cached.
+func (a *Auth) readSession(ctx context.Context, id string) (Session, error) {
+	gen := a.sessions.begin()
+	at := a.now()
+	s, err := a.store.SessionByID(ctx, id)
+	if err == nil {
+		a.sessions.note(s.ID, sessionStateOf(&s), at, gen)
+	}
+	return s, err
 }
 
 // cacheUser records a change this process made to u, so that its own
 // middleware sees it at once, whatever reads are in flight.
-func (a *Auth) cacheUser(u *User) {
-	s := userStateOf(u)
-	s.stamp = a.users.stamp(a.now(), a.users.changing())
-	a.users.set(u.ID, s)
-}
-
-// sessionState is userState for a session family.
-func (a *Auth) sessionState(ctx context.Context, id string, now time.Time) (sessionState, error) {
-	if v, ok := a.sessions.get(id); ok {
-		if s := v.(sessionState); s.fresh(now) {
-			return s, nil
-		}
-	}
-	a.maybeSweep()
-	read := a.sessions.reading()
-	s, err := a.store.SessionByID(ctx, id)
-	st := sessionState{revoked: true}
-	switch {
-	case errors.Is(err, ErrNotFound):
-	case err != nil:
-		return sessionState{}, storeErr("session by id", err)
-	default:
-		st = sessionStateOf(&s)
-	}
-	st.stamp = a.sessions.stamp(now, read)
-	a.sessions.fill(id, st)
-	return st, nil
-}
+func (a *Auth) cacheUser(u *User) { a.users.set(u.ID, userStateOf(u), a.now()) }
 
 // cacheSession records a family this process started or rotated.
-func (a *Auth) cacheSession(s *Session) {
-	st := sessionStateOf(s)
-	st.stamp = a.sessions.stamp(a.now(), a.sessions.changing())
-	a.sessions.set(s.ID, st)
-}
+func (a *Auth) cacheSession(s *Session) { a.sessions.set(s.ID, sessionStateOf(s), a.now()) }
 
-// forgetSessions records families this process revoked.
+// forgetSessions records families this process revoked (or was told were).
 func (a *Auth) forgetSessions(ids ...string) {
-	st := sessionState{revoked: true, stamp: a.sessions.stamp(a.now(), a.sessions.changing())}
+	now := a.now()
 	for _, id := range ids {
-		a.sessions.set(id, st)
-	}
-}
-
-// stateCache is a go-cache of what the store said. Each entry carries its
-// own deadline on Config.Now, so a test's clock moves it as it moves
-// everything else, and no lookup reads the wall clock; go-cache itself
-// never expires entries, and the cleanup (maybeSweep) forgets stale ones.
-//
-// A state read from the store may be out of date by the time it is cached:
-// a revocation this process made while the read was in flight must win. So
-// every entry carries a generation: a change takes a new one, a read the
-// one current when it began, and a read is cached only over an entry no
-// newer than it (checked and written under a lock per id).
-type stateCache struct {
-	c     *cache.Cache // nil: no cache (Config.CacheTTL < 0)
-	ttl   time.Duration
-	gen   *atomic.Uint64
-	locks *[stateLocks]sync.Mutex
-}
-
-const stateLocks = 64
-
-// stamp is what every cached state carries.
-type stamp struct {
-	until int64  // Unix nanoseconds on Config.Now: trusted until then
-	gen   uint64 // see stateCache
-}
-
-func (s stamp) fresh(now time.Time) bool { return now.UnixNano() < s.until }
-
-func (s stamp) generation() uint64 { return s.gen }
-
-// stamped is what every cached state is.
-type stamped interface {
-	fresh(now time.Time) bool
-	generation() uint64
-}
-
-func newStateCache(ttl time.Duration) stateCache {
-	if ttl < 0 {
-		return stateCache{}
-	}
-	return stateCache{c: cache.New(cache.NoExpiration, 0), ttl: ttl, gen: new(atomic.Uint64), locks: new([stateLocks]sync.Mutex)}
-}
-
-// reading is the generation of a store read about to begin.
-func (s stateCache) reading() uint64 {
-	if s.c == nil {
-		return 0
-	}
-	return s.gen.Load()
-}
-
-// changing is the generation of a change this process has just made.
-func (s stateCache) changing() uint64 {
-	if s.c == nil {
-		return 0
-	}
-	return s.gen.Add(1)
-}
-
-// stamp is the stamp of a state cached at now, of generation gen.
-func (s stateCache) stamp(now time.Time, gen uint64) stamp {
-	return stamp{until: now.Add(s.ttl).UnixNano(), gen: gen}
-}
-
-// get returns the state cached under id, fresh or not; the caller checks.
-func (s stateCache) get(id string) (any, bool) {
-	if s.c == nil {
-		return nil, false
-	}
-	return s.c.Get(id)
-}
-
-func (s stateCache) lock(id string) *sync.Mutex {
-	return &s.locks[maphash.String(lockSeed, id)%stateLocks]
-}
-
-var lockSeed = maphash.MakeSeed()
-
-// set caches v, a change this process made: it replaces what is there.
-func (s stateCache) set(id string, v stamped) {
-	if s.c == nil {
-		return
-	}
-	l := s.lock(id)
-	l.Lock()
-	s.c.SetDefault(id, v)
-	l.Unlock()
-}
-
-// fill caches v, read from the store, unless what is there is newer.
-func (s stateCache) fill(id string, v stamped) {
-	if s.c == nil {
-		return
-	}
-	l := s.lock(id)
-	l.Lock()
-	defer l.Unlock()
-	if cur, ok := s.c.Get(id); ok && cur.(stamped).generation() > v.generation() {
-		return
-	}
-	s.c.SetDefault(id, v)
-}
-
-// sweep forgets the states that are no longer fresh at now. A state put
-// meanwhile may be forgotten too: that costs one store read.
-func (s stateCache) sweep(now time.Time) {
-	if s.c == nil {
-		return
-	}
-	for id, it := range s.c.Items() {
-		if st, ok := it.Object.(stamped); ok && !st.fresh(now) {
-			s.c.Delete(id)
-		}
+		a.sessions.set(id, goneSession, now)
 	}
 }

@@ -2,6 +2,7 @@ package fiberauth
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -12,7 +13,7 @@ import (
 // useCapabilities takes each optional capability from the Store, or keeps
 // its state in process memory when the Store lacks it, and says once what
 // that means.
-func (a *Auth) useCapabilities() {
+func (a *Auth) useCapabilities() error {
 	var (
 		local   *localState
 		missing []string
@@ -33,10 +34,35 @@ func (a *Auth) useCapabilities() {
 	if local != nil {
 		a.cleaners = append(a.cleaners, local)
 	}
+	if n, ok := a.store.(Notifier); ok {
+		cancel, err := n.Subscribe(a.onChange)
+		if err != nil {
+			return fmt.Errorf("fiberauth: subscribing to the store's changes: %w", err)
+		}
+		a.unsubscribe = cancel
+	} else {
+		missing = append(missing, "Notifier (a change made through another instance is seen here within CacheTTL)")
+	}
 	a.nextSweep.Store(a.now().Add(a.sweepEvery()).UnixNano())
 	if len(missing) > 0 {
 		a.log.Warn("fiberauth: the store lacks optional capabilities; kept in process memory instead", "missing", strings.Join(missing, "; "))
 	}
+	return nil
+}
+
+// onChange is what a Notifier tells of a change made through any instance:
+// the caches forget what it makes stale (see stateCache).
+func (a *Auth) onChange(c Change) {
+	if c.Lost {
+		a.users.flush()
+		a.sessions.flush()
+		a.log.Warn("fiberauth: the store's change notices may have been lost; the caches were emptied")
+		return
+	}
+	if c.UserID != "" {
+		a.users.invalidate(c.UserID, func(u userState) bool { return c.ETag != "" && u.etag == c.ETag })
+	}
+	a.forgetSessions(c.Sessions...)
 }
 
 // capability is the Store as a T, or else the process's local state (made

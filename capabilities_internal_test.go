@@ -98,10 +98,10 @@ func TestStateCachesForgetStaleEntries(t *testing.T) {
 		a.cacheUser(&User{ID: "u2", ETag: "e"}) // fresh when the sweep runs
 		a.maybeSweep()
 		a.pending.Wait()
-		if _, stale := a.users.get("u1"); stale || a.sessions.c.ItemCount() != 0 {
+		if _, stale := a.users.c.Get("u1"); stale || a.sessions.c.ItemCount() != 0 {
 			t.Fatalf("CleanupInterval %v: stale states kept: users %d, sessions %d", interval, a.users.c.ItemCount(), a.sessions.c.ItemCount())
 		}
-		if _, ok := a.users.get("u2"); !ok {
+		if _, ok := a.users.c.Get("u2"); !ok {
 			t.Fatalf("CleanupInterval %v: a fresh state was forgotten", interval)
 		}
 	}

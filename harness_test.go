@@ -123,6 +123,7 @@ func newHarnessOn(t testing.TB, store fiberauth.Store, now time.Time, configure 
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(func() { _ = a.Close() })
 	h.auth = a
 	h.secrets = append(h.secrets, goodPassword)
 	// Whatever the test did, no secret may reach a log line.

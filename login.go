@@ -215,7 +215,7 @@ func (a *Auth) answerMFA(ctx context.Context, in ChallengeInput) (SignIn, error)
 	if err != nil {
 		return SignIn{}, err
 	}
-	u, err := a.store.UserByID(ctx, ch.UserID)
+	u, err := a.readUser(ctx, a.store.UserByID, ch.UserID)
 	if errors.Is(err, ErrNotFound) {
 		return SignIn{}, ErrInvalidGrant
 	}

@@ -133,7 +133,7 @@ func (a *Auth) ChangePassword(ctx context.Context, caller Claims, in PasswordCha
 		// The family as it is now: a refresh since the last read moved it
 		// on, and the rotation must follow from its current token and
 		// generation, not go back to older ones.
-		cur, err := a.store.SessionByID(ctx, s.ID)
+		cur, err := a.readSession(ctx, s.ID)
 		if err != nil {
 			return storeErr("session by id", err)
 		}

@@ -158,7 +158,7 @@ func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
 	if !s.Live(now) {
 		return Tokens{}, ErrInvalidGrant
 	}
-	u, err := a.store.UserByID(ctx, s.UserID)
+	u, err := a.readUser(ctx, a.store.UserByID, s.UserID)
 	if errors.Is(err, ErrNotFound) {
 		return Tokens{}, ErrInvalidGrant
 	}
@@ -174,7 +174,7 @@ func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
 			return t, err
 		}
 		// A concurrent refresh of the same token won: answer as a replay.
-		if s, err = a.store.SessionByID(ctx, s.ID); err != nil {
+		if s, err = a.readSession(ctx, s.ID); err != nil {
 			return Tokens{}, storeErr("session by id", err)
 		}
 		if !s.Live(now) {
@@ -231,7 +231,7 @@ func (a *Auth) familyOf(ctx context.Context, in RefreshInput) (Session, []byte, 
 	if !ok {
 		return Session{}, nil, 0, ErrInvalidGrant
 	}
-	s, err := a.store.SessionByID(ctx, sid)
+	s, err := a.readSession(ctx, sid)
 	if errors.Is(err, ErrNotFound) {
 		return Session{}, nil, 0, ErrInvalidGrant
 	}
@@ -333,7 +333,7 @@ func (a *Auth) callerSession(ctx context.Context, caller Claims) (Session, error
 	if err := checkCaller(caller); err != nil {
 		return Session{}, err
 	}
-	s, err := a.store.SessionByID(ctx, caller.SessionID)
+	s, err := a.readSession(ctx, caller.SessionID)
 	if errors.Is(err, ErrNotFound) {
 		return Session{}, fmt.Errorf("%w: unknown session", ErrInvalidToken)
 	}
@@ -396,7 +396,7 @@ func (a *Auth) EndSession(ctx context.Context, caller Claims, sessionID string) 
 	if !validID(sessionID) {
 		return ErrNotFound
 	}
-	s, err := a.store.SessionByID(ctx, sessionID)
+	s, err := a.readSession(ctx, sessionID)
 	if err != nil {
 		return storeErr("session by id", err)
 	}

@@ -14,7 +14,8 @@ import (
 // interface that fiberauth finds by type assertion (as io/fs finds
 // fs.ReadFileFS): CodeStore (one-time codes), ChallengeStore (login
 // challenges), AttemptStore (throttling counters), TOTPStore (TOTP replay
-// protection) and Cleaner (deletion of expired records). For each one a
+// protection), Cleaner (deletion of expired records) and Notifier (news of
+// changes made by other instances). For each one a
 // store lacks, New keeps that state in process memory instead and logs
 // once what that means (for example: not shared across instances).
 //
@@ -187,6 +188,42 @@ type Cleaner interface {
 	// optional capabilities the store has, the codes, challenges and
 	// attempt windows expired at now.
 	DeleteExpired(ctx context.Context, now time.Time) error
+}
+
+// Notifier is the optional capability of telling every Auth that shares
+// the store, in this process or another, about the changes any of them
+// made: then a logout, a password change, DisableUser or SetRoles on one
+// instance is refused by the others at once, instead of within
+// Config.CacheTTL.
+//
+// The store announces, as part of the change where it can (a notice of a
+// change that did not happen is harmless: it costs a store read):
+//   - every UpdateUser and UseCode that succeeded, as a Change naming the
+//     user, its new etag and the families it revoked;
+//   - every RevokeSession that revoked a family, and every
+//     RevokeUserSessions that revoked any, as a Change naming them.
+type Notifier interface {
+	// Subscribe calls fn with every Change committed through the store, by
+	// any process, from when it returns until cancel is called; once
+	// cancel has returned, fn is not called again. fn may be called from
+	// several goroutines at once, and must return quickly without calling
+	// the store. When changes may have been missed (the store lost its link
+	// to the others and got it back), it calls fn with Change{Lost: true}
+	// once the link is back. An error means nothing was subscribed.
+	Subscribe(fn func(Change)) (cancel func(), err error)
+}
+
+// Change is what a Notifier announces.
+type Change struct {
+	// UserID is the user whose record changed, with ETag its new etag;
+	// empty when the change was only of session families.
+	UserID string
+	ETag   string
+	// Sessions are the ids of the families revoked.
+	Sessions []string
+	// Lost says that changes may have been missed: everything cached from
+	// the store must be read again.
+	Lost bool
 }
 
 // CodeMaxAttempts is how many wrong tries burn a one-time code or a login

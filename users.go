@@ -99,7 +99,7 @@ func (a *Auth) storeNewUser(ctx context.Context, u *User) error {
 
 // UserByID returns the user with that id, or ErrNotFound.
 func (a *Auth) UserByID(ctx context.Context, id string) (User, error) {
-	u, err := a.store.UserByID(ctx, id)
+	u, err := a.readUser(ctx, a.store.UserByID, id)
 	return u, storeErr("user by id", err)
 }
 
@@ -193,7 +193,7 @@ const maxUpdateTries = 3
 // answers ErrInvalidGrant, as a wrong code would.
 func (a *Auth) modifyUser(ctx context.Context, id string, ch userChange, fn func(*User) error) (User, error) {
 	for try := 1; ; try++ {
-		u, err := a.store.UserByID(ctx, id)
+		u, err := a.readUser(ctx, a.store.UserByID, id)
 		if err != nil {
 			return User{}, storeErr("user by id", err)
 		}
@@ -337,9 +337,9 @@ func (a *Auth) userByName(ctx context.Context, name string) (User, error) {
 		err error
 	)
 	if strings.Contains(name, "@") {
-		u, err = a.store.UserByEmail(ctx, name)
+		u, err = a.readUser(ctx, a.store.UserByEmail, name)
 	} else {
-		u, err = a.store.UserByUsername(ctx, name)
+		u, err = a.readUser(ctx, a.store.UserByUsername, name)
 	}
 	return u, storeErr("user by name", err)
 }

@@ -2,8 +2,8 @@
 // single-process apps that can lose their users at restart.
 //
 // It offers every optional capability (CodeStore, ChallengeStore,
-// AttemptStore, TOTPStore and Cleaner), all in the same maps behind one
-// mutex, and is the reference implementation of the contract that
+// AttemptStore, TOTPStore, Cleaner and Notifier), all in the same maps
+// behind one mutex, and is the reference implementation of the contract that
 // storetest checks.
 package memstore
 
@@ -28,6 +28,7 @@ var (
 	_ fiberauth.AttemptStore   = (*Store)(nil)
 	_ fiberauth.TOTPStore      = (*Store)(nil)
 	_ fiberauth.Cleaner        = (*Store)(nil)
+	_ fiberauth.Notifier       = (*Store)(nil)
 )
 
 // Store keeps everything in maps behind one mutex, so that every method,
@@ -51,6 +52,8 @@ type Store struct {
 	// attempts are the throttling windows, at most attempts.DefaultMaxKeys
 	// of them: their keys are chosen by whoever sends requests.
 	attempts *attempts.Windows
+
+	subs subscribers // Notifier
 }
 
 type codeKey struct{ userID, purpose string }
@@ -204,8 +207,12 @@ func (m *Store) UserByUsername(_ context.Context, username string) (fiberauth.Us
 // UpdateUser implements fiberauth.Store.
 func (m *Store) UpdateUser(_ context.Context, up fiberauth.UserUpdate) (fiberauth.UpdateResult, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.update(&up)
+	res, err := m.update(&up)
+	m.mu.Unlock()
+	if err == nil {
+		m.subs.updated(&up, &res)
+	}
+	return res, err
 }
 
 // update is UpdateUser with m.mu held, shared with UseCode so that both
@@ -321,13 +328,17 @@ func (m *Store) rotate(r *fiberauth.Rotation) fiberauth.Session {
 // RevokeSession implements fiberauth.Store.
 func (m *Store) RevokeSession(_ context.Context, id string, at time.Time) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	s, ok := m.sessions[id]
+	revoked := ok && s.RevokedAt.IsZero()
+	if revoked {
+		s.RevokedAt = at
+	}
+	m.mu.Unlock()
 	if !ok {
 		return fiberauth.ErrNotFound
 	}
-	if s.RevokedAt.IsZero() {
-		s.RevokedAt = at
+	if revoked {
+		m.subs.announce(fiberauth.Change{Sessions: []string{id}})
 	}
 	return nil
 }
@@ -335,8 +346,12 @@ func (m *Store) RevokeSession(_ context.Context, id string, at time.Time) error 
 // RevokeUserSessions implements fiberauth.Store.
 func (m *Store) RevokeUserSessions(_ context.Context, userID, except string, at time.Time) ([]string, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.revokeUser(userID, except, at), nil
+	ids := m.revokeUser(userID, except, at)
+	m.mu.Unlock()
+	if len(ids) > 0 {
+		m.subs.announce(fiberauth.Change{Sessions: slices.Clone(ids)})
+	}
+	return ids, nil
 }
 
 func (m *Store) revokeUser(userID, except string, at time.Time) []string {
@@ -402,6 +417,14 @@ func (m *Store) CheckCode(_ context.Context, userID, purpose string, hash []byte
 // the update is applied as UpdateUser applies it, and the code goes only
 // when the update went through, all under the one lock.
 func (m *Store) UseCode(_ context.Context, c fiberauth.Code, up fiberauth.UserUpdate) (fiberauth.UpdateResult, error) {
+	res, err := m.useCode(&c, &up)
+	if err == nil {
+		m.subs.updated(&up, &res)
+	}
+	return res, err
+}
+
+func (m *Store) useCode(c *fiberauth.Code, up *fiberauth.UserUpdate) (fiberauth.UpdateResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k := codeKey{c.UserID, c.Purpose}
@@ -409,7 +432,7 @@ func (m *Store) UseCode(_ context.Context, c fiberauth.Code, up fiberauth.UserUp
 	if !ok || !up.At.Before(stored.ExpiresAt) || subtle.ConstantTimeCompare(stored.Hash, c.Hash) != 1 {
 		return fiberauth.UpdateResult{}, fiberauth.ErrCodeSpent
 	}
-	res, err := m.update(&up)
+	res, err := m.update(up)
 	if err != nil {
 		return fiberauth.UpdateResult{}, err
 	}

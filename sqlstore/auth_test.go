@@ -61,6 +61,7 @@ func newInstance(t testing.TB, store fiberauth.Store, cacheTTL time.Duration, cl
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = a.Close() })
 	app := fiber.New()
 	a.Mount(app.Group("/auth"))
 	app.Get("/api/profile", a.Middleware(), func(c *fiber.Ctx) error { return c.SendString(fiberauth.UserIDFrom(c)) })

@@ -3,11 +3,14 @@
 // that run several instances against one database.
 //
 // Besides the core Store, a *Store has every optional capability: CodeStore,
-// ChallengeStore, AttemptStore, TOTPStore and Cleaner, so one-time codes,
-// login challenges, throttling counters and TOTP replay protection are
-// shared by every instance on the database and survive a restart. It runs
-// nothing in the background: fiberauth calls DeleteExpired on its own
-// schedule, with its own clock.
+// ChallengeStore, AttemptStore, TOTPStore, Cleaner and Notifier, so one-time
+// codes, login challenges, throttling counters and TOTP replay protection
+// are shared by every instance on the database and survive a restart, and
+// every instance hears at once of a logout or user change made through
+// another (notify.go: LISTEN/NOTIFY on PostgreSQL, a polled change log on
+// SQLite). Its only background work is that listener, while an Auth
+// subscribes; fiberauth calls DeleteExpired on its own schedule, with its
+// own clock.
 //
 // Every method that reads and then writes does so in one transaction. On
 // SQLite every transaction takes the write lock at BEGIN (Open sets
@@ -43,6 +46,7 @@ var (
 	_ fiberauth.AttemptStore   = (*Store)(nil)
 	_ fiberauth.TOTPStore      = (*Store)(nil)
 	_ fiberauth.Cleaner        = (*Store)(nil)
+	_ fiberauth.Notifier       = (*Store)(nil)
 )
 
 // DefaultQueryTimeout bounds each store call whose context has no deadline,
@@ -79,6 +83,10 @@ type Store struct {
 	// Nil for PostgreSQL.
 	writer  chan struct{}
 	waiting atomic.Int64 // writes queued for writer
+
+	channel string        // PostgreSQL: the NOTIFY channel of changes
+	poll    time.Duration // SQLite: how often the change log is polled
+	subs    subscribers   // Notifier (notify.go)
 }
 
 // maxQueuedWrites bounds the SQLite writes waiting their turn; beyond it a
@@ -101,6 +109,7 @@ type Option func(*options) error
 
 type options struct {
 	timeout time.Duration
+	poll    time.Duration
 }
 
 // WithQueryTimeout bounds each call whose context has no deadline.
@@ -111,6 +120,20 @@ func WithQueryTimeout(d time.Duration) Option {
 			return errors.New("sqlstore: query timeout must be positive")
 		}
 		o.timeout = d
+		return nil
+	}
+}
+
+// WithPollInterval is how often a SQLite Store looks for changes other
+// processes made (fiberauth.Notifier), while an Auth listens: a cheap
+// PRAGMA data_version, then a read of the change log when anything was
+// committed. Optional. Default: DefaultPollInterval.
+func WithPollInterval(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return errors.New("sqlstore: poll interval must be positive")
+		}
+		o.poll = d
 		return nil
 	}
 }
@@ -180,7 +203,7 @@ func newStore(ctx context.Context, db *sql.DB, d Dialect, opts []Option) (*Store
 	if d.isUnique == nil {
 		return nil, errors.New("sqlstore: unknown dialect; use sqlstore.SQLite or sqlstore.Postgres")
 	}
-	o := options{timeout: DefaultQueryTimeout}
+	o := options{timeout: DefaultQueryTimeout, poll: DefaultPollInterval}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -189,9 +212,15 @@ func newStore(ctx context.Context, db *sql.DB, d Dialect, opts []Option) (*Store
 	if err := migrate(ctx, db, d); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, d: d, timeout: o.timeout}
+	s := &Store{db: db, d: d, timeout: o.timeout, poll: o.poll}
 	if d.name == SQLite.name {
 		s.writer = make(chan struct{}, 1)
+	} else {
+		var schema string
+		if err := db.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+			return nil, fmt.Errorf("sqlstore: current schema: %w", err)
+		}
+		s.channel = channelFor(schema)
 	}
 	return s, nil
 }
@@ -201,6 +230,7 @@ func newStore(ctx context.Context, db *sql.DB, d Dialect, opts []Option) (*Store
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.stopListening()
 		if s.ownDB {
 			err = s.db.Close()
 		}
@@ -430,8 +460,10 @@ func (s *Store) update(ctx context.Context, c *fiberauth.Code, up *fiberauth.Use
 			}
 		}
 		var err error
-		res, err = s.updateTx(ctx, tx, up, args)
-		return err
+		if res, err = s.updateTx(ctx, tx, up, args); err != nil {
+			return err
+		}
+		return s.announce(ctx, tx, up.At, fiberauth.Change{UserID: up.User.ID, ETag: up.User.ETag, Sessions: res.Revoked})
 	})
 	if s.d.isUnique(err) {
 		return fiberauth.UpdateResult{}, fiberauth.ErrConflict
@@ -646,9 +678,14 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) erro
 		return err
 	}
 	defer done()
-	res, err := s.db.ExecContext(ctx, `UPDATE fiberauth_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at = 0`, id, micros(at))
-	// Present but not changed: revoked already, which is a no-op.
-	return changedOr(ctx, s.db, res, err, nil, `SELECT 1 FROM fiberauth_sessions WHERE id = $1`, id)
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE fiberauth_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at = 0`, id, micros(at))
+		if ok, err := changed(res, err); err != nil || ok {
+			return errOr(err, s.announce(ctx, tx, at, fiberauth.Change{Sessions: []string{id}}))
+		}
+		// Present but not changed: revoked already, which is a no-op.
+		return changedOr(ctx, tx, res, nil, nil, `SELECT 1 FROM fiberauth_sessions WHERE id = $1`, id)
+	})
 }
 
 // RevokeUserSessions implements fiberauth.Store.
@@ -658,7 +695,15 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, a
 		return nil, err
 	}
 	defer done()
-	return revokeUser(ctx, s.db, userID, except, at)
+	var ids []string
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if ids, err = revokeUser(ctx, tx, userID, except, at); err != nil || len(ids) == 0 {
+			return err
+		}
+		return s.announce(ctx, tx, at, fiberauth.Change{Sessions: ids})
+	})
+	return ids, err
 }
 
 // ListSessions implements fiberauth.Store.
@@ -904,7 +949,12 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_challenges WHERE expires_at <= $1`, at); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_attempts WHERE ends_at <= $1`, at)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_attempts WHERE ends_at <= $1`, at); err != nil {
+			return err
+		}
+		// The newest change stays, so that the next one's seq follows it.
+		_, err := tx.ExecContext(ctx, `DELETE FROM fiberauth_changes
+			WHERE at <= $1 AND seq < (SELECT MAX(seq) FROM fiberauth_changes)`, micros(now.Add(-changeRetention)))
 		return err
 	})
 }

@@ -1,0 +1,254 @@
+package fiberauth
+
+import (
+	"context"
+	"hash/maphash"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/patrickmn/go-cache"
+)
+
+// stateCache is a go-cache of what the store said of users or session
+// families (T is userState or sessionState). Each entry carries its own
+// deadline on Config.Now, so a test's clock moves it as it moves everything
+// else, and no lookup reads the wall clock; go-cache itself never expires
+// entries, and the cleanup (maybeSweep) forgets stale ones.
+//
+// Ordering. Every store read and every change this process knows of (its
+// own, or one a Notifier told it of) takes a generation from one counter, so
+// generations order what the cache learnt:
+//   - a read is cached only over an entry no newer than it, so a change this
+//     process made (or heard of) while the read was in flight wins;
+//   - a change detaches the reads in flight for that id, so a request that
+//     arrives after the change never joins a read that began before it;
+//   - a flush (after notices may have been lost) sets a floor below which no
+//     read is cached.
+//
+// Concurrent reads of one id are collapsed into one store read (a flight).
+// A flight has a key besides the id: "" for a plain miss, which any request
+// may join, or what a request needs the read to have seen (a token's etag or
+// id, see authenticate.go), which only requests needing the same may join.
+type stateCache[T any] struct {
+	c     *cache.Cache // nil: no cache (Config.CacheTTL < 0)
+	ttl   time.Duration
+	gen   *atomic.Uint64
+	floor *atomic.Uint64
+	locks *[stateLocks]sync.Mutex
+
+	fmu     *sync.Mutex
+	flights map[string]map[string]*flight[T] // by id, then key
+}
+
+const stateLocks = 64
+
+// entry is a cached state and what the cache knows of it.
+type entry[T any] struct {
+	v     T
+	until int64  // Unix nanoseconds on Config.Now: trusted until then
+	at    int64  // Unix nanoseconds on Config.Now when it was read or changed
+	gen   uint64 // see stateCache
+}
+
+func (e *entry[T]) fresh(now time.Time) bool { return now.UnixNano() < e.until }
+
+// flight is one store read that several requests wait for.
+type flight[T any] struct {
+	done chan struct{}
+	e    entry[T]
+	err  error
+}
+
+func newStateCache[T any](ttl time.Duration) stateCache[T] {
+	if ttl < 0 {
+		return stateCache[T]{}
+	}
+	return stateCache[T]{
+		c: cache.New(cache.NoExpiration, 0), ttl: ttl,
+		gen: new(atomic.Uint64), floor: new(atomic.Uint64), locks: new([stateLocks]sync.Mutex),
+		fmu: new(sync.Mutex), flights: map[string]map[string]*flight[T]{},
+	}
+}
+
+// generation is the newest generation taken so far: a request that notes
+// it on arrival knows that any entry of a greater one was learnt after it
+// arrived.
+func (s stateCache[T]) generation() uint64 {
+	if s.c == nil {
+		return 0
+	}
+	return s.gen.Load()
+}
+
+// get returns the entry cached under id if it is fresh at now.
+func (s stateCache[T]) get(id string, now time.Time) (entry[T], bool) {
+	if s.c == nil {
+		return entry[T]{}, false
+	}
+	v, ok := s.c.Get(id)
+	if !ok {
+		return entry[T]{}, false
+	}
+	e := v.(*entry[T])
+	if !e.fresh(now) {
+		return entry[T]{}, false
+	}
+	return *e, true
+}
+
+func (s stateCache[T]) lock(id string) *sync.Mutex {
+	return &s.locks[maphash.String(lockSeed, id)%stateLocks]
+}
+
+var lockSeed = maphash.MakeSeed()
+
+// begin is the generation of a store read about to begin, for note.
+func (s stateCache[T]) begin() uint64 {
+	if s.c == nil {
+		return 0
+	}
+	return s.gen.Add(1)
+}
+
+// note caches v, read from the store at now by a read that began at
+// generation gen, unless what is there is newer.
+func (s stateCache[T]) note(id string, v T, now time.Time, gen uint64) entry[T] {
+	e := entry[T]{v: v, until: now.Add(s.ttl).UnixNano(), at: now.UnixNano(), gen: gen}
+	if s.c == nil || gen < s.floor.Load() {
+		return e
+	}
+	l := s.lock(id)
+	l.Lock()
+	defer l.Unlock()
+	if cur, ok := s.c.Get(id); ok && cur.(*entry[T]).gen > gen {
+		return e
+	}
+	s.c.SetDefault(id, &e)
+	return e
+}
+
+// set caches v, a change this process has made (committed) at now: it
+// replaces what is there, and reads in flight for id are detached.
+func (s stateCache[T]) set(id string, v T, now time.Time) {
+	if s.c == nil {
+		return
+	}
+	s.detach(id)
+	e := &entry[T]{v: v, until: now.Add(s.ttl).UnixNano(), at: now.UnixNano(), gen: s.gen.Add(1)}
+	l := s.lock(id)
+	l.Lock()
+	s.c.SetDefault(id, e)
+	l.Unlock()
+}
+
+// invalidate forgets what is cached of id, unless keep says it is already
+// what a notice announces: the next request reads the store, and no read
+// in flight is cached or joined.
+func (s stateCache[T]) invalidate(id string, keep func(T) bool) {
+	if s.c == nil {
+		return
+	}
+	s.detach(id)
+	gen := s.gen.Add(1)
+	l := s.lock(id)
+	l.Lock()
+	defer l.Unlock()
+	if cur, ok := s.c.Get(id); ok && keep != nil && keep(cur.(*entry[T]).v) {
+		return
+	}
+	// An entry that is never fresh, newer than any read in flight.
+	s.c.SetDefault(id, &entry[T]{gen: gen})
+}
+
+// flush forgets everything: no read that began before it is cached or
+// joined.
+func (s stateCache[T]) flush() {
+	if s.c == nil {
+		return
+	}
+	s.fmu.Lock()
+	s.floor.Store(s.gen.Add(1))
+	clear(s.flights)
+	s.fmu.Unlock()
+	s.c.Flush()
+}
+
+// detach makes the reads in flight for id unjoinable: requests that come
+// later read again.
+func (s stateCache[T]) detach(id string) {
+	s.fmu.Lock()
+	delete(s.flights, id)
+	s.fmu.Unlock()
+}
+
+// load reads id through read, once for all the concurrent callers with the
+// same key, and caches what it read (note). A caller whose ctx ends stops
+// waiting; the read goes on for the others. Without a cache, every call
+// reads.
+func (s stateCache[T]) load(ctx context.Context, id, key string, now func() time.Time, read func(ctx context.Context) (T, error)) (entry[T], error) {
+	if s.c == nil {
+		v, err := read(ctx)
+		return entry[T]{v: v, gen: math.MaxUint64}, err // read after anything
+	}
+	s.fmu.Lock()
+	byKey := s.flights[id]
+	if f := byKey[key]; f != nil {
+		s.fmu.Unlock()
+		select {
+		case <-f.done:
+			return f.e, f.err
+		case <-ctx.Done():
+			return entry[T]{}, ctx.Err()
+		}
+	}
+	f := &flight[T]{done: make(chan struct{})}
+	if byKey == nil {
+		byKey = map[string]*flight[T]{}
+		s.flights[id] = byKey
+	}
+	byKey[key] = f
+	gen := s.gen.Add(1) // taken under fmu: a detach either precedes it or drops f
+	s.fmu.Unlock()
+
+	at := now()
+	// The read serves every caller that joins it, so one caller's going
+	// away must not cancel it (the store bounds it on its own).
+	v, err := read(context.WithoutCancel(ctx))
+	if err == nil {
+		f.e = s.note(id, v, at, gen)
+	}
+	f.err = err
+	s.fmu.Lock()
+	if s.flights[id][key] == f {
+		delete(s.flights[id], key)
+		if len(s.flights[id]) == 0 {
+			delete(s.flights, id)
+		}
+	}
+	s.fmu.Unlock()
+	close(f.done)
+	return f.e, f.err
+}
+
+// sweep forgets the entries that are no longer fresh at now. An entry put
+// meanwhile may be forgotten too: that costs one store read.
+func (s stateCache[T]) sweep(now time.Time) {
+	if s.c == nil {
+		return
+	}
+	for id, it := range s.c.Items() {
+		if e, ok := it.Object.(*entry[T]); ok && !e.fresh(now) {
+			s.c.Delete(id)
+		}
+	}
+}
+
+// len is how many entries are cached.
+func (s stateCache[T]) len() int {
+	if s.c == nil {
+		return 0
+	}
+	return s.c.ItemCount()
+}
