@@ -14,7 +14,7 @@
 // The core Store is always tested (subtests under "Store/"). Each optional
 // capability is tested only when the store has it, as testing/fstest.TestFS
 // tests fs.ReadFileFS only when a file system implements it: CodeStore,
-// ChallengeStore, AttemptStore, TOTPStore and Cleaner each have subtests
+// ChallengeStore, AttemptStore, TOTPStore, Cleaner and Notifier each have subtests
 // under their name, and Cleaner's check the expiry of only those records
 // whose capabilities the store has. Run logs which capabilities it found
 // ("store offers: ..."), so a run that tests less than you meant shows it.
@@ -108,9 +108,10 @@ var (
 	attemptCap   = &capability{name: "AttemptStore", has: implements[fiberauth.AttemptStore], tests: attemptTests}
 	totpCap      = &capability{name: "TOTPStore", has: implements[fiberauth.TOTPStore], tests: totpTests}
 	cleanerCap   = &capability{name: "Cleaner", has: implements[fiberauth.Cleaner], tests: cleanerTests}
+	notifierCap  = &capability{name: "Notifier", has: implements[fiberauth.Notifier], tests: notifierTests}
 	// capabilities is every optional capability, in the order they are
 	// logged and run.
-	capabilities = []*capability{codeCap, challengeCap, attemptCap, totpCap, cleanerCap}
+	capabilities = []*capability{codeCap, challengeCap, attemptCap, totpCap, cleanerCap, notifierCap}
 )
 
 // offers lists the names of the optional capabilities s has.
