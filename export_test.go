@@ -25,3 +25,7 @@ func WithLocalCapabilities(s Store) Store {
 		TOTPStore
 	}{s, l, l, l, l}
 }
+
+// StateJoins reports how many lookups of a's middleware waited for a store
+// read another request had begun, instead of reading themselves.
+func StateJoins(a *Auth) int64 { return a.users.joins.Load() + a.sessions.joins.Load() }

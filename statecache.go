@@ -40,6 +40,7 @@ type stateCache[T any] struct {
 
 	fmu     *sync.Mutex
 	flights map[string]map[string]*flight[T] // by id, then key
+	joins   *atomic.Int64                    // callers that waited for another's read
 }
 
 const stateLocks = 64
@@ -68,7 +69,7 @@ func newStateCache[T any](ttl time.Duration) stateCache[T] {
 	return stateCache[T]{
 		c: cache.New(cache.NoExpiration, 0), ttl: ttl,
 		gen: new(atomic.Uint64), floor: new(atomic.Uint64), locks: new([stateLocks]sync.Mutex),
-		fmu: new(sync.Mutex), flights: map[string]map[string]*flight[T]{},
+		fmu: new(sync.Mutex), flights: map[string]map[string]*flight[T]{}, joins: new(atomic.Int64),
 	}
 }
 
@@ -196,6 +197,7 @@ func (s stateCache[T]) load(ctx context.Context, id, key string, now func() time
 	byKey := s.flights[id]
 	if f := byKey[key]; f != nil {
 		s.fmu.Unlock()
+		s.joins.Add(1)
 		select {
 		case <-f.done:
 			return f.e, f.err
