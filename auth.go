@@ -41,6 +41,7 @@ type Auth struct {
 	challenges ChallengeStore
 	attempts   AttemptStore
 	totpSteps  TOTPStore
+	keyStore   KeyStore // only with Config.SigningAlgorithm
 	cleaners   []Cleaner
 	nextSweep  atomic.Int64 // when cleanup is next due, Unix nanoseconds on Now
 
@@ -109,6 +110,9 @@ func New(cfg Config) (*Auth, error) {
 	a.sessions = newStateCache(cfg.CacheTTL)
 	a.laterSlots = make(chan struct{}, maxLater)
 	a.useCapabilities()
+	if err := a.useSigningKeys(); err != nil {
+		return nil, err
+	}
 	if cfg.SendCode == nil {
 		a.log.Warn("fiberauth: Config.SendCode is not set; password reset codes will not be delivered")
 	}

@@ -2,8 +2,8 @@
 // single-process apps that can lose their users at restart.
 //
 // It offers every optional capability (CodeStore, ChallengeStore,
-// AttemptStore, TOTPStore and Cleaner), all in the same maps behind one
-// mutex, and is the reference implementation of the contract that
+// AttemptStore, TOTPStore, KeyStore and Cleaner), all in the same maps
+// behind one mutex, and is the reference implementation of the contract that
 // storetest checks.
 package memstore
 
@@ -51,6 +51,8 @@ type Store struct {
 	// attempts are the throttling windows, at most attempts.DefaultMaxKeys
 	// of them: their keys are chosen by whoever sends requests.
 	attempts *attempts.Windows
+	// keys are the generated signing keys, by generation (keys.go).
+	keys []fiberauth.StoredSigningKey
 }
 
 type codeKey struct{ userID, purpose string }
@@ -95,6 +97,7 @@ func (m *Store) Clone() *Store {
 		c.challenges[k] = &cc
 	}
 	c.attempts = m.attempts.Clone()
+	c.keys = copyKeys(m.keys)
 	return c
 }
 

@@ -3,9 +3,10 @@
 // that run several instances against one database.
 //
 // Besides the core Store, a *Store has every optional capability: CodeStore,
-// ChallengeStore, AttemptStore, TOTPStore and Cleaner, so one-time codes,
-// login challenges, throttling counters and TOTP replay protection are
-// shared by every instance on the database and survive a restart. It runs
+// ChallengeStore, AttemptStore, TOTPStore, KeyStore and Cleaner, so
+// one-time codes, login challenges, throttling counters, TOTP replay
+// protection and generated signing keys are shared by every instance on the
+// database and survive a restart. It runs
 // nothing in the background: fiberauth calls DeleteExpired on its own
 // schedule, with its own clock.
 //

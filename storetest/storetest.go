@@ -14,9 +14,9 @@
 // The core Store is always tested (subtests under "Store/"). Each optional
 // capability is tested only when the store has it, as testing/fstest.TestFS
 // tests fs.ReadFileFS only when a file system implements it: CodeStore,
-// ChallengeStore, AttemptStore, TOTPStore and Cleaner each have subtests
-// under their name, and Cleaner's check the expiry of only those records
-// whose capabilities the store has. Run logs which capabilities it found
+// ChallengeStore, AttemptStore, TOTPStore, KeyStore and Cleaner each have
+// subtests under their name, and Cleaner's check the expiry of only those
+// records whose capabilities the store has. Run logs which capabilities it found
 // ("store offers: ..."), so a run that tests less than you meant shows it.
 // Every store Run gets from newStore must offer the same capabilities.
 //
@@ -107,10 +107,11 @@ var (
 	challengeCap = &capability{name: "ChallengeStore", has: implements[fiberauth.ChallengeStore], tests: challengeTests}
 	attemptCap   = &capability{name: "AttemptStore", has: implements[fiberauth.AttemptStore], tests: attemptTests}
 	totpCap      = &capability{name: "TOTPStore", has: implements[fiberauth.TOTPStore], tests: totpTests}
+	keyCap       = &capability{name: "KeyStore", has: implements[fiberauth.KeyStore], tests: keyTests}
 	cleanerCap   = &capability{name: "Cleaner", has: implements[fiberauth.Cleaner], tests: cleanerTests}
 	// capabilities is every optional capability, in the order they are
 	// logged and run.
-	capabilities = []*capability{codeCap, challengeCap, attemptCap, totpCap, cleanerCap}
+	capabilities = []*capability{codeCap, challengeCap, attemptCap, totpCap, keyCap, cleanerCap}
 )
 
 // offers lists the names of the optional capabilities s has.
