@@ -3,6 +3,7 @@ package fiberauth
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
@@ -175,12 +176,15 @@ func errorResponse(err error) (int, errorBody) {
 func (a *Auth) WriteError(c *fiber.Ctx, err error) error { return a.writeError(c, err) }
 
 // writeError sends err as JSON. It is the one place errors meet the wire.
-func (a *Auth) writeError(c *fiber.Ctx, err error) error {
+func (a *Auth) writeError(c *fiber.Ctx, err error) error { return writeErrorTo(c, a.log, err) }
+
+// writeErrorTo is writeError for an Auth or a Verifier, logging to log.
+func writeErrorTo(c *fiber.Ctx, log *slog.Logger, err error) error {
 	status, body := errorResponse(err)
 	if status == http.StatusServiceUnavailable {
 		// Store errors carry no secrets: they are built from ids and driver
 		// messages, never from request values.
-		a.log.Error("fiberauth: request failed", "path", c.Path(), "err", err)
+		log.Error("fiberauth: request failed", "path", c.Path(), "err", err)
 	}
 	if s, ok := retryAfterSeconds(err); ok {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(s))

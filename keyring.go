@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -444,14 +443,4 @@ func (g *refreshGate) allowAt(t time.Time) {
 		g.next = t
 	}
 	g.mu.Unlock()
-}
-
-// sortedKIDs is for messages.
-func sortedKIDs(keys []PublicKey) []string {
-	out := make([]string, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, k.KID)
-	}
-	slices.Sort(out)
-	return out
 }
