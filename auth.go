@@ -41,6 +41,7 @@ type Auth struct {
 	challenges ChallengeStore
 	attempts   AttemptStore
 	totpSteps  TOTPStore
+	keyStore   KeyStore // only with Config.SigningAlgorithm
 	cleaners   []Cleaner
 	nextSweep  atomic.Int64 // when cleanup is next due, Unix nanoseconds on Now
 	// unsubscribe ends the Notifier subscription (Close); nil without one.
@@ -112,6 +113,9 @@ func New(cfg Config) (*Auth, error) {
 	a.sessions = newStateCache[sessionState](cfg.CacheTTL)
 	a.laterSlots = make(chan struct{}, maxLater)
 	if err := a.useCapabilities(); err != nil {
+		return nil, err
+	}
+	if err := a.useSigningKeys(); err != nil {
 		return nil, err
 	}
 	if cfg.SendCode == nil {

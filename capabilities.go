@@ -26,6 +26,10 @@ func (a *Auth) useCapabilities() error {
 		"AttemptStore (throttling counters live in this process: each instance counts alone)")
 	a.totpSteps = capability[TOTPStore](a, &local, &missing,
 		"TOTPStore (a TOTP code is refused a second time only on the instance that accepted it)")
+	if a.cfg.SigningAlgorithm != "" {
+		a.keyStore = capability[KeyStore](a, &local, &missing,
+			"KeyStore (generated signing keys live in this process: each instance signs with its own and refuses the others' tokens, and every access token ends at restart)")
+	}
 	if c, ok := a.store.(Cleaner); ok {
 		a.cleaners = append(a.cleaners, c)
 	} else {
@@ -128,6 +132,7 @@ type localState struct {
 	challenges map[string]Challenge // by hash
 	attempts   *attempts.Windows    // capped: their keys are chosen by whoever sends requests
 	steps      map[string]int64     // last TOTP step by user id
+	keys       []StoredSigningKey   // by generation (keystore.go)
 }
 
 type codeSlot struct{ userID, purpose string }

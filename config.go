@@ -18,7 +18,8 @@ type Config struct {
 	// Store). Required.
 	Store Store
 
-	// Secret signs access tokens (HS256) and, through HKDF, derives every
+	// Secret signs access tokens (HS256, unless SigningKeys or
+	// SigningAlgorithm say otherwise) and, through HKDF, derives every
 	// other key. Keep it secret and the same across restarts and instances.
 	// Required; at least 32 bytes.
 	Secret []byte
@@ -34,6 +35,30 @@ type Config struct {
 	// ClientID is the "client_id" of access tokens (RFC 9068 §2.2).
 	// Optional. Default: Audience.
 	ClientID string
+
+	// SigningKeys are the host's own asymmetric keys for access tokens
+	// (GenerateSigningKey, ParseSigningKeyPEM, ParseSigningKeyJWK): the
+	// first signs, with its kid in each token's header; the others only
+	// verify (rotation: put the new key first and keep the old one after
+	// it, marked with Retired, until its tokens have expired). With them
+	// Mount serves GET /.well-known/jwks.json and HS256 tokens are refused.
+	// Optional. Default: none (HS256 with Secret, or SigningAlgorithm).
+	SigningKeys []*SigningKey
+
+	// SigningAlgorithm, AlgorithmEdDSA or AlgorithmES256, makes fiberauth
+	// generate its own keys of that algorithm, sealed under a key derived
+	// from Secret in the Store's KeyStore (shared by every instance on the
+	// store; without a KeyStore they live in this process), rotated every
+	// SigningKeyRotation and by RotateSigningKey. Not with SigningKeys.
+	// Optional. Default: "" (HS256 with Secret, unless SigningKeys are set).
+	SigningAlgorithm string
+
+	// SigningKeyRotation is how often a generated key (SigningAlgorithm) is
+	// replaced. The next key is published in the JWKS some minutes before
+	// it signs; the old one verifies until its tokens have expired.
+	// Optional. Default: 30 days; at least 1 hour; negative: only
+	// RotateSigningKey rotates.
+	SigningKeyRotation time.Duration
 
 	// AccessTTL is the access token lifetime.
 	// Optional. Default: 15 minutes.
@@ -221,6 +246,7 @@ var ConfigDefault = Config{
 	MaxSignupsPerIP:            10,
 	TokenCacheSize:             10000,
 	CleanupInterval:            10 * time.Minute,
+	SigningKeyRotation:         30 * 24 * time.Hour,
 }
 
 func configDefault(cfg Config) (Config, error) {
@@ -270,6 +296,9 @@ func configDefault(cfg Config) (Config, error) {
 	}
 	if cfg.Leeway > time.Minute {
 		return cfg, errors.New("fiberauth: Config.Leeway must be at most 60 seconds")
+	}
+	if err := checkSigningConfig(&cfg); err != nil {
+		return cfg, err
 	}
 	if cfg.RefreshIdleTTL > cfg.RefreshMaxTTL {
 		return cfg, errors.New("fiberauth: Config.RefreshIdleTTL must not exceed RefreshMaxTTL")

@@ -23,7 +23,27 @@ func WithLocalCapabilities(s Store) Store {
 		ChallengeStore
 		AttemptStore
 		TOTPStore
-	}{s, l, l, l, l}
+		KeyStore
+	}{s, l, l, l, l, l}
+}
+
+// SigningKeyDER is k's private key in PKCS#8 DER, for tests that look for
+// it where it must not be.
+func SigningKeyDER(k *SigningKey) []byte {
+	der, err := k.marshalPrivate()
+	if err != nil {
+		panic(err)
+	}
+	return der
+}
+
+// CurrentSigningKey is the key a signs with at its Now (nil with HS256).
+func CurrentSigningKey(a *Auth) *SigningKey {
+	if a.tokens.ring == nil {
+		return nil
+	}
+	k, _ := a.tokens.ring.signing(a.now())
+	return k
 }
 
 // StateJoins reports how many lookups of a's middleware waited for a store

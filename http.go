@@ -48,6 +48,9 @@ type mount struct {
 //	GET    /sessions           POST /2fa/recovery-codes
 //	DELETE /sessions/:id
 //
+// and, when access tokens are signed with asymmetric keys (SigningKeys,
+// SigningAlgorithm), GET /.well-known/jwks.json: their public keys.
+//
 // With WithCookieTransport the refresh token travels in a cookie instead of
 // the body (for browsers). Each handler decodes its request, calls the Go
 // method of the same flow (Login, Refresh, …) and encodes the answer.
@@ -81,6 +84,9 @@ func (a *Auth) Mount(r fiber.Router, opts ...MountOption) {
 		{fiber.MethodPost, "/2fa/recovery-codes", m.recoveryCodes},
 	} {
 		r.Add(route.method, route.path, m.handler(route.fn))
+	}
+	if a.tokens.ring != nil {
+		r.Get(jwksPath, a.serveJWKS)
 	}
 }
 

@@ -14,10 +14,12 @@ import (
 // interface that fiberauth finds by type assertion (as io/fs finds
 // fs.ReadFileFS): CodeStore (one-time codes), ChallengeStore (login
 // challenges), AttemptStore (throttling counters), TOTPStore (TOTP replay
-// protection), Cleaner (deletion of expired records) and Notifier (news of
-// changes made by other instances). For each one a
-// store lacks, New keeps that state in process memory instead and logs
-// once what that means (for example: not shared across instances).
+// protection), KeyStore (generated signing keys), Cleaner (deletion of
+// expired records) and Notifier (news of changes made by other instances).
+// For each one a store lacks, New keeps that state in process memory
+// instead (Notifier: nothing, and other instances' changes are seen within
+// Config.CacheTTL) and logs once what that means (for example: not shared
+// across instances).
 //
 // The contract for implementers:
 //   - Every method is safe for concurrent use.
@@ -178,6 +180,44 @@ type TOTPStore interface {
 	// calls with one step, at most one succeeds. UpdateUser never changes
 	// the recorded step. ErrNotFound for an unknown user.
 	UseTOTPStep(ctx context.Context, userID string, step int64) error
+}
+
+// KeyStore is the optional capability of keeping the asymmetric signing
+// keys fiberauth generates (Config.SigningAlgorithm), sealed, so that every
+// instance sharing the store signs with the same keys and verifies the
+// others' tokens. Keys form one line of generations: the greatest is the
+// newest; fiberauth decides from their times which one signs and when an
+// old one is deleted.
+type KeyStore interface {
+	// AddSigningKey must be atomic: it stores k only if k.Generation is one
+	// more than the greatest generation stored (1 when none is) and k.ID is
+	// not taken; otherwise it returns ErrConflict and writes nothing. Of
+	// concurrent calls with one generation, at most one succeeds, so that
+	// instances rotating at once add one key.
+	AddSigningKey(ctx context.Context, k StoredSigningKey) error
+	// SigningKeys returns every stored key, by generation, oldest first; an
+	// empty, non-nil list when there are none.
+	SigningKeys(ctx context.Context) ([]StoredSigningKey, error)
+	// DeleteSigningKey removes the key with that id; a no-op when there is
+	// none.
+	DeleteSigningKey(ctx context.Context, id string) error
+}
+
+// StoredSigningKey is a generated signing key as a KeyStore keeps it.
+type StoredSigningKey struct {
+	// ID is the key id ("kid") of the tokens it signs.
+	ID string
+	// Generation orders the keys: one more than the key before it.
+	Generation int64
+	// Algorithm is AlgorithmEdDSA or AlgorithmES256.
+	Algorithm string
+	// Sealed is the PKCS#8 private key sealed with AES-GCM under a key
+	// derived from Config.Secret. It never leaves the package in a response
+	// or a log.
+	Sealed    []byte `json:"-"`
+	CreatedAt time.Time
+	// NotBefore is when it starts signing; the key before it stops then.
+	NotBefore time.Time
 }
 
 // Cleaner is the optional capability of deleting expired records, which

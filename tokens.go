@@ -107,6 +107,9 @@ type tokenSigner struct {
 	ttl      time.Duration
 	parser   *jwt.Parser
 	keyFunc  jwt.Keyfunc
+	// ring, when set, holds the asymmetric keys that sign and verify
+	// instead of key (keyring.go).
+	ring *keyRing
 }
 
 func newTokenSigner(cfg Config) tokenSigner {
@@ -117,31 +120,58 @@ func newTokenSigner(cfg Config) tokenSigner {
 		clientID: cfg.ClientID,
 		ttl:      cfg.AccessTTL,
 	}
-	s.parser = jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithIssuer(cfg.Issuer),
-		jwt.WithAudience(cfg.Audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(), // checked when present; verify requires it
-		jwt.WithLeeway(cfg.Leeway),
-		jwt.WithTimeFunc(cfg.Now),
-		// base64url without padding, and the unused bits of the last
-		// character zero: one token, one spelling (RFC 7515 §2).
-		jwt.WithStrictDecoding(),
-	)
+	s.parser = newStrictParser([]string{jwt.SigningMethodHS256.Alg()}, cfg.Issuer, cfg.Audience, cfg.Leeway, cfg.Now)
 	var key any = s.key // boxed once, not on every parse
 	s.keyFunc = func(t *jwt.Token) (any, error) {
-		if typ, _ := t.Header["typ"].(string); !accessTokenTyp(typ) {
-			return nil, errWrongTyp
-		}
-		// We implement no JWS extension, so any "crit" (even an empty or
-		// malformed one) must be refused (RFC 7515 §4.1.11).
-		if _, ok := t.Header["crit"]; ok {
-			return nil, errCrit
+		if err := checkHeader(t); err != nil {
+			return nil, err
 		}
 		return key, nil
 	}
 	return s
+}
+
+// useKeys makes s sign with the ring's keys, and verify with them only:
+// EdDSA and ES256, each token with the key of its kid.
+func (s *tokenSigner) useKeys(r *keyRing, cfg Config) {
+	s.ring = r
+	s.parser = newStrictParser(asymmetricAlgs, cfg.Issuer, cfg.Audience, cfg.Leeway, cfg.Now)
+	s.keyFunc = r.keyFunc
+}
+
+// asymmetricAlgs are the algorithms of asymmetric keys. A token with any
+// other alg (HS256, none) is refused before its key is looked up.
+var asymmetricAlgs = []string{AlgorithmEdDSA, AlgorithmES256}
+
+// newStrictParser is a parser with the algorithms pinned to algs and every
+// registered-claim check switched on.
+func newStrictParser(algs []string, issuer, audience string, leeway time.Duration, now func() time.Time) *jwt.Parser {
+	return jwt.NewParser(
+		jwt.WithValidMethods(algs),
+		jwt.WithIssuer(issuer),
+		jwt.WithAudience(audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(), // checked when present; verify requires it
+		jwt.WithLeeway(leeway),
+		jwt.WithTimeFunc(now),
+		// base64url without padding, and the unused bits of the last
+		// character zero: one token, one spelling (RFC 7515 §2).
+		jwt.WithStrictDecoding(),
+	)
+}
+
+// checkHeader checks what every access token's header must be, whatever
+// its key: typ at+jwt, and no crit.
+func checkHeader(t *jwt.Token) error {
+	if typ, _ := t.Header["typ"].(string); !accessTokenTyp(typ) {
+		return errWrongTyp
+	}
+	// We implement no JWS extension, so any "crit" (even an empty or
+	// malformed one) must be refused (RFC 7515 §4.1.11).
+	if _, ok := t.Header["crit"]; ok {
+		return errCrit
+	}
+	return nil
 }
 
 // accessTokenTyp reports whether typ names an access token: "at+jwt" or
@@ -192,9 +222,20 @@ func (s *tokenSigner) sign(userID, sessionID, etag string, now time.Time) (strin
 		ETag:      etag,
 		ClientID:  s.clientID,
 	}
-	t := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	var (
+		t      *jwt.Token
+		signer any = s.key
+	)
+	if s.ring != nil {
+		k, method := s.ring.signing(now)
+		t = jwt.NewWithClaims(method, claims)
+		t.Header["kid"] = k.kid
+		signer = k.priv.signer
+	} else {
+		t = jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	}
 	t.Header["typ"] = accessTokenType
-	signed, err := t.SignedString(s.key)
+	signed, err := t.SignedString(signer)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: signing access token: %w", ErrUnavailable, err)
 	}
@@ -205,6 +246,13 @@ func (s *tokenSigner) sign(userID, sessionID, etag string, now time.Time) (strin
 // and client_id of raw and returns its claims. The etag and session checks
 // are the middleware's.
 func (s *tokenSigner) verify(raw string) (*Claims, error) {
+	return verifyToken(s.parser, s.keyFunc, s.clientID, raw)
+}
+
+// verifyToken is what every verifier of access tokens checks (tokenSigner
+// and Verifier): the encoding, the header and signature through parser and
+// keyFunc, then the claims fiberauth requires.
+func verifyToken(parser *jwt.Parser, keyFunc jwt.Keyfunc, clientID, raw string) (*Claims, error) {
 	if len(raw) > maxTokenLength {
 		return nil, fmt.Errorf("%w: token too long", ErrInvalidToken)
 	}
@@ -214,7 +262,7 @@ func (s *tokenSigner) verify(raw string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: line break in token", ErrInvalidToken)
 	}
 	claims := new(Claims)
-	if _, err := s.parser.ParseWithClaims(raw, claims, s.keyFunc); err != nil {
+	if _, err := parser.ParseWithClaims(raw, claims, keyFunc); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if claims.Subject == "" || claims.SessionID == "" || claims.ETag == "" || claims.ID == "" {
@@ -227,7 +275,7 @@ func (s *tokenSigner) verify(raw string) (*Claims, error) {
 	}
 	// Tokens signed before fiberauth wrote client_id have none; one that
 	// names another client is not ours to accept.
-	if claims.ClientID != "" && claims.ClientID != s.clientID {
+	if claims.ClientID != "" && claims.ClientID != clientID {
 		return nil, fmt.Errorf("%w: wrong client_id", ErrInvalidToken)
 	}
 	return claims, nil

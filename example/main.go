@@ -60,6 +60,10 @@
 //	-store (STORE)                    sqlite (default), postgres or memory
 //	-dsn (DSN)                        SQLite file or PostgreSQL URL, default fiberauth-example.db
 //	-secret (FIBERAUTH_SECRET)        HS256 secret, at least 32 bytes; random per start if unset
+//	-signing-key (FIBERAUTH_SIGNING_KEY)  sign access tokens with EdDSA or ES256 instead of HS256:
+//	                                  a PKCS#8 PEM private key file (Ed25519 or P-256), or "generate"
+//	                                  (Ed25519 keys made and rotated by fiberauth, kept in the store);
+//	                                  the public keys are at /auth/.well-known/jwks.json
 //	-admin-email, -admin-password     (ADMIN_EMAIL, ADMIN_PASSWORD) make sure this admin exists
 package main
 
@@ -79,6 +83,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fiberauth/fiberauth"
 )
 
 func main() {
@@ -102,6 +108,7 @@ func main() {
 // options are the example's flags (docs/api.md, "The example server").
 type options struct {
 	addr, store, dsn, secret  string
+	signingKey                string // a PEM file, "generate", or "" (HS256)
 	adminEmail, adminPassword string
 	// dev serves the development outbox at /dev/outbox. parseOptions turns
 	// it on by default for a loopback address only.
@@ -129,6 +136,7 @@ func parseOptions(args []string, getenv func(string) string, out io.Writer) (opt
 	fs.StringVar(&o.store, "store", env("STORE", "sqlite"), "store: sqlite, postgres or memory (STORE)")
 	fs.StringVar(&o.dsn, "dsn", env("DSN", "fiberauth-example.db"), "SQLite file or PostgreSQL URL (DSN)")
 	fs.StringVar(&o.secret, "secret", env("FIBERAUTH_SECRET", ""), "HS256 secret, at least 32 bytes; random per start if empty (FIBERAUTH_SECRET)")
+	fs.StringVar(&o.signingKey, "signing-key", env("FIBERAUTH_SIGNING_KEY", ""), "sign access tokens with this PKCS#8 PEM private key (Ed25519 or P-256),\nor \"generate\": Ed25519 keys made and rotated by fiberauth, kept in the store;\ndefault HS256 with the secret (FIBERAUTH_SIGNING_KEY)")
 	fs.StringVar(&o.adminEmail, "admin-email", env("ADMIN_EMAIL", ""), "make sure this admin user exists (ADMIN_EMAIL)")
 	fs.StringVar(&o.adminPassword, "admin-password", env("ADMIN_PASSWORD", ""), "the admin's password (ADMIN_PASSWORD)")
 	if err := fs.Parse(args); err != nil {
@@ -219,6 +227,28 @@ func logStart(log *slog.Logger, opts options, listening string) {
 		}
 	}
 	log.Info("fiberauth example listening", "addr", listening, "dev_outbox", dev)
+}
+
+// signingKeys sets cfg to sign access tokens as -signing-key says: with
+// the key in a PEM file, with keys fiberauth generates ("generate"), or,
+// when empty, HS256 with the secret.
+func signingKeys(cfg *fiberauth.Config, signingKey string) error {
+	switch signingKey {
+	case "":
+	case "generate":
+		cfg.SigningAlgorithm = fiberauth.AlgorithmEdDSA
+	default:
+		pem, err := os.ReadFile(signingKey)
+		if err != nil {
+			return fmt.Errorf("-signing-key: %w", err)
+		}
+		k, err := fiberauth.ParseSigningKeyPEM(pem, "")
+		if err != nil {
+			return fmt.Errorf("-signing-key %s: %w", signingKey, err)
+		}
+		cfg.SigningKeys = []*fiberauth.SigningKey{k}
+	}
+	return nil
 }
 
 // secretOrRandom returns the configured secret, or a random one with a

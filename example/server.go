@@ -49,14 +49,19 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 		box = &outbox{}
 		send = box.send
 	}
-	auth, err := fiberauth.New(fiberauth.Config{
+	cfg := fiberauth.Config{
 		Store:                store,
 		Secret:               secret,
 		AllowSignup:          true,
 		RequireVerifiedEmail: true,
 		SendCode:             send,
 		Logger:               log,
-	})
+	}
+	err = signingKeys(&cfg, opts.signingKey)
+	var auth *fiberauth.Auth
+	if err == nil {
+		auth, err = fiberauth.New(cfg)
+	}
 	if err != nil {
 		_ = closeStore()
 		return nil, err

@@ -2,9 +2,9 @@
 // single-process apps that can lose their users at restart.
 //
 // It offers every optional capability (CodeStore, ChallengeStore,
-// AttemptStore, TOTPStore, Cleaner and Notifier), all in the same maps
-// behind one mutex, and is the reference implementation of the contract that
-// storetest checks.
+// AttemptStore, TOTPStore, KeyStore, Cleaner and Notifier), all in the same
+// maps behind one mutex, and is the reference implementation of the
+// contract that storetest checks.
 package memstore
 
 import (
@@ -52,6 +52,8 @@ type Store struct {
 	// attempts are the throttling windows, at most attempts.DefaultMaxKeys
 	// of them: their keys are chosen by whoever sends requests.
 	attempts *attempts.Windows
+	// keys are the generated signing keys, by generation (keys.go).
+	keys []fiberauth.StoredSigningKey
 
 	subs subscribers // Notifier
 }
@@ -98,6 +100,7 @@ func (m *Store) Clone() *Store {
 		c.challenges[k] = &cc
 	}
 	c.attempts = m.attempts.Clone()
+	c.keys = copyKeys(m.keys)
 	return c
 }
 

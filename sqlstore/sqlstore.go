@@ -3,14 +3,14 @@
 // that run several instances against one database.
 //
 // Besides the core Store, a *Store has every optional capability: CodeStore,
-// ChallengeStore, AttemptStore, TOTPStore, Cleaner and Notifier, so one-time
-// codes, login challenges, throttling counters and TOTP replay protection
-// are shared by every instance on the database and survive a restart, and
-// every instance hears at once of a logout or user change made through
-// another (notify.go: LISTEN/NOTIFY on PostgreSQL, a polled change log on
-// SQLite). Its only background work is that listener, while an Auth
-// subscribes; fiberauth calls DeleteExpired on its own schedule, with its
-// own clock.
+// ChallengeStore, AttemptStore, TOTPStore, KeyStore, Cleaner and Notifier,
+// so one-time codes, login challenges, throttling counters, TOTP replay
+// protection and generated signing keys are shared by every instance on the
+// database and survive a restart, and every instance hears at once of a
+// logout or user change made through another (notify.go: LISTEN/NOTIFY on
+// PostgreSQL, a polled change log on SQLite). Its only background work is
+// that listener, while an Auth subscribes; fiberauth calls DeleteExpired on
+// its own schedule, with its own clock.
 //
 // Every method that reads and then writes does so in one transaction. On
 // SQLite every transaction takes the write lock at BEGIN (Open sets
