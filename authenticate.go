@@ -13,8 +13,9 @@ import (
 // is live. The last two are read through in-process caches.
 
 // Authenticate verifies an access token as Middleware does and answers its
-// claims: its encoding (strict base64url), the header (HS256, typ at+jwt,
-// no crit), the signature, the claims (iss, aud, client_id, exp, nbf and a
+// claims: its encoding (strict base64url), the header (the configured
+// algorithm: HS256, or EdDSA or ES256 with the kid of a key in use; typ
+// at+jwt; no crit), the signature, the claims (iss, aud, client_id, exp, nbf and a
 // required iat; exact, unrepeated names), then that its etag is the user's
 // current etag and its family is live. docs/api.md lists every rule. It
 // fails with ErrInvalidToken, or ErrUnavailable when the store cannot tell.

@@ -183,8 +183,12 @@ type Config struct {
 
 	// CacheTTL is how long the middleware trusts what it cached of a user's
 	// etag and a session's state, measured on Now. Changes made by this
-	// process update the caches at once; changes made by another process
-	// sharing the store are seen within CacheTTL.
+	// process update the caches at once. Changes made by another process
+	// sharing the store are seen at once when the store has Notifier
+	// (memstore and sqlstore have), and within CacheTTL otherwise or while
+	// the store's link to the others is down. A token issued by another
+	// process is accepted at once either way: a cache that may be behind it
+	// reads the store again before refusing.
 	// Optional. Default: 5 seconds; negative: no cache (every request reads
 	// the store).
 	CacheTTL time.Duration

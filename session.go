@@ -303,9 +303,9 @@ type LogoutInput struct {
 }
 
 // Logout ends one session family: its refresh tokens stop working, and so
-// do its access tokens, at once in this process and within Config.CacheTTL
-// in others. A refresh token whose family is not live fails with
-// ErrInvalidGrant.
+// do its access tokens, at once in this process and in others whose store
+// has Notifier (within Config.CacheTTL in others otherwise). A refresh
+// token whose family is not live fails with ErrInvalidGrant.
 func (a *Auth) Logout(ctx context.Context, in LogoutInput) error {
 	var (
 		s   Session

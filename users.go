@@ -155,7 +155,8 @@ func (a *Auth) MarkEmailVerified(ctx context.Context, userID string) error {
 }
 
 // RevokeAllSessions ends every session family of the user; their access
-// tokens stop working at once in this process and within CacheTTL in others.
+// tokens stop working at once in this process and in others whose store has
+// Notifier (within CacheTTL in others otherwise).
 func (a *Auth) RevokeAllSessions(ctx context.Context, userID string) error {
 	ids, err := a.store.RevokeUserSessions(ctx, userID, "", a.now())
 	if err != nil {
