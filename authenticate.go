@@ -266,7 +266,7 @@ func (a *Auth) cacheUser(u *User) { a.users.set(u.ID, userStateOf(u), a.now()) }
 // cacheSession records a family this process started or rotated.
 func (a *Auth) cacheSession(s *Session) { a.sessions.set(s.ID, sessionStateOf(s), a.now()) }
 
-// forgetSessions records families this process revoked (or was told were).
+// forgetSessions records families this process revoked.
 func (a *Auth) forgetSessions(ids ...string) {
 	now := a.now()
 	for _, id := range ids {

@@ -63,10 +63,14 @@ func (a *Auth) onChange(c Change) {
 		a.log.Warn("fiberauth: the store's change notices may have been lost; the caches were emptied")
 		return
 	}
+	now := a.now()
 	if c.UserID != "" {
-		a.users.invalidate(c.UserID, func(u userState) bool { return c.ETag != "" && u.etag == c.ETag })
+		a.users.invalidate(c.UserID, func(u userState) bool { return c.ETag != "" && u.etag == c.ETag }, nil, now)
 	}
-	a.forgetSessions(c.Sessions...)
+	gone := goneSession
+	for _, id := range c.Sessions {
+		a.sessions.invalidate(id, nil, &gone, now)
+	}
 }
 
 // capability is the Store as a T, or else the process's local state (made

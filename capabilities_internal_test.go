@@ -3,6 +3,7 @@ package fiberauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -104,5 +105,38 @@ func TestStateCachesForgetStaleEntries(t *testing.T) {
 		if _, ok := a.users.c.Get("u2"); !ok {
 			t.Fatalf("CleanupInterval %v: a fresh state was forgotten", interval)
 		}
+	}
+}
+
+// Notices of users and families this instance has not cached take no
+// room; a notice of a user it has cached forgets it, unless the cache
+// already holds the etag the notice announces; a revoked family it has
+// cached is cached as revoked.
+func TestNoticesTouchOnlyWhatIsCached(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	a, err := New(Config{Store: struct{ Store }{}, Secret: make([]byte, 32), Now: func() time.Time { return now },
+		cheapHashing: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1000 {
+		a.onChange(Change{UserID: fmt.Sprint("u", i), ETag: "e", Sessions: []string{fmt.Sprint("s", i)}})
+	}
+	if n, m := a.users.len(), a.sessions.len(); n != 0 || m != 0 {
+		t.Fatalf("notices of unknown ids left %d users and %d families cached", n, m)
+	}
+	a.cacheUser(&User{ID: "same", ETag: "e2"})
+	a.cacheUser(&User{ID: "changed", ETag: "e1"})
+	a.cacheSession(&Session{ID: "s", UserID: "same", ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)})
+	a.onChange(Change{UserID: "same", ETag: "e2"})
+	a.onChange(Change{UserID: "changed", ETag: "e2", Sessions: []string{"s"}})
+	if e, ok := a.users.get("same", now); !ok || e.v.etag != "e2" {
+		t.Fatal("a notice of the etag already cached forgot it")
+	}
+	if _, ok := a.users.get("changed", now); ok {
+		t.Fatal("a notice of a new etag left the old one cached")
+	}
+	if e, ok := a.sessions.get("s", now); !ok || !e.v.revoked {
+		t.Fatal("a revoked family is not cached as revoked")
 	}
 }

@@ -144,23 +144,34 @@ func (s stateCache[T]) set(id string, v T, now time.Time) {
 	l.Unlock()
 }
 
-// invalidate forgets what is cached of id, unless keep says it is already
-// what a notice announces: the next request reads the store, and no read
-// in flight is cached or joined.
-func (s stateCache[T]) invalidate(id string, keep func(T) bool) {
+// invalidate is what a notice of a change of id does: unless keep says
+// that what is cached is already what the notice announces, the entry
+// becomes replace (when not nil; fresh until the TTL) or is forgotten, and
+// no read in flight is cached or joined. An id neither cached nor being
+// read is left alone: notices of other instances' users take no room.
+func (s stateCache[T]) invalidate(id string, keep func(T) bool, replace *T, now time.Time) {
 	if s.c == nil {
 		return
 	}
-	s.detach(id)
+	s.fmu.Lock()
+	_, reading := s.flights[id]
+	delete(s.flights, id)
+	s.fmu.Unlock()
 	gen := s.gen.Add(1)
 	l := s.lock(id)
 	l.Lock()
 	defer l.Unlock()
-	if cur, ok := s.c.Get(id); ok && keep != nil && keep(cur.(*entry[T]).v) {
-		return
+	cur, cached := s.c.Get(id)
+	switch {
+	case cached && keep != nil && keep(cur.(*entry[T]).v):
+	case replace != nil && (cached || reading):
+		s.c.SetDefault(id, &entry[T]{v: *replace, until: now.Add(s.ttl).UnixNano(), at: now.UnixNano(), gen: gen})
+	case reading:
+		// Never fresh, and newer than the read in flight: not cached over.
+		s.c.SetDefault(id, &entry[T]{gen: gen})
+	case cached:
+		s.c.Delete(id)
 	}
-	// An entry that is never fresh, newer than any read in flight.
-	s.c.SetDefault(id, &entry[T]{gen: gen})
 }
 
 // flush forgets everything: no read that began before it is cached or

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -258,4 +259,22 @@ func TestSQLiteChangeLogGap(t *testing.T) {
 		}
 	}
 	refusedWithin(t, b, tok.AccessToken, time.Now(), "a revocation whose notice was lost")
+}
+
+// On SQLite the poller holds a connection of the pool while an Auth
+// listens: a pool of one would leave none for the store's calls, so
+// subscribing (and with it fiberauth.New) is refused with a reason.
+func TestSQLitePollerNeedsTwoConnections(t *testing.T) {
+	t.Parallel()
+	s := open(t, "sqlite", sqliteDSN(t))
+	s.DB().SetMaxOpenConns(1)
+	_, err := fiberauth.New(fiberauth.Config{Store: s, Secret: secret, Logger: slog.New(slog.DiscardHandler)})
+	if err == nil || !strings.Contains(err.Error(), "at least 2") {
+		t.Fatalf("New on a SQLite pool of one connection: %v, want a refusal naming the pool size", err)
+	}
+	s.DB().SetMaxOpenConns(2)
+	a := newAuth(t, s)
+	if _, err := a.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Password: password}); err != nil {
+		t.Fatalf("with two connections: %v", err)
+	}
 }

@@ -120,7 +120,8 @@ type subscribers struct {
 // Subscribe implements fiberauth.Notifier. The first subscription starts
 // the Store's listener: on PostgreSQL a connection of its own (outside the
 // pool) that LISTENs; on SQLite a connection taken from the pool for as long
-// as anyone listens, which polls. It returns once the listener hears every
+// as anyone listens, which polls (so a pool limited to one connection is
+// refused). It returns once the listener hears every
 // change committed from then on. The listener ends with the last
 // subscription, or Close.
 func (s *Store) Subscribe(fn func(fiberauth.Change)) (cancel func(), err error) {
@@ -326,6 +327,9 @@ func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, err
 // sqlitePoller takes the poller's connection, notes where the change log
 // ends, and returns its loop.
 func (s *Store) sqlitePoller(ctx context.Context) (func(), error) {
+	if n := s.db.Stats().MaxOpenConnections; n == 1 {
+		return nil, errors.New("sqlstore: change notices on SQLite hold one connection of the pool while an Auth listens: allow at least 2 (sql.DB.SetMaxOpenConns)")
+	}
 	cctx, cancel := s.call(ctx)
 	defer cancel()
 	conn, err := s.db.Conn(cctx)
