@@ -202,8 +202,11 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 	if err := srv.app.ShutdownWithContext(shutdownCtx); err != nil {
 		return err
 	}
-	// Codes still on their way go out before the store closes.
-	return srv.auth.Flush(shutdownCtx)
+	// Codes still on their way go out before the store closes, and the
+	// store's change listener stops.
+	err = srv.auth.Flush(shutdownCtx)
+	_ = srv.auth.Close()
+	return err
 }
 
 // listenNetwork is Fiber's "tcp4", or "tcp6" for an IPv6 address such as
