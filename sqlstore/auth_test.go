@@ -264,6 +264,22 @@ func (p *proxy) down() {
 	}
 }
 
+// proxied returns a proxy to the PostgreSQL of dsn, and dsn through it
+// (connecting for 2 s at most).
+func proxied(t *testing.T, dsn string) (*proxy, string) {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := newProxy(t, u.Host)
+	u.Host = px.addr
+	q := u.Query()
+	q.Set("connect_timeout", "2")
+	u.RawQuery = q.Encode()
+	return px, u.String()
+}
+
 func (p *proxy) up() {
 	ln, err := net.Listen("tcp", p.addr)
 	if err != nil {
@@ -278,17 +294,8 @@ func (p *proxy) up() {
 // cannot go away like this.
 func TestDatabaseDownAndBack(t *testing.T) {
 	t.Parallel()
-	dsn := postgresDSN(t)
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	px := newProxy(t, u.Host)
-	u.Host = px.addr
-	q := u.Query()
-	q.Set("connect_timeout", "2")
-	u.RawQuery = q.Encode()
-	store := open(t, "pgx", u.String(), sqlstore.WithQueryTimeout(2*time.Second))
+	px, dsn := proxied(t, postgresDSN(t))
+	store := open(t, "pgx", dsn, sqlstore.WithQueryTimeout(2*time.Second))
 	// No cache: every request asks the database.
 	in := newInstance(t, store, -1, newClock())
 	if _, err := in.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {

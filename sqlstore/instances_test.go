@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"runtime"
 	"slices"
 	"strings"
@@ -191,30 +190,33 @@ func BenchmarkCrossInstanceRefusal(b *testing.B) {
 	}
 }
 
+// signedIn creates a user on a, signs in on a, and returns the tokens once
+// b has accepted (and cached) the access token.
+func signedIn(t *testing.T, a, b *fiberauth.Auth) *fiberauth.Tokens {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := a.CreateUser(ctx, fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Login(ctx, fiberauth.LoginInput{Name: "ada@example.com", Password: password})
+	if err != nil || res.Tokens == nil {
+		t.Fatalf("login: %v", err)
+	}
+	accepted(t, b, res.Tokens.AccessToken, "a fresh token on the other instance")
+	return res.Tokens
+}
+
 // A listener cut off from PostgreSQL misses what is announced meanwhile;
 // once it is back it says so, and the instance forgets what it cached: a
 // logout made during the gap is refused right after, not after CacheTTL.
 func TestNoticesLostWhileListenerDown(t *testing.T) {
 	t.Parallel()
 	dsn := postgresDSN(t)
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	px := newProxy(t, u.Host)
-	u.Host = px.addr
+	px, throughProxy := proxied(t, dsn)
 	a := newAuth(t, open(t, "pgx", dsn))
-	b := newAuth(t, open(t, "pgx", u.String(), sqlstore.WithQueryTimeout(2*time.Second)))
+	b := newAuth(t, open(t, "pgx", throughProxy, sqlstore.WithQueryTimeout(2*time.Second)))
+	tok := signedIn(t, a, b)
 	ctx := context.Background()
-	if _, err := a.CreateUser(ctx, fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := a.Login(ctx, fiberauth.LoginInput{Name: "ada@example.com", Password: password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := res.Tokens
-	accepted(t, b, tok.AccessToken, "before the cut")
 
 	px.down() // b's listener (and pool) lose the database
 	if err := a.Logout(ctx, fiberauth.LogoutInput{Refresh: fiberauth.RefreshInput{RefreshToken: tok.RefreshToken}}); err != nil {
@@ -236,16 +238,8 @@ func TestSQLiteChangeLogGap(t *testing.T) {
 	dsn := sqliteDSN(t)
 	sa, sb := open(t, "sqlite", dsn), open(t, "sqlite", dsn)
 	a, b := newAuth(t, sa), newAuth(t, sb)
+	tok := signedIn(t, a, b)
 	ctx := context.Background()
-	if _, err := a.CreateUser(ctx, fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := a.Login(ctx, fiberauth.LoginInput{Name: "ada@example.com", Password: password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := res.Tokens
-	accepted(t, b, tok.AccessToken, "before the gap")
 	// Revoke the family behind the notices' back, and announce two changes
 	// of which the first is gone before anyone could read it.
 	db := sa.DB()
