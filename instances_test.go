@@ -272,3 +272,81 @@ func TestLostNoticesEmptyTheCaches(t *testing.T) {
 		t.Fatalf("B did not log that notices were lost: %s", b.logs.String())
 	}
 }
+
+// lateGatedUsers reads the user, then holds the answer at the gate (once
+// armed): a store read that saw the record before a change, answered
+// after the change's notice arrived.
+type lateGatedUsers struct {
+	storetest.FullStore
+	fiberauth.Notifier // storetest.FullStore has no Notifier: hear the notices
+	*gate
+}
+
+func newLateGatedUsers(s fiberauth.Store) *lateGatedUsers {
+	return &lateGatedUsers{FullStore: s.(storetest.FullStore), Notifier: s.(fiberauth.Notifier), gate: newGate()}
+}
+
+func (g *lateGatedUsers) UserByID(ctx context.Context, id string) (fiberauth.User, error) {
+	u, err := g.FullStore.UserByID(ctx, id)
+	g.pass()
+	return u, err
+}
+
+// A flow's read of a user (GET /auth/me, login, refresh, UserByID) that
+// began before a change made on another instance, and answers after that
+// change's notice was heard, is not cached over the notice: the old token
+// and the old role are refused on B right after. (Else an attacker with a
+// stolen token could call /auth/me in a loop on B while the victim changes
+// password, and keep the token alive for CacheTTL.)
+func TestFlowReadNotCachedOverNotice(t *testing.T) {
+	t.Parallel()
+	base := newHarness(t)
+	gated := newLateGatedUsers(base.store)
+	a := newHarnessOn(t, gated.FullStore, testEpoch, cacheTTL(time.Minute))
+	b := newHarnessOn(t, gated, testEpoch, cacheTTL(time.Minute))
+	u := a.createUser("ada@example.com", "admin")
+	p := a.login("ada@example.com", goodPassword)
+	expect(t, b.do("GET", "/api/admin/ping", nil, bearer(p.access)...), 200, "") // B caches the user
+
+	wait := gated.inFlight(t, b, "/auth/me", p.access)                       // Me's readUser has read the user, with its role
+	if err := a.auth.SetRoles(context.Background(), u.ID, nil); err != nil { // the notice reaches B now
+		t.Fatal(err)
+	}
+	if got := wait(); got != 200 {
+		t.Fatalf("GET /auth/me that began before the change: %d", got)
+	}
+	if got := b.do("GET", "/api/admin/ping", nil, bearer(p.access)...).status; got != 401 {
+		t.Fatalf("B heard the role removal, yet accepts the old token on the admin route: %d (want 401)", got)
+	}
+}
+
+// A middleware read in flight when a notice is heard is not cached over
+// it, even when the cache's sweep runs in between (started by any cache
+// miss once CleanupInterval has passed).
+func TestSweepDoesNotLetReadInFlightOverNotice(t *testing.T) {
+	t.Parallel()
+	base := newHarness(t)
+	gated := newLateGatedUsers(base.store)
+	a := newHarnessOn(t, gated.FullStore, testEpoch, cacheTTL(time.Hour))
+	b := newHarnessOn(t, gated, testEpoch, cacheTTL(time.Hour), func(c *fiberauth.Config) { c.CleanupInterval = time.Minute })
+	u := a.createUser("ada@example.com", "admin")
+	a.createUser("bob@example.com")
+	p := a.login("ada@example.com", goodPassword)
+	other := a.login("bob@example.com", goodPassword)
+
+	wait := gated.inFlight(t, b, "/api/admin/ping", p.access)                // B's middleware has read ada, with her role
+	if err := a.auth.SetRoles(context.Background(), u.ID, nil); err != nil { // B hears of it
+		t.Fatal(err)
+	}
+	b.clock.Advance(time.Minute + time.Second)            // a sweep is due
+	if got := b.profileStatus(other.access); got != 200 { // a miss (bob) starts it
+		t.Fatalf("bob on B: %d", got)
+	}
+	b.flush() // the sweep has run
+	if got := wait(); got != 200 {
+		t.Fatalf("the request that began before the change: %d", got)
+	}
+	if got := b.do("GET", "/api/admin/ping", nil, bearer(p.access)...).status; got != 401 {
+		t.Fatalf("B heard the role removal, yet accepts the old token on the admin route: %d (want 401)", got)
+	}
+}

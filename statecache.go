@@ -20,8 +20,13 @@ import (
 // Ordering. Every store read and every change this process knows of (its
 // own, or one a Notifier told it of) takes a generation from one counter, so
 // generations order what the cache learnt:
-//   - a read is cached only over an entry no newer than it, so a change this
-//     process made (or heard of) while the read was in flight wins;
+//   - a change marks its id's bucket (marks: a fixed array of the newest
+//     change generation per hash bucket of ids) before it touches the entry,
+//     and a read is cached only if it began after the last change of its
+//     bucket and over no newer entry: a change made or heard of while the
+//     read was in flight wins, whatever happened to the entry meanwhile (a
+//     sweep, or no entry at all). Another id's change in the same bucket
+//     only costs a later read;
 //   - a change detaches the reads in flight for that id, so a request that
 //     arrives after the change never joins a read that began before it;
 //   - a flush (after notices may have been lost) sets a floor below which no
@@ -41,9 +46,13 @@ type stateCache[T any] struct {
 	fmu     *sync.Mutex
 	flights map[string]map[string]*flight[T] // by id, then key
 	joins   *atomic.Int64                    // callers that waited for another's read
+	marks   *[markBuckets]atomic.Uint64      // newest change generation per bucket of ids
 }
 
-const stateLocks = 64
+const (
+	stateLocks  = 64
+	markBuckets = 4096
+)
 
 // entry is a cached state and what the cache knows of it.
 type entry[T any] struct {
@@ -70,6 +79,7 @@ func newStateCache[T any](ttl time.Duration) stateCache[T] {
 		c: cache.New(cache.NoExpiration, 0), ttl: ttl,
 		gen: new(atomic.Uint64), floor: new(atomic.Uint64), locks: new([stateLocks]sync.Mutex),
 		fmu: new(sync.Mutex), flights: map[string]map[string]*flight[T]{}, joins: new(atomic.Int64),
+		marks: new([markBuckets]atomic.Uint64),
 	}
 }
 
@@ -103,6 +113,23 @@ func (s stateCache[T]) lock(id string) *sync.Mutex {
 	return &s.locks[maphash.String(lockSeed, id)%stateLocks]
 }
 
+func (s stateCache[T]) mark(id string) *atomic.Uint64 {
+	return &s.marks[maphash.String(lockSeed, id)%markBuckets]
+}
+
+// change takes the generation of a change of id and marks id's bucket with
+// it (never lowering it): no read that began before is cached after.
+func (s stateCache[T]) change(id string) uint64 {
+	gen := s.gen.Add(1)
+	m := s.mark(id)
+	for {
+		cur := m.Load()
+		if cur >= gen || m.CompareAndSwap(cur, gen) {
+			return gen
+		}
+	}
+}
+
 var lockSeed = maphash.MakeSeed()
 
 // begin is the generation of a store read about to begin, for note.
@@ -117,16 +144,25 @@ func (s stateCache[T]) begin() uint64 {
 // generation gen, unless what is there is newer.
 func (s stateCache[T]) note(id string, v T, now time.Time, gen uint64) entry[T] {
 	e := entry[T]{v: v, until: now.Add(s.ttl).UnixNano(), at: now.UnixNano(), gen: gen}
-	if s.c == nil || gen < s.floor.Load() {
+	if s.c == nil {
 		return e
 	}
 	l := s.lock(id)
 	l.Lock()
 	defer l.Unlock()
+	if gen < s.floor.Load() || gen < s.mark(id).Load() {
+		return e
+	}
 	if cur, ok := s.c.Get(id); ok && cur.(*entry[T]).gen > gen {
 		return e
 	}
 	s.c.SetDefault(id, &e)
+	// A flush does not take the id locks: one that came between the check
+	// and the write finds the entry and empties the cache, or has raised the
+	// floor by now.
+	if gen < s.floor.Load() {
+		s.c.Delete(id)
+	}
 	return e
 }
 
@@ -137,39 +173,33 @@ func (s stateCache[T]) set(id string, v T, now time.Time) {
 		return
 	}
 	s.detach(id)
-	e := &entry[T]{v: v, until: now.Add(s.ttl).UnixNano(), at: now.UnixNano(), gen: s.gen.Add(1)}
+	e := &entry[T]{v: v, until: now.Add(s.ttl).UnixNano(), at: now.UnixNano(), gen: s.change(id)}
 	l := s.lock(id)
 	l.Lock()
 	s.c.SetDefault(id, e)
 	l.Unlock()
 }
 
-// invalidate is what a notice of a change of id does: unless keep says
-// that what is cached is already what the notice announces, the entry
-// becomes replace (when not nil; fresh until the TTL) or is forgotten, and
-// no read in flight is cached or joined. An id neither cached nor being
-// read is left alone: notices of other instances' users take no room.
+// invalidate is what a notice of a change of id does: no read in flight is
+// cached or joined, and unless keep says that what is cached is already
+// what the notice announces, a cached entry becomes replace (when not nil;
+// fresh until the TTL) or is forgotten. An id not cached is left out of the
+// cache: notices of other instances' users take no room.
 func (s stateCache[T]) invalidate(id string, keep func(T) bool, replace *T, now time.Time) {
 	if s.c == nil {
 		return
 	}
-	s.fmu.Lock()
-	_, reading := s.flights[id]
-	delete(s.flights, id)
-	s.fmu.Unlock()
-	gen := s.gen.Add(1)
+	s.detach(id)
+	gen := s.change(id)
 	l := s.lock(id)
 	l.Lock()
 	defer l.Unlock()
 	cur, cached := s.c.Get(id)
 	switch {
-	case cached && keep != nil && keep(cur.(*entry[T]).v):
-	case replace != nil && (cached || reading):
+	case !cached || keep != nil && keep(cur.(*entry[T]).v):
+	case replace != nil:
 		s.c.SetDefault(id, &entry[T]{v: *replace, until: now.Add(s.ttl).UnixNano(), at: now.UnixNano(), gen: gen})
-	case reading:
-		// Never fresh, and newer than the read in flight: not cached over.
-		s.c.SetDefault(id, &entry[T]{gen: gen})
-	case cached:
+	default:
 		s.c.Delete(id)
 	}
 }
@@ -245,15 +275,20 @@ func (s stateCache[T]) load(ctx context.Context, id, key string, now func() time
 	return f.e, f.err
 }
 
-// sweep forgets the entries that are no longer fresh at now. An entry put
-// meanwhile may be forgotten too: that costs one store read.
+// sweep forgets the entries that are no longer fresh at now (an entry put
+// since it looked stays).
 func (s stateCache[T]) sweep(now time.Time) {
 	if s.c == nil {
 		return
 	}
 	for id, it := range s.c.Items() {
 		if e, ok := it.Object.(*entry[T]); ok && !e.fresh(now) {
-			s.c.Delete(id)
+			l := s.lock(id)
+			l.Lock()
+			if cur, ok := s.c.Get(id); ok && cur == any(e) {
+				s.c.Delete(id)
+			}
+			l.Unlock()
 		}
 	}
 }
