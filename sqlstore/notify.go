@@ -52,7 +52,7 @@ type notice struct {
 func encodeChange(c fiberauth.Change) ([]string, error) {
 	var out []string
 	n := notice{User: c.UserID, ETag: c.ETag}
-	size := len(c.UserID) + len(c.ETag) + 32
+	size := jsonSize(c.UserID) + jsonSize(c.ETag) + 32
 	flush := func() error {
 		b, err := json.Marshal(n)
 		if err != nil {
@@ -63,13 +63,14 @@ func encodeChange(c fiberauth.Change) ([]string, error) {
 		return nil
 	}
 	for _, id := range c.Sessions {
-		if size+len(id)+4 > maxNoticeBytes && (len(n.Sessions) > 0 || n.User != "") {
+		w := jsonSize(id) + 1
+		if size+w > maxNoticeBytes && (len(n.Sessions) > 0 || n.User != "") {
 			if err := flush(); err != nil {
 				return nil, err
 			}
 		}
 		n.Sessions = append(n.Sessions, id)
-		size += len(id) + 4
+		size += w
 	}
 	if n.User != "" || len(n.Sessions) > 0 {
 		if err := flush(); err != nil {
@@ -77,6 +78,12 @@ func encodeChange(c fiberauth.Change) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// jsonSize is how many bytes s takes as a JSON string (escapes included).
+func jsonSize(s string) int {
+	b, _ := json.Marshal(s)
+	return len(b)
 }
 
 // announce records c in tx, to be heard when tx commits.
@@ -246,29 +253,32 @@ func (s *Store) pgListener(ctx context.Context) (func(), error) {
 	return func() {
 		retry := firstRetry
 		for {
+			connected := time.Now()
 			for {
 				n, err := conn.WaitForNotification(ctx)
 				if err != nil {
 					break
 				}
-				retry = firstRetry
 				s.subs.tellPayload(n.Payload)
 			}
 			_ = conn.Close(context.Background())
+			// A connection that lasted keeps the next try quick; one that
+			// broke at once (a server that drops it) waits as after a
+			// failure, so that instances do not empty their caches in a loop.
+			if time.Since(connected) > lastRetry {
+				retry = firstRetry
+			}
 			// Reconnect; whatever was announced meanwhile is lost.
 			for {
-				if ctx.Err() != nil {
-					return
-				}
-				if conn, err = s.listen(ctx, cfg); err == nil {
-					break
-				}
 				select {
 				case <-ctx.Done():
 					return
 				case <-time.After(retry):
 				}
 				retry = min(2*retry, lastRetry)
+				if conn, err = s.listen(ctx, cfg); err == nil {
+					break
+				}
 			}
 			s.subs.tell(fiberauth.Change{Lost: true})
 		}
@@ -346,7 +356,7 @@ func (s *Store) sqlitePoller(ctx context.Context) (func(), error) {
 		return nil, fmt.Errorf("sqlstore: poller: %w", err)
 	}
 	return func() {
-		defer conn.Close()
+		defer func() { conn.Close() }()
 		t := time.NewTicker(s.poll)
 		defer t.Stop()
 		lost := false
@@ -358,7 +368,13 @@ func (s *Store) sqlitePoller(ctx context.Context) (func(), error) {
 			}
 			var v int64
 			if err := conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
+				// The connection may be broken: take another (its
+				// data_version differs, so the next poll reads the log).
 				lost = true
+				if c, err := s.db.Conn(ctx); err == nil {
+					conn.Close()
+					conn = c
+				}
 				continue
 			}
 			if v == version && !lost {
