@@ -257,6 +257,9 @@ func (s *Store) pgListener(ctx context.Context) (func(), error) {
 			for {
 				n, err := conn.WaitForNotification(ctx)
 				if err != nil {
+					if ctx.Err() == nil {
+						s.log.Warn("sqlstore: the change listener lost its connection; reconnecting (until it is back, other instances' changes are seen within CacheTTL)", "err", err)
+					}
 					break
 				}
 				s.subs.tellPayload(n.Payload)
@@ -269,6 +272,7 @@ func (s *Store) pgListener(ctx context.Context) (func(), error) {
 				retry = firstRetry
 			}
 			// Reconnect; whatever was announced meanwhile is lost.
+			warned := false
 			for {
 				select {
 				case <-ctx.Done():
@@ -279,7 +283,12 @@ func (s *Store) pgListener(ctx context.Context) (func(), error) {
 				if conn, err = s.listen(ctx, cfg); err == nil {
 					break
 				}
+				if retry == lastRetry && !warned {
+					warned = true
+					s.log.Warn("sqlstore: the change listener cannot reconnect; trying every 2 s", "err", err)
+				}
 			}
+			s.log.Info("sqlstore: the change listener is back; the caches are emptied")
 			s.subs.tell(fiberauth.Change{Lost: true})
 		}
 	}, nil
@@ -370,6 +379,9 @@ func (s *Store) sqlitePoller(ctx context.Context) (func(), error) {
 			if err := conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
 				// The connection may be broken: take another (its
 				// data_version differs, so the next poll reads the log).
+				if !lost && ctx.Err() == nil {
+					s.log.Warn("sqlstore: the change poller failed; retrying", "err", err)
+				}
 				lost = true
 				if c, err := s.db.Conn(ctx); err == nil {
 					conn.Close()

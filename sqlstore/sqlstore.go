@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,6 +85,7 @@ type Store struct {
 	writer  chan struct{}
 	waiting atomic.Int64 // writes queued for writer
 
+	log     *slog.Logger
 	channel string        // PostgreSQL: the NOTIFY channel of changes
 	poll    time.Duration // SQLite: how often the change log is polled
 	subs    subscribers   // Notifier (notify.go)
@@ -110,6 +112,20 @@ type Option func(*options) error
 type options struct {
 	timeout time.Duration
 	poll    time.Duration
+	log     *slog.Logger
+}
+
+// WithLogger receives what the change listener has to say: that it lost
+// its link to the database (and what error, never a secret), and that it
+// is back. Optional. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("sqlstore: nil logger")
+		}
+		o.log = l
+		return nil
+	}
 }
 
 // WithQueryTimeout bounds each call whose context has no deadline.
@@ -203,7 +219,7 @@ func newStore(ctx context.Context, db *sql.DB, d Dialect, opts []Option) (*Store
 	if d.isUnique == nil {
 		return nil, errors.New("sqlstore: unknown dialect; use sqlstore.SQLite or sqlstore.Postgres")
 	}
-	o := options{timeout: DefaultQueryTimeout, poll: DefaultPollInterval}
+	o := options{timeout: DefaultQueryTimeout, poll: DefaultPollInterval, log: slog.Default()}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -212,7 +228,7 @@ func newStore(ctx context.Context, db *sql.DB, d Dialect, opts []Option) (*Store
 	if err := migrate(ctx, db, d); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, d: d, timeout: o.timeout, poll: o.poll}
+	s := &Store{db: db, d: d, timeout: o.timeout, poll: o.poll, log: o.log}
 	if d.name == SQLite.name {
 		s.writer = make(chan struct{}, 1)
 	} else {
