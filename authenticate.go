@@ -80,8 +80,13 @@ func (a *Auth) verifiedClaims(raw string, now time.Time) (*Claims, error) {
 		if now.Add(-a.cfg.Leeway).Unix() > c.ExpiresAt {
 			return nil, fmt.Errorf("%w: token is expired", ErrInvalidToken)
 		}
-		if v.key != nil && !v.key.live(now) {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidToken, errKeyRetired)
+		if k := v.key; k != nil {
+			// A reload as the keys age, as on a miss: it is what tells k it
+			// has gone.
+			a.tokens.ring.keys(now)
+			if !k.live(now) {
+				return nil, fmt.Errorf("%w: %w", ErrInvalidToken, errKeyRetired)
+			}
 		}
 		return c, nil
 	}
