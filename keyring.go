@@ -563,7 +563,7 @@ func (r *keyRing) unseal(rec StoredSigningKey) (*SigningKey, error) {
 	return k, err
 }
 
-// refreshGate lets one refresh (a reload, a fetch) run at a time, and at
+// refreshGate (the Verifier's JWKS fetches) lets one refresh run at a time, and at
 // most one per interval: a caller that comes while one runs waits for it
 // and shares its result; one that comes within the interval of the last
 // start is told no at once. So any number of tokens with made-up kids cost
