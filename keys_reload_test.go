@@ -35,6 +35,15 @@ func (s *countingKeys) SigningKeys(ctx context.Context) ([]fiberauth.StoredSigni
 	return s.Store.SigningKeys(ctx)
 }
 
+// newCountingHarness is an instance with generated keys on a countingKeys,
+// and ada in it.
+func newCountingHarness(t *testing.T) (*harness, *countingKeys) {
+	store := &countingKeys{Store: memstore.New()}
+	h := newHarnessOn(t, store, testEpoch, withGenerated(fiberauth.AlgorithmEdDSA))
+	h.createUser("ada@example.com")
+	return h, store
+}
+
 // forgedKID is a token with a made-up kid, signed with a key of no one's.
 func forgedKID(t *testing.T, h *harness, kid string) string {
 	t.Helper()
@@ -126,9 +135,7 @@ func TestMadeUpKIDFloodDoesNotDelayRotation(t *testing.T) {
 // not try again for 5 s.
 func TestAgedKeysReloadFailure(t *testing.T) {
 	t.Parallel()
-	store := &countingKeys{Store: memstore.New()}
-	h := newHarnessOn(t, store, testEpoch, withGenerated(fiberauth.AlgorithmEdDSA))
-	h.createUser("ada@example.com")
+	h, store := newCountingHarness(t)
 	kid := fiberauth.CurrentSigningKey(h.auth).KID()
 	h.clock.Advance(20 * time.Minute)
 	h.flush()
@@ -166,9 +173,7 @@ func TestAgedKeysReloadFailure(t *testing.T) {
 // request path, once.
 func TestKeysReloadAhead(t *testing.T) {
 	t.Parallel()
-	store := &countingKeys{Store: memstore.New()}
-	h := newHarnessOn(t, store, testEpoch, withGenerated(fiberauth.AlgorithmEdDSA))
-	h.createUser("ada@example.com")
+	h, store := newCountingHarness(t)
 	p := h.login("ada@example.com", goodPassword)
 	h.flush()
 	base := store.reads.Load()
@@ -193,9 +198,7 @@ func TestKeysReloadAhead(t *testing.T) {
 // nothing from the next reload on, tokens cached as verified included.
 func TestGeneratedKeysGoneEndCachedTokens(t *testing.T) {
 	t.Parallel()
-	store := &countingKeys{Store: memstore.New()}
-	h := newHarnessOn(t, store, testEpoch, withGenerated(fiberauth.AlgorithmEdDSA))
-	h.createUser("ada@example.com")
+	h, store := newCountingHarness(t)
 	p := h.login("ada@example.com", goodPassword)
 	if h.profileStatus(p.access) != 200 { // cached
 		t.Fatal("refused")
