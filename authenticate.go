@@ -70,21 +70,31 @@ func (a *Auth) authenticate(ctx context.Context, raw string) (*principal, error)
 }
 
 // verifiedClaims returns the claims of a token whose signature and claims
-// check out: from the cache of tokens already verified (re-checking expiry,
-// the one check time can change), or by verifying it now.
+// check out: from the cache of tokens already verified (re-checking what
+// time can change: expiry, and whether the key that verified it still
+// verifies, as it stops when it has retired and its tokens' time is up, or
+// leaves the store), or by verifying it now.
 func (a *Auth) verifiedClaims(raw string, now time.Time) (*Claims, error) {
-	c, shard := a.verified.get(raw)
-	if c != nil {
+	v, shard := a.verified.get(raw)
+	if c := v.claims; c != nil {
 		if now.Add(-a.cfg.Leeway).Unix() > c.ExpiresAt {
 			return nil, fmt.Errorf("%w: token is expired", ErrInvalidToken)
 		}
+		if k := v.key; k != nil {
+			// A reload as the keys age, as on a miss: it is what tells k it
+			// has gone.
+			a.tokens.ring.keys(now)
+			if !k.live(now) {
+				return nil, fmt.Errorf("%w: %w", ErrInvalidToken, errKeyRetired)
+			}
+		}
 		return c, nil
 	}
-	c, err := a.tokens.verify(raw)
+	c, k, err := a.tokens.verify(raw)
 	if err != nil {
 		return nil, err
 	}
-	shard.put(raw, c)
+	shard.put(raw, verifiedToken{claims: c, key: k})
 	return c, nil
 }
 

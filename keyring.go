@@ -2,6 +2,7 @@ package fiberauth
 
 import (
 	"context"
+	"crypto"
 	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -9,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -20,8 +22,8 @@ import (
 // The asymmetric keys in use: which one signs, which ones verify and until
 // when, kept as an atomic snapshot so that verifying a token is a map
 // lookup. The keys are the host's (Config.SigningKeys, fixed for the life
-// of the Auth) or generated and kept sealed in the KeyStore (reloaded every
-// minute and on a token with an unknown kid, rotated every
+// of the Auth) or generated and kept sealed in the KeyStore (reloaded as
+// they age and on a token with an unknown kid, rotated every
 // Config.SigningKeyRotation, and on RotateSigningKey).
 //
 // A key stops signing when its successor's NotBefore comes, and verifies
@@ -29,14 +31,47 @@ import (
 // it leaves the JWKS, and the store. A generated key is added a while
 // before it signs (keyPublishLead), so that every instance, and every
 // verifier that caches the JWKS, knows it before the first token it signs.
+//
+// Reloads of generated keys. One runs at a time, off the request path
+// (Auth.Flush waits for it); requests that need it wait for it, bounded.
+//   - As the snapshot ages: from keyReloadInterval - keyReloadAhead a
+//     request starts a reload without waiting for it; once the snapshot is
+//     older than keyReloadInterval (an instance idle across a rotation, or
+//     reloads failing), signing, verifying an unseen token and the JWKS
+//     wait for one (keyWaitTimeout at most) and use the old snapshot only
+//     if it fails, logged. These start at most one reload per
+//     keyRetryInterval.
+//   - For a token whose kid is not in the snapshot (a key another instance
+//     has just added, or a made-up kid: the kid is looked up before the
+//     signature can be checked): at most one reload per unknownKIDInterval
+//     in all, and per unknownKIDRetry for any one kid (kidGate). Whatever
+//     tokens anyone sends, they cause at most one read of the keys per
+//     unknownKIDInterval per instance, and a key added to the store is
+//     found at the first token of it that comes unknownKIDInterval after
+//     it was added (sooner if no such reload ran meanwhile).
 
 const (
-	// keyReloadInterval is how often the stored keys are read again.
+	// keyReloadInterval is the greatest age of the keys an instance signs
+	// and verifies with: older, it reloads them before using them.
 	keyReloadInterval = time.Minute
+	// keyReloadAhead is how long before keyReloadInterval a request starts
+	// a reload without waiting for it, so that an instance serving
+	// requests does not wait for its reloads.
+	keyReloadAhead = 15 * time.Second
+	// keyRetryInterval is the least time between two reloads started
+	// because the keys aged: a failed one is not retried sooner.
+	keyRetryInterval = 5 * time.Second
+	// keyReloadTimeout bounds one reload.
+	keyReloadTimeout = 10 * time.Second
+	// keyWaitTimeout bounds how long a request waits for a reload of keys
+	// older than keyReloadInterval before it goes on with them.
+	keyWaitTimeout = 3 * time.Second
 	// unknownKIDInterval is the least time between two reloads for tokens
-	// with a kid this process does not know (one made up is refused
-	// without reading the store again).
-	unknownKIDInterval = 10 * time.Second
+	// with a kid this process does not know, whatever the kids.
+	unknownKIDInterval = time.Second
+	// unknownKIDRetry is the least time between two reloads for tokens with
+	// the same unknown kid.
+	unknownKIDRetry = 10 * time.Second
 	// JWKSMaxAge is how long a client may cache GET /.well-known/jwks.json
 	// (its Cache-Control max-age).
 	JWKSMaxAge = 5 * time.Minute
@@ -54,6 +89,7 @@ var (
 	errAlgNotKeys   = errors.New("alg is not the algorithm of the kid's key")
 	errKeyRetired   = errors.New("the kid's key has retired and its tokens have expired")
 	errNoSigningKey = errors.New("fiberauth: no signing key")
+	errReloadSlow   = errors.New("the reload did not end in time")
 )
 
 // keyRing holds the asymmetric keys.
@@ -68,10 +104,13 @@ type keyRing struct {
 	alg         string
 	rotateEvery time.Duration // negative: only RotateSigningKey rotates
 	log         *slog.Logger
-	spawn       func(func()) // runs work off the request path; Auth.Flush waits for it
-	mu          sync.Mutex   // one reload at a time
-	nextReload  atomic.Int64 // Unix nanoseconds on now
-	unknown     refreshGate  // reloads for unknown kids
+	spawn       func(func())  // runs work off the request path; Auth.Flush waits for it
+	sem         chan struct{} // held by the reload running (capacity 1)
+	kids        kidGate       // reloads for unknown kids
+
+	flightMu sync.Mutex
+	flight   *keyFlight // the reload running off the request path, if any
+	nextTry  int64      // Unix nanoseconds on now: the earliest start of a reload for aged keys
 }
 
 // keySet is one snapshot of the keys.
@@ -83,15 +122,35 @@ type keySet struct {
 	nextAt time.Time
 	byKID  map[string]*verifyKey
 	keys   []*verifyKey // newest first, as the JWKS lists them
+	// loadedAt is when the keys were read (Unix nanoseconds on now).
+	loadedAt int64
 }
 
-// verifyKey is one key that verifies, until a time.
+// verifyKey is one key that verifies, until a time. A key keeps its
+// verifyKey from one snapshot to the next, and the verified-token cache
+// keeps it with the claims it verified: when a reload learns that the key
+// has retired, or finds it gone, every token it verified is refused from
+// then on (expire).
 type verifyKey struct {
 	pub   PublicKey
-	until int64 // Unix nanoseconds on now; 0: for as long as it is listed
+	until atomic.Int64 // Unix nanoseconds on now; 0: for as long as it is listed
 }
 
-func (k *verifyKey) live(now time.Time) bool { return k.until == 0 || now.UnixNano() < k.until }
+func (k *verifyKey) live(now time.Time) bool {
+	u := k.until.Load()
+	return u == 0 || now.UnixNano() < u
+}
+
+// expire makes k verify nothing from at on (sooner if it was to stop
+// sooner).
+func (k *verifyKey) expire(at int64) {
+	for {
+		u := k.until.Load()
+		if (u != 0 && u <= at) || k.until.CompareAndSwap(u, at) {
+			return
+		}
+	}
+}
 
 // signer is the key that signs at now.
 func (s *keySet) signer(now time.Time) *SigningKey {
@@ -108,7 +167,7 @@ func newHostRing(keys []*SigningKey, ttl time.Duration, now func() time.Time) *k
 	for _, k := range keys {
 		v := &verifyKey{pub: k.PublicKey()}
 		if !k.retired.IsZero() {
-			v.until = k.retired.Add(ttl).UnixNano()
+			v.until.Store(k.retired.Add(ttl).UnixNano())
 		}
 		set.add(v)
 	}
@@ -134,10 +193,9 @@ func (r *keyRing) keyFunc(t *jwt.Token) (any, error) {
 		return nil, errNoKID
 	}
 	now := r.now()
-	r.maybeReload(now)
-	k := r.snap.Load().byKID[kid]
-	if k == nil && r.store != nil && r.unknown.do(context.Background(), now, unknownKIDInterval, r.reloadQuietly) {
-		k = r.snap.Load().byKID[kid]
+	k := r.keys(now).byKID[kid]
+	if k == nil && r.store != nil {
+		k = r.reloadForKID(kid, now)
 	}
 	if k == nil {
 		return nil, errUnknownKID
@@ -151,10 +209,16 @@ func (r *keyRing) keyFunc(t *jwt.Token) (any, error) {
 	return k.pub.Key, nil
 }
 
+// verifiedBy is the key that has just verified t (keyFunc), to keep with
+// its claims: nil if it has gone since.
+func (r *keyRing) verifiedBy(t *jwt.Token) *verifyKey {
+	kid, _ := t.Header["kid"].(string)
+	return r.snap.Load().byKID[kid]
+}
+
 // signing is the key that signs at now, and its method.
 func (r *keyRing) signing(now time.Time) (*SigningKey, jwt.SigningMethod) {
-	r.maybeReload(now)
-	k := r.snap.Load().signer(now)
+	k := r.keys(now).signer(now)
 	if k.alg == AlgorithmES256 {
 		return k, jwt.SigningMethodES256
 	}
@@ -163,9 +227,8 @@ func (r *keyRing) signing(now time.Time) (*SigningKey, jwt.SigningMethod) {
 
 // live is the keys that verify at now, newest first.
 func (r *keyRing) live(now time.Time) []PublicKey {
-	r.maybeReload(now)
 	var out []PublicKey
-	for _, k := range r.snap.Load().keys {
+	for _, k := range r.keys(now).keys {
 		if k.live(now) {
 			out = append(out, k.pub)
 		}
@@ -173,34 +236,113 @@ func (r *keyRing) live(now time.Time) []PublicKey {
 	return out
 }
 
-// maybeReload starts a reload of stored keys off the request path when
-// one is due.
-func (r *keyRing) maybeReload(now time.Time) {
+// keys is the snapshot to use at now. As it ages it is reloaded off the
+// request path; once older than keyReloadInterval, reloaded first (the
+// wait bounded by keyWaitTimeout), and used as it is only if that fails.
+func (r *keyRing) keys(now time.Time) *keySet {
+	set := r.snap.Load()
 	if r.store == nil {
-		return
+		return set
 	}
-	due := r.nextReload.Load()
-	if now.UnixNano() < due || !r.nextReload.CompareAndSwap(due, now.Add(keyReloadInterval).UnixNano()) {
-		return
+	switch age := now.UnixNano() - set.loadedAt; {
+	case age >= int64(keyReloadInterval):
+		f, _ := r.startReload(now, true)
+		if f == nil {
+			return set // a reload failed less than keyRetryInterval ago
+		}
+		if err := f.wait(keyWaitTimeout); err != nil {
+			r.log.Warn("fiberauth: the signing keys could not be reloaded; using those read before",
+				"read_at", time.Unix(0, set.loadedAt).UTC(), "err", err)
+		}
+		return r.snap.Load()
+	case age >= int64(keyReloadInterval-keyReloadAhead):
+		r.startReload(now, true)
 	}
-	r.spawn(r.reloadQuietly)
+	return set
 }
 
-// reloadQuietly reloads, logging a failure: the keys in use stay.
-func (r *keyRing) reloadQuietly() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := r.reload(ctx, false); err != nil {
-		r.log.Warn("fiberauth: reloading signing keys failed; the keys in use stay", "err", err)
+// reloadForKID reloads the keys for a token whose kid is not in the
+// snapshot, if kidGate lets it, and returns the kid's key if the reload
+// found it.
+func (r *keyRing) reloadForKID(kid string, now time.Time) *verifyKey {
+	if !r.kids.allow(kid, now.UnixNano()) {
+		return nil
 	}
+	f, started := r.startReload(now, false)
+	_ = f.wait(keyWaitTimeout) // a failure is logged by the reload
+	if k := r.snap.Load().byKID[kid]; k != nil || started {
+		return k
+	}
+	// The reload this joined began before the token came, perhaps before
+	// its key was stored: one that begins after it.
+	f, _ = r.startReload(now, false)
+	_ = f.wait(keyWaitTimeout)
+	return r.snap.Load().byKID[kid]
+}
+
+// keyFlight is one reload running off the request path, which any number
+// of requests may wait for.
+type keyFlight struct {
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+// wait waits for the reload to end, at most timeout, and returns its error.
+func (f *keyFlight) wait(timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-f.done:
+		return f.err
+	case <-t.C:
+		return errReloadSlow
+	}
+}
+
+// startReload returns the reload running, or starts one off the request
+// path; started says it did. With aged set (the keys aged, rather than a
+// kid is unknown), it starts none if one started less than
+// keyRetryInterval before now, and returns nil.
+func (r *keyRing) startReload(now time.Time, aged bool) (f *keyFlight, started bool) {
+	r.flightMu.Lock()
+	defer r.flightMu.Unlock()
+	if r.flight != nil {
+		return r.flight, false
+	}
+	if aged {
+		if now.UnixNano() < r.nextTry {
+			return nil, false
+		}
+		r.nextTry = now.Add(keyRetryInterval).UnixNano()
+	}
+	f = &keyFlight{done: make(chan struct{})}
+	r.flight = f
+	r.spawn(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), keyReloadTimeout)
+		err := r.reload(ctx, false)
+		cancel()
+		if err != nil {
+			r.log.Warn("fiberauth: reloading signing keys failed; the keys in use stay", "err", err)
+		}
+		f.err = err
+		r.flightMu.Lock()
+		r.flight = nil
+		r.flightMu.Unlock()
+		close(f.done)
+	})
+	return f, true
 }
 
 // reload reads the stored keys, adds one when it is time (or rotate is
 // set), deletes those whose tokens have all expired, and makes the result
 // the snapshot.
 func (r *keyRing) reload(ctx context.Context, rotate bool) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: waiting for another reload of the signing keys: %w", ErrUnavailable, ctx.Err())
+	}
+	defer func() { <-r.sem }()
 	for range 3 { // another instance may add a key between our read and our add
 		list, err := r.store.SigningKeys(ctx)
 		if err != nil {
@@ -215,7 +357,7 @@ func (r *keyRing) reload(ctx context.Context, rotate bool) error {
 			if err != nil {
 				return err
 			}
-			r.snap.Store(set)
+			r.replace(set, now)
 			return nil
 		}
 		var gen int64 = 1
@@ -281,7 +423,7 @@ func retirements(list []StoredSigningKey) []time.Time {
 
 // build makes the snapshot of list at now.
 func (r *keyRing) build(list []StoredSigningKey, opened map[string]*SigningKey, now time.Time) (*keySet, error) {
-	set := &keySet{byKID: map[string]*verifyKey{}}
+	set := &keySet{byKID: map[string]*verifyKey{}, loadedAt: now.UnixNano()}
 	retired := retirements(list)
 	for i := len(list) - 1; i >= 0; i-- {
 		rec := list[i]
@@ -291,7 +433,7 @@ func (r *keyRing) build(list []StoredSigningKey, opened map[string]*SigningKey, 
 		}
 		v := &verifyKey{pub: k.PublicKey()}
 		if !retired[i].IsZero() {
-			v.until = retired[i].Add(r.ttl).UnixNano()
+			v.until.Store(retired[i].Add(r.ttl).UnixNano())
 		}
 		if !v.live(now) {
 			continue // deleted by now, or soon
@@ -312,6 +454,35 @@ func (r *keyRing) build(list []StoredSigningKey, opened map[string]*SigningKey, 
 		set.current = set.next // only a key published ahead: it signs now
 	}
 	return set, nil
+}
+
+// replace makes set the snapshot. A key in the snapshot before keeps its
+// verifyKey, with set's until; one that is not in set any more (its tokens
+// have expired, it was deleted, it no longer opens) verifies nothing from
+// now on, tokens cached as verified by it included.
+func (r *keyRing) replace(set *keySet, now time.Time) {
+	if old := r.snap.Load(); old != nil {
+		for i, v := range set.keys {
+			o := old.byKID[v.pub.KID]
+			if o == nil || !samePublicKey(o.pub, v.pub) {
+				continue
+			}
+			o.until.Store(v.until.Load())
+			set.keys[i], set.byKID[v.pub.KID] = o, o
+		}
+		for kid, o := range old.byKID {
+			if set.byKID[kid] != o {
+				o.expire(now.UnixNano())
+			}
+		}
+	}
+	r.snap.Store(set)
+}
+
+// samePublicKey reports whether a and b are one key.
+func samePublicKey(a, b PublicKey) bool {
+	k, ok := a.Key.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && a.KID == b.KID && a.Algorithm == b.Algorithm && k.Equal(b.Key)
 }
 
 // deleteExpired deletes the keys whose tokens have all expired at now; a
@@ -392,7 +563,7 @@ func (r *keyRing) unseal(rec StoredSigningKey) (*SigningKey, error) {
 	return k, err
 }
 
-// refreshGate lets one refresh (a reload, a fetch) run at a time, and at
+// refreshGate (the Verifier's JWKS fetches) lets one refresh run at a time, and at
 // most one per interval: a caller that comes while one runs waits for it
 // and shares its result; one that comes within the interval of the last
 // start is told no at once. So any number of tokens with made-up kids cost
@@ -444,3 +615,50 @@ func (g *refreshGate) allowAt(t time.Time) {
 	}
 	g.mu.Unlock()
 }
+
+// kidGate bounds the reloads that tokens with unknown kids cause: at most
+// one per unknownKIDInterval in all, and one per unknownKIDRetry for any
+// one kid. A kid is remembered (as a hash: nothing an attacker sends is
+// kept) only when it causes a reload, so at most unknownKIDRetry /
+// unknownKIDInterval kids are remembered at once. Made-up kids cannot keep
+// a real one from its reload longer than unknownKIDInterval: each is
+// remembered on its own, and any reload that begins after a key is stored
+// finds it.
+type kidGate struct {
+	mu    sync.Mutex
+	seed  maphash.Seed
+	next  int64            // Unix nanoseconds on now: the earliest next reload
+	tried map[uint64]int64 // a kid's hash → the earliest next reload for it
+}
+
+// allow reports whether a token with kid, unknown at now, may reload the
+// keys, and counts the reload if so.
+func (g *kidGate) allow(kid string, now int64) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.tried == nil {
+		g.seed = maphash.MakeSeed()
+		g.tried = map[uint64]int64{}
+	}
+	h := maphash.String(g.seed, kid)
+	if now < g.next || now < g.tried[h] {
+		return false
+	}
+	if len(g.tried) >= maxTriedKIDs {
+		for k, at := range g.tried {
+			if at <= now {
+				delete(g.tried, k)
+			}
+		}
+		if len(g.tried) >= maxTriedKIDs { // only if the clock went back
+			clear(g.tried)
+		}
+	}
+	g.next = now + int64(unknownKIDInterval)
+	g.tried[h] = now + int64(unknownKIDRetry)
+	return true
+}
+
+// maxTriedKIDs bounds kidGate's memory, past the unknownKIDRetry /
+// unknownKIDInterval kids it can hold at once.
+const maxTriedKIDs = 32

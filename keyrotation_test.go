@@ -20,9 +20,10 @@ func TestHostKeyRotation(t *testing.T) {
 	t.Parallel()
 	old, cur := newHostKey(t, fiberauth.AlgorithmEdDSA, "old"), newHostKey(t, fiberauth.AlgorithmEdDSA, "new")
 	w := newTokenWorld(t, withKeys(cur.key, old.key.Retired(testEpoch)))
-	// A token the old key signed just before it retired, claiming a long
-	// life: it verifies while the old key does.
-	long := signAs(t, "EdDSA", old.priv, asymHeader("EdDSA", "old"), w.claims().set("exp", jint(w.now+24*3600)))
+	// A token the old key signed just before it retired, claiming the
+	// longest life accepted (AccessTTL + Leeway): it verifies while the old
+	// key does.
+	long := signAs(t, "EdDSA", old.priv, asymHeader("EdDSA", "old"), w.claims().set("exp", jint(w.now+930)))
 	w.accepted(t, long, w.ada.ID)
 	w.accepted(t, w.p.access, w.ada.ID)
 	if tokenHeader(t, w.p.access)["kid"] != "new" {
@@ -41,7 +42,8 @@ func TestHostKeyRotation(t *testing.T) {
 		t.Fatalf("JWKS kids after the old key's tokens expired: %v", got)
 	}
 	// A token of the old key not seen before is refused; so is a fresh one.
-	w.refused(t, signAs(t, "EdDSA", old.priv, asymHeader("EdDSA", "old"), w.claims().set("jti", `"j2"`).set("exp", jint(w.now+24*3600))))
+	w.refused(t, long) // cached, unexpired within Leeway, but its key has gone
+	w.refused(t, signAs(t, "EdDSA", old.priv, asymHeader("EdDSA", "old"), w.claims().set("jti", `"j2"`).set("exp", jint(w.now+930))))
 	now := w.h.clock.Now().Unix()
 	w.refused(t, signAs(t, "EdDSA", old.priv, asymHeader("EdDSA", "old"), w.claims().set("iat", jint(now)).set("exp", jint(now+600))))
 }

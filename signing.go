@@ -68,6 +68,7 @@ func (a *Auth) useSigningKeys() error {
 		now: a.now, ttl: ttl,
 		store: a.keyStore, seal: seal, alg: a.cfg.SigningAlgorithm,
 		rotateEvery: a.cfg.SigningKeyRotation, log: a.log,
+		sem: make(chan struct{}, 1),
 		spawn: func(fn func()) {
 			a.pending.Add(1)
 			go func() {
@@ -76,7 +77,6 @@ func (a *Auth) useSigningKeys() error {
 			}()
 		},
 	}
-	r.nextReload.Store(a.now().Add(keyReloadInterval).UnixNano())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := r.reload(ctx, false); err != nil {
@@ -90,8 +90,10 @@ func (a *Auth) useSigningKeys() error {
 // suspected leak, say, or to try rotation out). The key it replaces
 // verifies until its tokens have expired (Config.AccessTTL + Leeway). This
 // instance signs with the new key at once; the others sharing the store
-// pick it up within a minute, or at the first token they see signed with
-// it. ErrNotRotatable when fiberauth does not generate the keys
+// sign with it within a minute (before they sign with keys older than
+// that), and verify its tokens from the first one they see, or, if
+// another reload for an unknown kid began there less than a second
+// before, from the first one after that second (keyring.go). ErrNotRotatable when fiberauth does not generate the keys
 // (Config.SigningAlgorithm is not set).
 func (a *Auth) RotateSigningKey(ctx context.Context) error {
 	r := a.tokens.ring

@@ -105,8 +105,11 @@ type tokenSigner struct {
 	audience Audience
 	clientID string
 	ttl      time.Duration
-	parser   *jwt.Parser
-	keyFunc  jwt.Keyfunc
+	// maxLife is the most exp may be after iat, in seconds: AccessTTL +
+	// Leeway, rounded up. fiberauth signs no longer-lived token.
+	maxLife int64
+	parser  *jwt.Parser
+	keyFunc jwt.Keyfunc
 	// ring, when set, holds the asymmetric keys that sign and verify
 	// instead of key (keyring.go).
 	ring *keyRing
@@ -119,6 +122,7 @@ func newTokenSigner(cfg Config) tokenSigner {
 		audience: Audience{cfg.Audience},
 		clientID: cfg.ClientID,
 		ttl:      cfg.AccessTTL,
+		maxLife:  int64((cfg.AccessTTL + cfg.Leeway + time.Second - 1) / time.Second),
 	}
 	s.parser = newStrictParser([]string{jwt.SigningMethodHS256.Alg()}, cfg.Issuer, cfg.Audience, cfg.Leeway, cfg.Now)
 	var key any = s.key // boxed once, not on every parse
@@ -243,42 +247,61 @@ func (s *tokenSigner) sign(userID, sessionID, etag string, now time.Time) (strin
 }
 
 // verify checks the signature, algorithm, typ, crit, iss, aud, exp, nbf, iat
-// and client_id of raw and returns its claims. The etag and session checks
-// are the middleware's.
-func (s *tokenSigner) verify(raw string) (*Claims, error) {
-	return verifyToken(s.parser, s.keyFunc, s.clientID, raw)
+// and client_id of raw, and that it expires at most AccessTTL + Leeway
+// after its iat, and returns its claims and, with asymmetric keys, the key
+// that verified it (nil with HS256: the secret never stops verifying).
+// The etag and session checks are the middleware's.
+func (s *tokenSigner) verify(raw string) (*Claims, *verifyKey, error) {
+	t, c, err := verifyToken(s.parser, s.keyFunc, s.clientID, raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	// iat is at most now + Leeway (the parser), so this cannot overflow.
+	if c.ExpiresAt > c.IssuedAt+s.maxLife {
+		return nil, nil, fmt.Errorf("%w: exp is more than AccessTTL + Leeway after iat", ErrInvalidToken)
+	}
+	if s.ring == nil {
+		return c, nil, nil
+	}
+	k := s.ring.verifiedBy(t)
+	if k == nil || !k.live(s.ring.now()) {
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidToken, errKeyRetired)
+	}
+	return c, k, nil
 }
 
 // verifyToken is what every verifier of access tokens checks (tokenSigner
 // and Verifier): the encoding, the header and signature through parser and
-// keyFunc, then the claims fiberauth requires.
-func verifyToken(parser *jwt.Parser, keyFunc jwt.Keyfunc, clientID, raw string) (*Claims, error) {
+// keyFunc, then the claims fiberauth requires. It returns the parsed token
+// too.
+func verifyToken(parser *jwt.Parser, keyFunc jwt.Keyfunc, clientID, raw string) (*jwt.Token, *Claims, error) {
 	if len(raw) > maxTokenLength {
-		return nil, fmt.Errorf("%w: token too long", ErrInvalidToken)
+		return nil, nil, fmt.Errorf("%w: token too long", ErrInvalidToken)
 	}
 	// Strict base64 still skips CR and LF (encoding/base64); refuse them
 	// here, so that no other spelling of a token verifies.
 	if strings.IndexByte(raw, '\n') >= 0 || strings.IndexByte(raw, '\r') >= 0 {
-		return nil, fmt.Errorf("%w: line break in token", ErrInvalidToken)
+		return nil, nil, fmt.Errorf("%w: line break in token", ErrInvalidToken)
 	}
 	claims := new(Claims)
-	if _, err := parser.ParseWithClaims(raw, claims, keyFunc); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	t, err := parser.ParseWithClaims(raw, claims, keyFunc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if claims.Subject == "" || claims.SessionID == "" || claims.ETag == "" || claims.ID == "" {
-		return nil, fmt.Errorf("%w: missing sub, sid, etag or jti", ErrInvalidToken)
+		return nil, nil, fmt.Errorf("%w: missing sub, sid, etag or jti", ErrInvalidToken)
 	}
 	// jwt.WithIssuedAt checks iat only when it is there; 0 decodes the
 	// same as no iat.
 	if claims.IssuedAt == 0 {
-		return nil, fmt.Errorf("%w: missing iat", ErrInvalidToken)
+		return nil, nil, fmt.Errorf("%w: missing iat", ErrInvalidToken)
 	}
 	// Tokens signed before fiberauth wrote client_id have none; one that
 	// names another client is not ours to accept.
 	if claims.ClientID != "" && claims.ClientID != clientID {
-		return nil, fmt.Errorf("%w: wrong client_id", ErrInvalidToken)
+		return nil, nil, fmt.Errorf("%w: wrong client_id", ErrInvalidToken)
 	}
-	return claims, nil
+	return t, claims, nil
 }
 
 // plainJSONString reports whether b is the inside of a JSON string that needs

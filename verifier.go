@@ -185,7 +185,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 		}
 		return k.Key, nil
 	}
-	c, err := verifyToken(v.parser, keyFunc, v.cfg.ClientID, raw)
+	_, c, err := verifyToken(v.parser, keyFunc, v.cfg.ClientID, raw)
 	if err != nil && noKeys {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, errNoKeysYet)
 	}

@@ -36,7 +36,7 @@ func BenchmarkVerifyUnseen(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := a.tokens.verify(raw); err != nil {
+				if _, _, err := a.tokens.verify(raw); err != nil {
 					b.Fatal(err)
 				}
 			}
