@@ -9,13 +9,12 @@ import (
 	"github.com/fiberauth/fiberauth/memstore"
 )
 
-// Review: an instance signs with the key of its last snapshot, and only
-// starts a reload (off the request path) when one is due. An instance
-// that saw no request while another rotated the key (RotateSigningKey, or
-// a scheduled rotation) signs its first tokens afterwards with the old
-// key, which the others have retired (and deleted from the store once its
-// tokens expired): a token it has just issued is refused everywhere else.
-func TestReviewIdleInstanceSignsWithRetiredKey(t *testing.T) {
+// An instance that saw no request while another rotated the key
+// (RotateSigningKey, or a scheduled rotation) reloads its keys before it
+// signs: its first token afterwards is signed with the current key, and
+// accepted everywhere (not with the old one, which the others have retired
+// and deleted once its tokens expired).
+func TestIdleInstanceSignsWithCurrentKey(t *testing.T) {
 	t.Parallel()
 	store := memstore.New()
 	a := newHarnessOn(t, store, testEpoch, withGenerated(fiberauth.AlgorithmEdDSA))

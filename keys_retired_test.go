@@ -7,20 +7,16 @@ import (
 	"github.com/fiberauth/fiberauth"
 )
 
-// Review: SigningKey.Retired documents that after retired + AccessTTL +
-// Leeway a retired key "verifies nothing, whatever exp its tokens claim".
-// But a token verified once is kept in the verified-token cache, and a
-// cache hit re-checked only exp: a token signed with the old key (by
-// whoever holds it: the reason to rotate after a leak), presented once
-// while the key still verified, stayed accepted after the key had gone,
-// for as long as it was used often enough to stay cached.
-//
-// The review's token claimed an exp a day after its iat; such a token is
-// now refused outright (exp at most AccessTTL + Leeway after iat,
-// TestTokenLifetimeBound), so the cached token here is one fiberauth
-// could have signed: issued just before the old key stops verifying, and
-// unexpired well after.
-func TestReviewRetiredKeyTokenStaysCached(t *testing.T) {
+// After retired + AccessTTL + Leeway a retired key verifies nothing,
+// whatever exp its tokens claim, including tokens already in the
+// verified-token cache: a token signed with the old key (by whoever holds
+// it: the reason to rotate after a leak), presented while the key still
+// verified, is refused once the key has gone. A token claiming an exp a
+// day after its iat is refused outright (exp at most AccessTTL + Leeway
+// after iat, TestTokenLifetimeBound); the cached token here is one
+// fiberauth could have signed: issued just before the old key stops
+// verifying, and unexpired well after.
+func TestRetiredKeyTokenLeavesCache(t *testing.T) {
 	t.Parallel()
 	old, cur := newHostKey(t, fiberauth.AlgorithmEdDSA, "old"), newHostKey(t, fiberauth.AlgorithmEdDSA, "new")
 	w := newTokenWorld(t, withKeys(cur.key, old.key.Retired(testEpoch)))
