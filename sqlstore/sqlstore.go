@@ -694,10 +694,19 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) erro
 		return err
 	}
 	defer done()
+	change := fiberauth.Change{Sessions: []string{id}}
+	if payloads, err := encodeChange(change); err == nil && len(payloads) == 1 && s.d.name == Postgres.name {
+		// One statement (its own transaction): the revocation, and its
+		// notice only when it revoked.
+		res, err := s.db.ExecContext(ctx, `WITH r AS (UPDATE fiberauth_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at = 0 RETURNING id)
+			SELECT pg_notify($3, $4) FROM r`, id, micros(at), s.channel, payloads[0])
+		// Present but not changed: revoked already, which is a no-op.
+		return changedOr(ctx, s.db, res, err, nil, `SELECT 1 FROM fiberauth_sessions WHERE id = $1`, id)
+	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE fiberauth_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at = 0`, id, micros(at))
 		if ok, err := changed(res, err); err != nil || ok {
-			return errOr(err, s.announce(ctx, tx, at, fiberauth.Change{Sessions: []string{id}}))
+			return errOr(err, s.announce(ctx, tx, at, change))
 		}
 		// Present but not changed: revoked already, which is a no-op.
 		return changedOr(ctx, tx, res, nil, nil, `SELECT 1 FROM fiberauth_sessions WHERE id = $1`, id)
