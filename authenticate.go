@@ -55,32 +55,32 @@ func (p *principal) claimsCopy() Claims {
 
 func (a *Auth) authenticate(ctx context.Context, raw string) (*principal, error) {
 	now := a.now()
-	claims, err := a.verifiedClaims(raw, now)
+	t, err := a.verifiedToken(raw, now)
 	if err != nil {
 		return nil, err
 	}
-	user, err := a.userFor(ctx, claims, now)
+	user, err := a.userFor(ctx, t, now)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.checkSession(ctx, claims, now); err != nil {
+	if err := a.checkSession(ctx, t, now); err != nil {
 		return nil, err
 	}
-	return &principal{claims: claims, user: user}, nil
+	return &principal{claims: t.claims, user: user}, nil
 }
 
-// verifiedClaims returns the claims of a token whose signature and claims
-// check out: from the cache of tokens already verified (re-checking what
-// time can change: expiry, and whether the key that verified it still
+// verifiedToken returns the verification of a token whose signature and
+// claims check out: from the cache of tokens already verified (re-checking
+// what time can change: expiry, and whether the key that verified it still
 // verifies, as it stops when it has retired and its tokens' time is up, or
 // leaves the store), or by verifying it now.
-func (a *Auth) verifiedClaims(raw string, now time.Time) (*Claims, error) {
-	v, shard := a.verified.get(raw)
-	if c := v.claims; c != nil {
-		if now.Add(-a.cfg.Leeway).Unix() > c.ExpiresAt {
+func (a *Auth) verifiedToken(raw string, now time.Time) (*cachedToken, error) {
+	t, shard := a.verified.get(raw)
+	if t != nil {
+		if now.Add(-a.cfg.Leeway).Unix() > t.claims.ExpiresAt {
 			return nil, fmt.Errorf("%w: token is expired", ErrInvalidToken)
 		}
-		if k := v.key; k != nil {
+		if k := t.key; k != nil {
 			// A reload as the keys age, as on a miss: it is what tells k it
 			// has gone.
 			a.tokens.ring.keys(now)
@@ -88,14 +88,13 @@ func (a *Auth) verifiedClaims(raw string, now time.Time) (*Claims, error) {
 				return nil, fmt.Errorf("%w: %w", ErrInvalidToken, errKeyRetired)
 			}
 		}
-		return c, nil
+		return t, nil
 	}
 	c, k, err := a.tokens.verify(raw)
 	if err != nil {
 		return nil, err
 	}
-	shard.put(raw, verifiedToken{claims: c, key: k})
-	return c, nil
+	return shard.put(&cachedToken{raw: raw, claims: c, key: k}), nil
 }
 
 // The caches and other instances. What the caches hold may be behind the
@@ -123,7 +122,13 @@ const tokenSkew = 2 * time.Second
 
 // userFor returns the state of the token's user if it accepts the token
 // (its etag, not disabled), or ErrInvalidToken.
-func (a *Auth) userFor(ctx context.Context, c *Claims, now time.Time) (userState, error) {
+func (a *Auth) userFor(ctx context.Context, t *cachedToken, now time.Time) (userState, error) {
+	c := t.claims
+	// The entry that last accepted the token, while it is what the lookup
+	// below would find: entries do not change, so it still accepts it.
+	if e := t.user.Load(); e.current(now) {
+		return e.v, nil
+	}
 	arrived := a.users.generation()
 	e, ok := a.users.get(c.Subject, now)
 	if !ok {
@@ -141,11 +146,18 @@ func (a *Auth) userFor(ctx context.Context, c *Claims, now time.Time) (userState
 	if !e.v.accepts(c) {
 		return userState{}, fmt.Errorf("%w: stale etag", ErrInvalidToken)
 	}
+	t.user.Store(e)
 	return e.v, nil
 }
 
 // checkSession checks that the token's family is live and the user's.
-func (a *Auth) checkSession(ctx context.Context, c *Claims, now time.Time) error {
+func (a *Auth) checkSession(ctx context.Context, t *cachedToken, now time.Time) error {
+	c := t.claims
+	// As in userFor; the family's expiry is the one thing that time
+	// changes.
+	if e := t.session.Load(); e.current(now) && e.v.live(now) {
+		return nil
+	}
 	arrived := a.sessions.generation()
 	e, ok := a.sessions.get(c.SessionID, now)
 	if !ok {
@@ -162,9 +174,10 @@ func (a *Auth) checkSession(ctx context.Context, c *Claims, now time.Time) error
 			return err
 		}
 	}
-	if !e.v.live(now) || e.v.userID != c.Subject {
+	if !e.v.accepts(c, now) {
 		return fmt.Errorf("%w: session not live", ErrInvalidToken)
 	}
+	t.session.Store(e)
 	return nil
 }
 
@@ -203,6 +216,11 @@ type sessionState struct {
 
 func (s sessionState) live(now time.Time) bool { return !s.revoked && now.Before(s.expiresAt) }
 
+// accepts reports whether the family is live and the token's user's.
+func (s sessionState) accepts(c *Claims, now time.Time) bool {
+	return s.live(now) && s.userID == c.Subject
+}
+
 func sessionStateOf(s *Session) sessionState {
 	exp := s.ExpiresAt
 	if s.AbsoluteExpiresAt.Before(exp) {
@@ -216,7 +234,7 @@ var goneSession = sessionState{revoked: true}
 
 // loadUser reads the user's state from the store, sharing the read with
 // concurrent callers of the same key, and caches it.
-func (a *Auth) loadUser(ctx context.Context, id, key string) (entry[userState], error) {
+func (a *Auth) loadUser(ctx context.Context, id, key string) (*entry[userState], error) {
 	a.maybeSweep()
 	e, err := a.users.load(ctx, id, key, a.now, func(ctx context.Context) (userState, error) {
 		u, err := a.store.UserByID(ctx, id)
@@ -232,7 +250,7 @@ func (a *Auth) loadUser(ctx context.Context, id, key string) (entry[userState], 
 }
 
 // loadSession is loadUser for a session family.
-func (a *Auth) loadSession(ctx context.Context, id, key string) (entry[sessionState], error) {
+func (a *Auth) loadSession(ctx context.Context, id, key string) (*entry[sessionState], error) {
 	a.maybeSweep()
 	return a.sessions.load(ctx, id, key, a.now, func(ctx context.Context) (sessionState, error) {
 		s, err := a.store.SessionByID(ctx, id)

@@ -31,6 +31,10 @@ import (
 //	Bare             the route alone
 //	Jwtware          behind github.com/gofiber/contrib/jwt (HS256), one token
 //	JwtwarePool      the same, cycling through the tokens of FiberauthUnseen
+//	JwtwareStrict    jwtware as a user configures it to check what fiberauth
+//	                 checks of the token itself: HS256 pinned, typed claims,
+//	                 exp required, issuer and audience (strictClaims)
+//	JwtwareStrictPool  the same, cycling through the tokens of FiberauthUnseen
 //	FiberauthSeen    behind fiberauth with every check, on a token it has seen
 //	FiberauthUnseen  behind fiberauth, each request a token it has not seen
 //
@@ -84,20 +88,26 @@ func (w *benchWorld) mint(b *testing.B, n int) []string {
 	b.Helper()
 	out := make([]string, n)
 	for i := range out {
-		c := &fiberauth.Claims{
-			Issuer: "fiberauth", Subject: w.sub, Audience: fiberauth.Audience{"fiberauth"},
-			IssuedAt: w.now.Unix(), ExpiresAt: w.now.Add(15 * time.Minute).Unix(),
-			ID: "bench-" + strconv.Itoa(i), SessionID: w.sid, ETag: w.etag,
-		}
-		t := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
-		t.Header["typ"] = "at+jwt"
-		s, err := t.SignedString(testSecret)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out[i] = s
+		out[i] = signBenchToken(b, w.sub, w.sid, w.etag, "bench-"+strconv.Itoa(i), w.now)
 	}
 	return out
+}
+
+// signBenchToken signs an access token as fiberauth would issue it at now.
+func signBenchToken(b *testing.B, sub, sid, etag, jti string, now time.Time) string {
+	b.Helper()
+	c := &fiberauth.Claims{
+		Issuer: "fiberauth", Subject: sub, Audience: fiberauth.Audience{"fiberauth"},
+		IssuedAt: now.Unix(), ExpiresAt: now.Add(15 * time.Minute).Unix(),
+		ID: jti, SessionID: sid, ETag: etag,
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	t.Header["typ"] = "at+jwt"
+	s, err := t.SignedString(testSecret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
 
 func serveOnce(h fasthttp.RequestHandler, method, path, token, body string) (int, string) {
@@ -148,6 +158,27 @@ func bareApp() *fiber.App {
 func jwtwareApp() *fiber.App {
 	app := fiber.New()
 	app.Get("/p", jwtware.New(jwtware.Config{SigningKey: jwtware.SigningKey{JWTAlg: jwtware.HS256, Key: testSecret}}), ok200)
+	return app
+}
+
+// strictClaims are the claims a jwtware user checks iss, aud and a required
+// exp with: golang-jwt calls Validate after its own checks.
+type strictClaims struct {
+	jwt.RegisteredClaims
+}
+
+var errStrictClaims = errors.New("wrong issuer or audience, or no exp")
+
+func (c *strictClaims) Validate() error {
+	if c.Issuer != "fiberauth" || !slices.Contains(c.Audience, "fiberauth") || c.ExpiresAt == nil {
+		return errStrictClaims
+	}
+	return nil
+}
+
+func jwtwareStrictApp() *fiber.App {
+	app := fiber.New()
+	app.Get("/p", jwtware.New(jwtware.Config{SigningKey: jwtware.SigningKey{JWTAlg: jwtware.HS256, Key: testSecret}, Claims: &strictClaims{}}), ok200)
 	return app
 }
 
@@ -227,6 +258,8 @@ func BenchmarkMiddleware(b *testing.B) {
 		b.Run("Bare/"+mode.name, func(b *testing.B) { mode.run(b, bareApp(), nil) })
 		b.Run("Jwtware/"+mode.name, func(b *testing.B) { mode.run(b, jwtwareApp(), []string{w.token}) })
 		b.Run("JwtwarePool/"+mode.name, func(b *testing.B) { mode.run(b, jwtwareApp(), unseen) })
+		b.Run("JwtwareStrict/"+mode.name, func(b *testing.B) { mode.run(b, jwtwareStrictApp(), []string{w.token}) })
+		b.Run("JwtwareStrictPool/"+mode.name, func(b *testing.B) { mode.run(b, jwtwareStrictApp(), unseen) })
 		b.Run("FiberauthSeen/"+mode.name, func(b *testing.B) { mode.run(b, fiberauthApp(w.auth), []string{w.token}) })
 		b.Run("FiberauthUnseen/"+mode.name, func(b *testing.B) { mode.run(b, fiberauthApp(w.auth), unseen) })
 	}

@@ -54,12 +54,29 @@ const (
 	markBuckets = 4096
 )
 
-// entry is a cached state and what the cache knows of it.
+// entry is a cached state and what the cache knows of it. An entry does not
+// change once cached, but for gone: it is replaced as a whole.
 type entry[T any] struct {
 	v     T
 	until int64  // Unix nanoseconds on Config.Now: trusted until then
 	at    int64  // Unix nanoseconds on Config.Now when it was read or changed
 	gen   uint64 // see stateCache
+	// gone is set once the entry is not (or never was) the one cached
+	// under its id: replaced, forgotten, or not cached at all. Until then
+	// a holder of the entry (the token cache, tokencache.go) may use it as
+	// a lookup of its id would.
+	gone atomic.Bool
+}
+
+// current reports whether e is what a lookup of its id would return at now.
+func (e *entry[T]) current(now time.Time) bool {
+	return e != nil && !e.gone.Load() && e.fresh(now)
+}
+
+// uncached is an entry that is not in the cache.
+func uncached[T any](e *entry[T]) *entry[T] {
+	e.gone.Store(true)
+	return e
 }
 
 func (e *entry[T]) fresh(now time.Time) bool { return now.UnixNano() < e.until }
@@ -67,7 +84,7 @@ func (e *entry[T]) fresh(now time.Time) bool { return now.UnixNano() < e.until }
 // flight is one store read that several requests wait for.
 type flight[T any] struct {
 	done chan struct{}
-	e    entry[T]
+	e    *entry[T]
 	err  error
 }
 
@@ -94,19 +111,36 @@ func (s stateCache[T]) generation() uint64 {
 }
 
 // get returns the entry cached under id if it is fresh at now.
-func (s stateCache[T]) get(id string, now time.Time) (entry[T], bool) {
+func (s stateCache[T]) get(id string, now time.Time) (*entry[T], bool) {
 	if s.c == nil {
-		return entry[T]{}, false
+		return nil, false
 	}
 	v, ok := s.c.Get(id)
 	if !ok {
-		return entry[T]{}, false
+		return nil, false
 	}
 	e := v.(*entry[T])
 	if !e.fresh(now) {
-		return entry[T]{}, false
+		return nil, false
 	}
-	return *e, true
+	return e, true
+}
+
+// put caches e under id in place of what is there. The caller holds id's
+// lock.
+func (s stateCache[T]) put(id string, e *entry[T]) {
+	if cur, ok := s.c.Get(id); ok {
+		cur.(*entry[T]).gone.Store(true)
+	}
+	s.c.SetDefault(id, e)
+}
+
+// drop forgets what is cached under id. The caller holds id's lock.
+func (s stateCache[T]) drop(id string) {
+	if cur, ok := s.c.Get(id); ok {
+		cur.(*entry[T]).gone.Store(true)
+		s.c.Delete(id)
+	}
 }
 
 func (s stateCache[T]) lock(id string) *sync.Mutex {
@@ -142,26 +176,26 @@ func (s stateCache[T]) begin() uint64 {
 
 // note caches v, read from the store at now by a read that began at
 // generation gen, unless what is there is newer.
-func (s stateCache[T]) note(id string, v T, now time.Time, gen uint64) entry[T] {
-	e := entry[T]{v: v, until: now.Add(s.ttl).UnixNano(), at: now.UnixNano(), gen: gen}
+func (s stateCache[T]) note(id string, v T, now time.Time, gen uint64) *entry[T] {
+	e := &entry[T]{v: v, until: now.Add(s.ttl).UnixNano(), at: now.UnixNano(), gen: gen}
 	if s.c == nil {
-		return e
+		return uncached(e)
 	}
 	l := s.lock(id)
 	l.Lock()
 	defer l.Unlock()
 	if gen < s.floor.Load() || gen < s.mark(id).Load() {
-		return e
+		return uncached(e)
 	}
 	if cur, ok := s.c.Get(id); ok && cur.(*entry[T]).gen > gen {
-		return e
+		return uncached(e)
 	}
-	s.c.SetDefault(id, &e)
-	// A flush does not take the id locks: one that came between the check
-	// and the write finds the entry and empties the cache, or has raised the
+	s.put(id, e)
+	// A flush takes the id locks only for the entries it found: one that
+	// came between the check and the put finds the entry, or has raised the
 	// floor by now.
 	if gen < s.floor.Load() {
-		s.c.Delete(id)
+		s.drop(id)
 	}
 	return e
 }
@@ -176,7 +210,7 @@ func (s stateCache[T]) set(id string, v T, now time.Time) {
 	e := &entry[T]{v: v, until: now.Add(s.ttl).UnixNano(), at: now.UnixNano(), gen: s.change(id)}
 	l := s.lock(id)
 	l.Lock()
-	s.c.SetDefault(id, e)
+	s.put(id, e)
 	l.Unlock()
 }
 
@@ -198,9 +232,9 @@ func (s stateCache[T]) invalidate(id string, keep func(T) bool, replace *T, now 
 	switch {
 	case !cached || keep != nil && keep(cur.(*entry[T]).v):
 	case replace != nil:
-		s.c.SetDefault(id, &entry[T]{v: *replace, until: now.Add(s.ttl).UnixNano(), at: now.UnixNano(), gen: gen})
+		s.put(id, &entry[T]{v: *replace, until: now.Add(s.ttl).UnixNano(), at: now.UnixNano(), gen: gen})
 	default:
-		s.c.Delete(id)
+		s.drop(id)
 	}
 }
 
@@ -214,7 +248,16 @@ func (s stateCache[T]) flush() {
 	s.floor.Store(s.gen.Add(1))
 	clear(s.flights)
 	s.fmu.Unlock()
-	s.c.Flush()
+	// Entry by entry under its id's lock, so that each is marked gone: an
+	// entry put since the floor rose is newer than the flush, and stays.
+	for id, it := range s.c.Items() {
+		l := s.lock(id)
+		l.Lock()
+		if cur, ok := s.c.Get(id); ok && cur == it.Object && cur.(*entry[T]).gen < s.floor.Load() {
+			s.drop(id)
+		}
+		l.Unlock()
+	}
 }
 
 // detach makes the reads in flight for id unjoinable: requests that come
@@ -229,10 +272,10 @@ func (s stateCache[T]) detach(id string) {
 // same key, and caches what it read (note). A caller whose ctx ends stops
 // waiting; the read goes on for the others. Without a cache, every call
 // reads.
-func (s stateCache[T]) load(ctx context.Context, id, key string, now func() time.Time, read func(ctx context.Context) (T, error)) (entry[T], error) {
+func (s stateCache[T]) load(ctx context.Context, id, key string, now func() time.Time, read func(ctx context.Context) (T, error)) (*entry[T], error) {
 	if s.c == nil {
 		v, err := read(ctx)
-		return entry[T]{v: v, gen: math.MaxUint64}, err // read after anything
+		return uncached(&entry[T]{v: v, gen: math.MaxUint64}), err // read after anything
 	}
 	s.fmu.Lock()
 	byKey := s.flights[id]
@@ -243,7 +286,7 @@ func (s stateCache[T]) load(ctx context.Context, id, key string, now func() time
 		case <-f.done:
 			return f.e, f.err
 		case <-ctx.Done():
-			return entry[T]{}, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 	f := &flight[T]{done: make(chan struct{})}
@@ -286,7 +329,7 @@ func (s stateCache[T]) sweep(now time.Time) {
 			l := s.lock(id)
 			l.Lock()
 			if cur, ok := s.c.Get(id); ok && cur == any(e) {
-				s.c.Delete(id)
+				s.drop(id)
 			}
 			l.Unlock()
 		}

@@ -4,15 +4,26 @@ import (
 	"hash/maphash"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // tokenCache remembers access tokens whose signature and claims verified,
 // keyed by the whole token string, so that a token seen before skips the
 // signature check and JSON decoding. Only exact tokens hit: a changed byte
 // is another key. A hit still gets every check that can change (expiry,
-// the key that verified it still verifying, etag, session). It is bounded: each shard, when full, starts over, which
-// costs one parse per token still in use. Shards keep parallel requests off
-// each other's locks.
+// the key that verified it still verifying, etag, session).
+//
+// It is bounded, and evicts one token at a time (CLOCK, a cheap
+// approximation of least recently used): each token has a bit that a hit
+// sets; a full shard sweeps its hand over its tokens, clearing set bits,
+// and replaces the first token whose bit was clear, one not used since the
+// hand last passed it. A new token starts with its bit clear, so a flood of
+// tokens used once replaces itself and not the tokens in use.
+//
+// A hit takes no lock and writes nothing shared (the bit is written only
+// when it changes): the index is a sync.Map, whose loads are lock-free, and
+// a cached token never changes but for its bit and its memos. Writers take
+// their shard's lock.
 type tokenCache struct {
 	seed   maphash.Seed
 	shards [tokenCacheShards]tokenShard
@@ -21,18 +32,26 @@ type tokenCache struct {
 const tokenCacheShards = 16
 
 type tokenShard struct {
-	mu  sync.RWMutex
-	m   map[string]verifiedToken
-	max int
-	_   [40]byte // keep shards on separate cache lines
+	index sync.Map // token string → *cachedToken
+	mu    sync.Mutex
+	ring  []*cachedToken // at most max, in the hand's order
+	max   int
+	hand  int
 }
 
-// verifiedToken is what a token's verification found: its claims, and the
+// cachedToken is what a token's verification found: its claims, and the
 // asymmetric key that verified it (nil with HS256), which may stop
-// verifying while the token is cached.
-type verifiedToken struct {
-	claims *Claims
-	key    *verifyKey
+// verifying while the token is cached. user and session remember the state
+// entries (statecache.go) that last accepted it: while an entry is the
+// cached one for its id (entry.current), it is what a lookup would find, so
+// a request with the token uses it without one.
+type cachedToken struct {
+	raw     string
+	claims  *Claims
+	key     *verifyKey
+	used    atomic.Bool
+	user    atomic.Pointer[entry[userState]]
+	session atomic.Pointer[entry[sessionState]]
 }
 
 func newTokenCache(max int) *tokenCache {
@@ -40,42 +59,72 @@ func newTokenCache(max int) *tokenCache {
 		return nil
 	}
 	tc := &tokenCache{seed: maphash.MakeSeed()}
-	per := max/tokenCacheShards + 1
+	per := (max + tokenCacheShards - 1) / tokenCacheShards
 	for i := range tc.shards {
-		tc.shards[i].m = make(map[string]verifiedToken, min(per, 256))
 		tc.shards[i].max = per
 	}
 	return tc
 }
 
+// shard is raw's shard, from its last bytes (a signature's, for any token
+// that verified): hashing all of a token of some hundred bytes would cost
+// more than the rest of a hit.
 func (tc *tokenCache) shard(raw string) *tokenShard {
-	return &tc.shards[maphash.String(tc.seed, raw)%tokenCacheShards]
+	tail := raw[len(raw)-min(len(raw), 16):]
+	return &tc.shards[maphash.String(tc.seed, tail)%tokenCacheShards]
 }
 
-// get returns what verifying raw found if it verified before (claims nil
-// if not), and the shard to put it in otherwise. raw may point into a
-// buffer Fiber reuses: it is only looked up, not kept.
-func (tc *tokenCache) get(raw string) (verifiedToken, *tokenShard) {
+// get returns raw's cached verification, or nil and the shard to put it in.
+// raw may point into a buffer Fiber reuses: it is only looked up, not kept.
+func (tc *tokenCache) get(raw string) (*cachedToken, *tokenShard) {
 	if tc == nil {
-		return verifiedToken{}, nil
+		return nil, nil
 	}
 	s := tc.shard(raw)
-	s.mu.RLock()
-	v := s.m[raw]
-	s.mu.RUnlock()
-	return v, s
+	if v, ok := s.index.Load(raw); ok {
+		t := v.(*cachedToken)
+		if !t.used.Load() { // written only when it changes: hot tokens stay in every core's cache
+			t.used.Store(true)
+		}
+		return t, s
+	}
+	return nil, s
 }
 
-// put remembers raw (copied) with what verifying it found in shard s.
-func (s *tokenShard) put(raw string, v verifiedToken) {
+// put remembers t under t.raw (a copy of its own) in shard s, evicting one
+// token if the shard is full, and returns what is cached under t.raw. With
+// no shard (no cache) it returns t.
+func (s *tokenShard) put(t *cachedToken) *cachedToken {
 	if s == nil {
-		return
+		return t
 	}
-	key := strings.Clone(raw)
+	t.raw = strings.Clone(t.raw)
 	s.mu.Lock()
-	if len(s.m) >= s.max {
-		clear(s.m)
+	defer s.mu.Unlock()
+	if v, ok := s.index.Load(t.raw); ok {
+		return v.(*cachedToken) // verified twice at once: the first is as good
 	}
-	s.m[key] = v
-	s.mu.Unlock()
+	if len(s.ring) < s.max {
+		s.ring = append(s.ring, t)
+	} else {
+		// At most one turn clears every bit, so this ends within two.
+		for s.ring[s.hand].used.Load() {
+			s.ring[s.hand].used.Store(false)
+			s.hand = (s.hand + 1) % len(s.ring)
+		}
+		s.index.Delete(s.ring[s.hand].raw)
+		s.ring[s.hand] = t
+		s.hand = (s.hand + 1) % len(s.ring)
+	}
+	s.index.Store(t.raw, t)
+	return t
+}
+
+// len is how many tokens the cache holds (for tests).
+func (tc *tokenCache) len() int {
+	n := 0
+	for i := range tc.shards {
+		tc.shards[i].index.Range(func(any, any) bool { n++; return true })
+	}
+	return n
 }

@@ -113,6 +113,8 @@ type tokenSigner struct {
 	// ring, when set, holds the asymmetric keys that sign and verify
 	// instead of key (keyring.go).
 	ring *keyRing
+	// hs is the short path of HS256 tokens (fasttoken.go); nil with ring.
+	hs *hsVerifier
 }
 
 func newTokenSigner(cfg Config) tokenSigner {
@@ -124,7 +126,9 @@ func newTokenSigner(cfg Config) tokenSigner {
 		ttl:      cfg.AccessTTL,
 		maxLife:  int64((cfg.AccessTTL + cfg.Leeway + time.Second - 1) / time.Second),
 	}
-	s.parser = newStrictParser([]string{jwt.SigningMethodHS256.Alg()}, cfg.Issuer, cfg.Audience, cfg.Leeway, cfg.Now)
+	opts := strictOptions([]string{jwt.SigningMethodHS256.Alg()}, cfg.Issuer, cfg.Audience, cfg.Leeway, cfg.Now)
+	s.parser = jwt.NewParser(opts...)
+	s.hs = newHSVerifier(cfg.Secret, cfg.ClientID, opts)
 	var key any = s.key // boxed once, not on every parse
 	s.keyFunc = func(t *jwt.Token) (any, error) {
 		if err := checkHeader(t); err != nil {
@@ -139,7 +143,8 @@ func newTokenSigner(cfg Config) tokenSigner {
 // EdDSA and ES256, each token with the key of its kid.
 func (s *tokenSigner) useKeys(r *keyRing, cfg Config) {
 	s.ring = r
-	s.parser = newStrictParser(asymmetricAlgs, cfg.Issuer, cfg.Audience, cfg.Leeway, cfg.Now)
+	s.hs = nil
+	s.parser = jwt.NewParser(strictOptions(asymmetricAlgs, cfg.Issuer, cfg.Audience, cfg.Leeway, cfg.Now)...)
 	s.keyFunc = r.keyFunc
 }
 
@@ -147,10 +152,10 @@ func (s *tokenSigner) useKeys(r *keyRing, cfg Config) {
 // other alg (HS256, none) is refused before its key is looked up.
 var asymmetricAlgs = []string{AlgorithmEdDSA, AlgorithmES256}
 
-// newStrictParser is a parser with the algorithms pinned to algs and every
-// registered-claim check switched on.
-func newStrictParser(algs []string, issuer, audience string, leeway time.Duration, now func() time.Time) *jwt.Parser {
-	return jwt.NewParser(
+// strictOptions are the options of a parser with the algorithms pinned to
+// algs and every registered-claim check switched on.
+func strictOptions(algs []string, issuer, audience string, leeway time.Duration, now func() time.Time) []jwt.ParserOption {
+	return []jwt.ParserOption{
 		jwt.WithValidMethods(algs),
 		jwt.WithIssuer(issuer),
 		jwt.WithAudience(audience),
@@ -161,7 +166,7 @@ func newStrictParser(algs []string, issuer, audience string, leeway time.Duratio
 		// base64url without padding, and the unused bits of the last
 		// character zero: one token, one spelling (RFC 7515 §2).
 		jwt.WithStrictDecoding(),
-	)
+	}
 }
 
 // checkHeader checks what every access token's header must be, whatever
@@ -252,16 +257,26 @@ func (s *tokenSigner) sign(userID, sessionID, etag string, now time.Time) (strin
 // that verified it (nil with HS256: the secret never stops verifying).
 // The etag and session checks are the middleware's.
 func (s *tokenSigner) verify(raw string) (*Claims, *verifyKey, error) {
+	if err := checkTokenShape(raw); err != nil {
+		return nil, nil, err
+	}
+	if s.hs != nil {
+		if c, handled, err := s.hs.verify(raw); handled {
+			if err != nil {
+				return nil, nil, err
+			}
+			return s.checkLife(c)
+		}
+	}
 	t, c, err := verifyToken(s.parser, s.keyFunc, s.clientID, raw)
 	if err != nil {
 		return nil, nil, err
 	}
-	// iat is at most now + Leeway (the parser), so this cannot overflow.
-	if c.ExpiresAt > c.IssuedAt+s.maxLife {
-		return nil, nil, fmt.Errorf("%w: exp is more than AccessTTL + Leeway after iat", ErrInvalidToken)
-	}
 	if s.ring == nil {
-		return c, nil, nil
+		return s.checkLife(c)
+	}
+	if _, _, err := s.checkLife(c); err != nil {
+		return nil, nil, err
 	}
 	k := s.ring.verifiedBy(t)
 	if k == nil || !k.live(s.ring.now()) {
@@ -270,38 +285,65 @@ func (s *tokenSigner) verify(raw string) (*Claims, *verifyKey, error) {
 	return c, k, nil
 }
 
+// checkLife refuses a token that expires more than AccessTTL + Leeway after
+// its iat: fiberauth signs none.
+func (s *tokenSigner) checkLife(c *Claims) (*Claims, *verifyKey, error) {
+	// iat is at most now + Leeway (the parser), so this cannot overflow.
+	if c.ExpiresAt > c.IssuedAt+s.maxLife {
+		return nil, nil, fmt.Errorf("%w: exp is more than AccessTTL + Leeway after iat", ErrInvalidToken)
+	}
+	return c, nil, nil
+}
+
 // verifyToken is what every verifier of access tokens checks (tokenSigner
 // and Verifier): the encoding, the header and signature through parser and
 // keyFunc, then the claims fiberauth requires. It returns the parsed token
 // too.
 func verifyToken(parser *jwt.Parser, keyFunc jwt.Keyfunc, clientID, raw string) (*jwt.Token, *Claims, error) {
-	if len(raw) > maxTokenLength {
-		return nil, nil, fmt.Errorf("%w: token too long", ErrInvalidToken)
-	}
-	// Strict base64 still skips CR and LF (encoding/base64); refuse them
-	// here, so that no other spelling of a token verifies.
-	if strings.IndexByte(raw, '\n') >= 0 || strings.IndexByte(raw, '\r') >= 0 {
-		return nil, nil, fmt.Errorf("%w: line break in token", ErrInvalidToken)
+	if err := checkTokenShape(raw); err != nil {
+		return nil, nil, err
 	}
 	claims := new(Claims)
 	t, err := parser.ParseWithClaims(raw, claims, keyFunc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
+	if err := checkRequiredClaims(claims, clientID); err != nil {
+		return nil, nil, err
+	}
+	return t, claims, nil
+}
+
+// checkTokenShape refuses what no decoder should see: a token over
+// maxTokenLength, and line breaks, which strict base64 still skips
+// (encoding/base64), so that no other spelling of a token verifies.
+func checkTokenShape(raw string) error {
+	if len(raw) > maxTokenLength {
+		return fmt.Errorf("%w: token too long", ErrInvalidToken)
+	}
+	if strings.IndexByte(raw, '\n') >= 0 || strings.IndexByte(raw, '\r') >= 0 {
+		return fmt.Errorf("%w: line break in token", ErrInvalidToken)
+	}
+	return nil
+}
+
+// checkRequiredClaims checks what fiberauth requires of every access token
+// beyond the registered claims the parser checks.
+func checkRequiredClaims(claims *Claims, clientID string) error {
 	if claims.Subject == "" || claims.SessionID == "" || claims.ETag == "" || claims.ID == "" {
-		return nil, nil, fmt.Errorf("%w: missing sub, sid, etag or jti", ErrInvalidToken)
+		return fmt.Errorf("%w: missing sub, sid, etag or jti", ErrInvalidToken)
 	}
 	// jwt.WithIssuedAt checks iat only when it is there; 0 decodes the
 	// same as no iat.
 	if claims.IssuedAt == 0 {
-		return nil, nil, fmt.Errorf("%w: missing iat", ErrInvalidToken)
+		return fmt.Errorf("%w: missing iat", ErrInvalidToken)
 	}
 	// Tokens signed before fiberauth wrote client_id have none; one that
 	// names another client is not ours to accept.
 	if claims.ClientID != "" && claims.ClientID != clientID {
-		return nil, nil, fmt.Errorf("%w: wrong client_id", ErrInvalidToken)
+		return fmt.Errorf("%w: wrong client_id", ErrInvalidToken)
 	}
-	return t, claims, nil
+	return nil
 }
 
 // plainJSONString reports whether b is the inside of a JSON string that needs

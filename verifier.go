@@ -151,7 +151,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		}
 		v.static[k.KID] = k
 	}
-	v.parser = newStrictParser(asymmetricAlgs, cfg.Issuer, cfg.Audience, cfg.Leeway, cfg.Now)
+	v.parser = jwt.NewParser(strictOptions(asymmetricAlgs, cfg.Issuer, cfg.Audience, cfg.Leeway, cfg.Now)...)
 	return v, nil
 }
 

@@ -1,0 +1,135 @@
+package fiberauth
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"hash"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// The short path for the HS256 tokens fiberauth signs. Every token the
+// middleware has not seen is verified, so this is the cost of a first
+// request. golang-jwt's parser decodes the header into a map and the claims
+// through encoding/json, which is most of its time; a token that fiberauth
+// signed has one header, byte for byte, so that is compared instead, and the
+// claims go straight to the strict decoder of claimsjson.go. What is checked
+// is the parser's own work, unchanged:
+//
+//   - the header segment equals the one sign writes ({"alg":"HS256",
+//     "typ":"at+jwt"}): the algorithm is HS256, typ is at+jwt, and there is
+//     no crit and no other field. Any other header, valid or not, goes to
+//     the general parser, which decides as it always did.
+//   - the signature is strict base64url of 32 bytes and equals the HMAC of
+//     the header and payload (hmac.Equal, constant time), computed with a
+//     pooled HMAC per key;
+//   - the payload is strict base64url of claims that the strict decoder
+//     takes;
+//   - the claims pass a jwt.Validator built from the parser's options
+//     (exp required, nbf, iat, iss, aud, leeway, clock), then what
+//     verifyToken requires of every token.
+//
+// TestShortPathAgreesWithParser and FuzzShortPath check that the short path
+// and the parser agree on every token.
+
+// hsVerifier is the short path of one HS256 key.
+type hsVerifier struct {
+	header    string // base64url of the header sign writes
+	validator *jwt.Validator
+	clientID  string
+	states    sync.Pool // *hsState
+}
+
+// hsState is one verification's scratch space, pooled so that the short
+// path allocates only the claims it returns.
+type hsState struct {
+	mac     hash.Hash
+	sum     [sha256.Size]byte
+	sig     [sha256.Size]byte
+	payload []byte
+}
+
+// hsHeader is the JSON header of every HS256 token sign writes: golang-jwt
+// marshals its header map, so the keys come sorted.
+const hsHeader = `{"alg":"HS256","typ":"` + accessTokenType + `"}`
+
+// hsSignatureLen is the length of an HS256 signature in base64url.
+var hsSignatureLen = base64.RawURLEncoding.EncodedLen(sha256.Size)
+
+// strictBase64 is how every segment is decoded: base64url, no padding, the
+// unused bits of the last character zero (jwt.WithStrictDecoding).
+var strictBase64 = base64.RawURLEncoding.Strict()
+
+func newHSVerifier(key []byte, clientID string, opts []jwt.ParserOption) *hsVerifier {
+	v := &hsVerifier{
+		header:    base64.RawURLEncoding.EncodeToString([]byte(hsHeader)),
+		validator: jwt.NewValidator(opts...),
+		clientID:  clientID,
+	}
+	key = append([]byte(nil), key...)
+	v.states.New = func() any { return &hsState{mac: hmac.New(sha256.New, key)} }
+	return v
+}
+
+// verify verifies raw if its header is the one sign writes (handled), and
+// otherwise leaves it to the parser. raw has passed checkTokenShape.
+func (v *hsVerifier) verify(raw string) (c *Claims, handled bool, err error) {
+	h := len(v.header)
+	if len(raw) <= h || raw[h] != '.' || raw[:h] != v.header {
+		return nil, false, nil
+	}
+	dot := strings.LastIndexByte(raw, '.')
+	if dot == h {
+		return nil, false, nil // malformed: the parser says how
+	}
+	signed, sig := raw[:dot], raw[dot+1:]
+	payload := signed[h+1:]
+	if strings.IndexByte(payload, '.') >= 0 || len(sig) != hsSignatureLen {
+		return nil, false, nil
+	}
+	st := v.states.Get().(*hsState)
+	defer v.states.Put(st)
+	if n, err := strictBase64.Decode(st.sig[:], stringBytes(sig)); err != nil || n != sha256.Size {
+		return nil, true, fmt.Errorf("%w: %w: signature is not strict base64url", ErrInvalidToken, jwt.ErrTokenMalformed)
+	}
+	st.mac.Reset()
+	st.mac.Write(stringBytes(signed))
+	if !hmac.Equal(st.mac.Sum(st.sum[:0]), st.sig[:]) {
+		return nil, true, fmt.Errorf("%w: %w", ErrInvalidToken, jwt.ErrTokenSignatureInvalid)
+	}
+	// The signature is ours: from here on the token is one fiberauth signed
+	// (or one signed with its secret), and the checks are of its claims.
+	n := strictBase64.DecodedLen(len(payload))
+	if cap(st.payload) < n {
+		st.payload = make([]byte, n)
+	}
+	n, err = strictBase64.Decode(st.payload[:n], stringBytes(payload))
+	if err != nil {
+		return nil, true, fmt.Errorf("%w: %w: claims are not strict base64url", ErrInvalidToken, jwt.ErrTokenMalformed)
+	}
+	c = new(Claims)
+	if b := st.payload[:n]; !decodeClaimsFast(b, c) {
+		*c = Claims{}
+		if err := decodeClaimsSlow(b, c); err != nil {
+			return nil, true, fmt.Errorf("%w: %w: %w", ErrInvalidToken, jwt.ErrTokenMalformed, err)
+		}
+	}
+	if err := v.validator.Validate(c); err != nil {
+		return nil, true, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if err := checkRequiredClaims(c, v.clientID); err != nil {
+		return nil, true, err
+	}
+	return c, true, nil
+}
+
+// stringBytes is s's bytes, without a copy, for functions that only read
+// them (decoding, hashing) and keep no reference.
+func stringBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}

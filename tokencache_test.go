@@ -1,0 +1,87 @@
+package fiberauth
+
+import (
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+// The token cache keeps the tokens in use through a flood of tokens used
+// once, and stays within its size.
+func TestTokenCacheKeepsHotTokens(t *testing.T) {
+	const size, hot, flood = 320, 100, 20000
+	tc := newTokenCache(size)
+	claims := &Claims{Subject: "u"}
+	use := func(raw string) bool {
+		got, shard := tc.get(raw)
+		if got != nil {
+			return true
+		}
+		shard.put(&cachedToken{raw: raw, claims: claims})
+		return false
+	}
+	for i := range hot {
+		use("hot-" + strconv.Itoa(i))
+	}
+	for i := range flood {
+		use("once-" + strconv.Itoa(i))
+		if i%8 == 0 {
+			for j := range hot {
+				use("hot-" + strconv.Itoa(j))
+			}
+		}
+	}
+	for j := range hot {
+		if got, _ := tc.get("hot-" + strconv.Itoa(j)); got == nil {
+			t.Fatalf("hot token %d was evicted by tokens used once", j)
+		}
+	}
+	if n := tc.len(); n > size {
+		t.Fatalf("the cache holds %d tokens, more than its size %d", n, size)
+	}
+	checkTokenCache(t, tc)
+}
+
+// Under 200 goroutines putting and getting, every token found is the one
+// put under its key, and the index and entries agree.
+func TestTokenCacheParallel(t *testing.T) {
+	tc := newTokenCache(64)
+	var wg sync.WaitGroup
+	for g := range 200 {
+		wg.Go(func() {
+			for i := range 300 {
+				raw := "t-" + strconv.Itoa((g*7+i)%500)
+				got, shard := tc.get(raw)
+				if got == nil {
+					got = shard.put(&cachedToken{raw: raw, claims: &Claims{ID: raw}})
+				}
+				if got.claims.ID != raw || got.raw != raw {
+					t.Errorf("token %q found the claims of %q", raw, got.claims.ID)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	checkTokenCache(t, tc)
+}
+
+func checkTokenCache(t *testing.T, tc *tokenCache) {
+	t.Helper()
+	for i := range tc.shards {
+		s := &tc.shards[i]
+		indexed := 0
+		s.index.Range(func(k, v any) bool {
+			indexed++
+			if c := v.(*cachedToken); c.raw != k.(string) || !slices.Contains(s.ring, c) {
+				t.Errorf("shard %d: %q indexes %q, in the ring: %v", i, k, v.(*cachedToken).raw, slices.Contains(s.ring, v.(*cachedToken)))
+				return false
+			}
+			return true
+		})
+		if len(s.ring) > s.max || indexed != len(s.ring) {
+			t.Fatalf("shard %d: %d in the ring, %d indexed, max %d", i, len(s.ring), indexed, s.max)
+		}
+	}
+}
