@@ -128,7 +128,7 @@ func newTokenSigner(cfg Config) tokenSigner {
 	}
 	opts := strictOptions([]string{jwt.SigningMethodHS256.Alg()}, cfg.Issuer, cfg.Audience, cfg.Leeway, cfg.Now)
 	s.parser = jwt.NewParser(opts...)
-	s.hs = newHSVerifier(cfg.Secret, cfg.ClientID, opts)
+	s.hs = newHSVerifier(&cfg)
 	var key any = s.key // boxed once, not on every parse
 	s.keyFunc = func(t *jwt.Token) (any, error) {
 		if err := checkHeader(t); err != nil {
