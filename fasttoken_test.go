@@ -16,7 +16,7 @@ import (
 // The short path (fasttoken.go) must decide every token exactly as the
 // general parser does: these tests verify each token both ways.
 
-var shortPathNow = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+var shortPathNow = time.Date(2030, 1, 1, 12, 0, 0, 5e8, time.UTC) // half a second: times are whole seconds
 
 func shortPathSigner(t testing.TB) *tokenSigner {
 	t.Helper()
@@ -68,6 +68,7 @@ func compareShortPath(t *testing.T, s *tokenSigner, raw string) bool {
 func TestShortPathAgreesWithParser(t *testing.T) {
 	s := shortPathSigner(t)
 	iat := shortPathNow.Unix()
+	leeway := int64(s.hs.leeway / time.Second)
 	claims := func(extra string) string {
 		return `{"iss":"fiberauth","sub":"u","aud":["fiberauth"],"iat":` + strconv.FormatInt(iat, 10) +
 			`,"exp":` + strconv.FormatInt(iat+900, 10) + `,"jti":"j","sid":"s","etag":"e"` + extra + `}`
@@ -92,11 +93,12 @@ func TestShortPathAgreesWithParser(t *testing.T) {
 		"no exp":          signHS256(hsHeader, strings.Replace(claims(""), `,"exp":`+strconv.FormatInt(iat+900, 10), ``, 1)),
 		"no iat":          signHS256(hsHeader, strings.Replace(claims(""), `"iat":`+strconv.FormatInt(iat, 10)+`,`, ``, 1)),
 		"no etag":         signHS256(hsHeader, strings.Replace(claims(""), `,"etag":"e"`, ``, 1)),
-		"expired":         signHS256(hsHeader, strings.Replace(claims(""), strconv.FormatInt(iat+900, 10), strconv.FormatInt(iat-1, 10), 1)),
-		"at the leeway":   signHS256(hsHeader, strings.Replace(claims(""), strconv.FormatInt(iat+900, 10), strconv.FormatInt(iat-60, 10), 1)),
-		"nbf ahead":       signHS256(hsHeader, claims(`,"nbf":`+strconv.FormatInt(iat+61, 10))),
-		"nbf in leeway":   signHS256(hsHeader, claims(`,"nbf":`+strconv.FormatInt(iat+60, 10))),
-		"iat ahead":       signHS256(hsHeader, strings.Replace(claims(""), `"iat":`+strconv.FormatInt(iat, 10), `"iat":`+strconv.FormatInt(iat+61, 10), 1)),
+		"expired":         signHS256(hsHeader, strings.Replace(claims(""), strconv.FormatInt(iat+900, 10), strconv.FormatInt(iat-leeway, 10), 1)),
+		"exp in leeway":   signHS256(hsHeader, strings.Replace(claims(""), strconv.FormatInt(iat+900, 10), strconv.FormatInt(iat-leeway+1, 10), 1)),
+		"nbf ahead":       signHS256(hsHeader, claims(`,"nbf":`+strconv.FormatInt(iat+leeway+1, 10))),
+		"nbf in leeway":   signHS256(hsHeader, claims(`,"nbf":`+strconv.FormatInt(iat+leeway, 10))),
+		"iat ahead":       signHS256(hsHeader, strings.Replace(claims(""), `"iat":`+strconv.FormatInt(iat, 10), `"iat":`+strconv.FormatInt(iat+leeway+1, 10), 1)),
+		"iat in leeway":   signHS256(hsHeader, strings.Replace(claims(""), `"iat":`+strconv.FormatInt(iat, 10), `"iat":`+strconv.FormatInt(iat+leeway, 10), 1)),
 		"fractional exp":  signHS256(hsHeader, strings.Replace(claims(""), strconv.FormatInt(iat+900, 10), strconv.FormatInt(iat+900, 10)+".9", 1)),
 		"escaped sub":     signHS256(hsHeader, strings.Replace(claims(""), `"sub":"u"`, `"sub":"\u0075"`, 1)),
 		"repeated sub":    signHS256(hsHeader, claims(`,"sub":"v"`)),
