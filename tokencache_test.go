@@ -71,17 +71,13 @@ func checkTokenCache(t *testing.T, tc *tokenCache) {
 	t.Helper()
 	for i := range tc.shards {
 		s := &tc.shards[i]
-		indexed := 0
-		s.index.Range(func(k, v any) bool {
-			indexed++
-			if c := v.(*cachedToken); c.raw != k.(string) || !slices.Contains(s.ring, c) {
-				t.Errorf("shard %d: %q indexes %q, in the ring: %v", i, k, v.(*cachedToken).raw, slices.Contains(s.ring, v.(*cachedToken)))
-				return false
+		for k, c := range s.index {
+			if c.raw != k || !slices.Contains(s.ring, c) {
+				t.Fatalf("shard %d: %q indexes %q, in the ring: %v", i, k, c.raw, slices.Contains(s.ring, c))
 			}
-			return true
-		})
-		if len(s.ring) > s.max || indexed != len(s.ring) {
-			t.Fatalf("shard %d: %d in the ring, %d indexed, max %d", i, len(s.ring), indexed, s.max)
+		}
+		if len(s.ring) > s.max || len(s.index) != len(s.ring) {
+			t.Fatalf("shard %d: %d in the ring, %d indexed, max %d", i, len(s.ring), len(s.index), s.max)
 		}
 	}
 }
