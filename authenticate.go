@@ -77,7 +77,8 @@ func (a *Auth) authenticate(ctx context.Context, raw string) (*principal, error)
 func (a *Auth) verifiedToken(raw string, now time.Time) (*cachedToken, error) {
 	t, shard := a.verified.get(raw)
 	if t != nil {
-		if now.Add(-a.cfg.Leeway).Unix() > t.claims.ExpiresAt {
+		// The parser's test: refused from exp + Leeway on.
+		if !now.Before(time.Unix(t.claims.ExpiresAt, 0).Add(a.cfg.Leeway)) {
 			return nil, fmt.Errorf("%w: token is expired", ErrInvalidToken)
 		}
 		if k := t.key; k != nil {

@@ -1,6 +1,7 @@
 package fiberauth
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -261,6 +262,9 @@ func configDefault(cfg Config) (Config, error) {
 	if len(cfg.Secret) < 32 {
 		return cfg, errors.New("fiberauth: Config.Secret must be at least 32 bytes")
 	}
+	// A copy of its own: a host that wipes its slice after New must not
+	// leave the signer and the verifiers with different keys.
+	cfg.Secret = bytes.Clone(cfg.Secret)
 	if cfg.Issuer == "" {
 		cfg.Issuer = d.Issuer
 	}

@@ -172,3 +172,58 @@ func FuzzShortPath(f *testing.F) {
 		compareShortPath(t, s, raw)
 	})
 }
+
+// A token in the cache expires when the parser says it does: from exp +
+// Leeway on, to the nanosecond, not at the next whole second.
+func TestCachedTokenExpiresWithParser(t *testing.T) {
+	now := shortPathNow
+	a, err := New(Config{Store: noStore{}, Secret: []byte("0123456789abcdef0123456789abcdef"),
+		Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, c, err := a.tokens.sign("u", "s", "e", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.verifiedToken(raw, now); err != nil { // cached now
+		t.Fatal(err)
+	}
+	end := time.Unix(c.ExpiresAt, 0).Add(a.cfg.Leeway)
+	for _, at := range []time.Time{end.Add(-time.Nanosecond), end, end.Add(500 * time.Millisecond)} {
+		now = at
+		_, _, parsed := a.tokens.verify(raw)
+		_, cached := a.verifiedToken(raw, at)
+		if (parsed == nil) != (cached == nil) || (cached == nil) != at.Before(end) {
+			t.Fatalf("at exp + Leeway %+v: parser %v, cache %v", at.Sub(end), parsed, cached)
+		}
+	}
+}
+
+// Wiping Config.Secret after New changes nothing: the signer and both
+// verifying paths keep the key they were given.
+func TestSecretCopiedAtNew(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	a, err := New(Config{Store: noStore{}, Secret: secret, Now: func() time.Time { return shortPathNow }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(secret)
+	raw, _, err := a.tokens.sign("u", "s", "e", shortPathNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.tokens.verify(raw); err != nil {
+		t.Fatalf("a token signed after the host wiped its secret: %v", err)
+	}
+	// Signed with the wiped (all-zero) key, in a header the parser decides.
+	enc := base64.RawURLEncoding
+	iat := strconv.FormatInt(shortPathNow.Unix(), 10)
+	signed := enc.EncodeToString([]byte(`{"typ":"at+jwt","alg":"HS256"}`)) + "." + enc.EncodeToString([]byte(
+		`{"iss":"fiberauth","sub":"admin","aud":["fiberauth"],"iat":`+iat+`,"exp":`+iat+`,"jti":"j","sid":"s","etag":"e"}`))
+	m := hmac.New(sha256.New, make([]byte, 32))
+	m.Write([]byte(signed))
+	if _, _, err := a.tokens.verify(signed + "." + enc.EncodeToString(m.Sum(nil))); err == nil {
+		t.Fatal("a token signed with the wiped key verifies")
+	}
+}

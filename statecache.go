@@ -248,6 +248,13 @@ func (s stateCache[T]) flush() {
 	s.floor.Store(s.gen.Add(1))
 	clear(s.flights)
 	s.fmu.Unlock()
+	// A note that checked the floor before it rose holds its id's lock
+	// until it has cached its entry: wait for those, so that the entries
+	// below find theirs.
+	for i := range s.locks {
+		s.locks[i].Lock()
+		s.locks[i].Unlock()
+	}
 	// Entry by entry under its id's lock, so that each is marked gone: an
 	// entry put since the floor rose is newer than the flush, and stays.
 	for id, it := range s.c.Items() {
