@@ -220,6 +220,17 @@ type StoredSigningKey struct {
 	NotBefore time.Time
 }
 
+// SessionUserReader is the optional capability of reading a session family
+// and its user in one step: a refresh needs both, and a database answers
+// them in one statement (one round trip) instead of two. Without it,
+// Refresh reads them one after the other with SessionByID and UserByID.
+type SessionUserReader interface {
+	// SessionWithUser returns the family with that id, as SessionByID
+	// does, and the user it belongs to, as UserByID does, read together;
+	// ErrNotFound when the family is unknown or its user is.
+	SessionWithUser(ctx context.Context, id string) (Session, User, error)
+}
+
 // Cleaner is the optional capability of deleting expired records, which
 // fiberauth calls every Config.CleanupInterval, off the request path.
 type Cleaner interface {

@@ -48,6 +48,8 @@ var (
 	_ fiberauth.TOTPStore      = (*Store)(nil)
 	_ fiberauth.Cleaner        = (*Store)(nil)
 	_ fiberauth.Notifier       = (*Store)(nil)
+
+	_ fiberauth.SessionUserReader = (*Store)(nil)
 )
 
 // DefaultQueryTimeout bounds each store call whose context has no deadline,
@@ -84,6 +86,8 @@ type Store struct {
 	// Nil for PostgreSQL.
 	writer  chan struct{}
 	waiting atomic.Int64 // writes queued for writer
+
+	stmts prepared // SQLite: the statements of the hot paths
 
 	log     *slog.Logger
 	channel string        // PostgreSQL: the NOTIFY channel of changes
@@ -231,6 +235,7 @@ func newStore(ctx context.Context, db *sql.DB, d Dialect, opts []Option) (*Store
 	s := &Store{db: db, d: d, timeout: o.timeout, poll: o.poll, log: o.log}
 	if d.name == SQLite.name {
 		s.writer = make(chan struct{}, 1)
+		s.stmts.m = map[string]*sql.Stmt{}
 	} else {
 		var schema string
 		if err := db.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
@@ -247,6 +252,7 @@ func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		s.stopListening()
+		s.stmts.close()
 		if s.ownDB {
 			err = s.db.Close()
 		}
@@ -290,6 +296,63 @@ func (s *Store) write(ctx context.Context) (_ context.Context, done func(), err 
 			<-s.writer
 		}
 	}, nil
+}
+
+// prepared are statements prepared on the pool, by their text.
+type prepared struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+func (p *prepared) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, st := range p.m {
+		_ = st.Close()
+	}
+	p.m = nil
+}
+
+// queryRow is QueryRowContext on the pool for the statements of the hot
+// paths (reads of users and families, the rotation). On SQLite each is
+// prepared once per connection: modernc.org/sqlite parses a statement at
+// every call otherwise, which costs more than running these. pgx prepares
+// and caches statements on its own.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := s.prepare(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.db.QueryRowContext(ctx, query, args...)
+}
+
+// prepare returns query prepared on the pool; nil on PostgreSQL, after the
+// Store is closed, or when preparing fails (running it will say why).
+func (s *Store) prepare(ctx context.Context, query string) *sql.Stmt {
+	if s.writer == nil {
+		return nil
+	}
+	p := &s.stmts
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st := p.m[query]; st != nil {
+		return st
+	}
+	if p.m == nil {
+		return nil // closed, or not made by newStore
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	p.m[query] = st
+	return st
+}
+
+// pool is the Store's pool as a rowQuerier that prepares (queryRow).
+type pool struct{ s *Store }
+
+func (p pool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return p.s.queryRow(ctx, query, args...)
 }
 
 // inTx runs fn in a transaction, committed when fn returns nil.
@@ -359,35 +422,48 @@ func userArgs(u *fiberauth.User) ([]any, error) {
 		u.PasswordTemporary, micros(u.PasswordExpiresAt), u.TOTPSecret, string(rc)}, nil
 }
 
-func scanUser(row *sql.Row) (fiberauth.User, error) {
-	var (
-		u                fiberauth.User
-		username         sql.NullString
-		roles, attrs, rc string
-		created, updated int64
-		pwExpires        int64
-	)
-	err := row.Scan(&u.ID, &u.Email, &username, &u.DisplayName, &u.PasswordHash, &u.EmailVerified, &u.MFAEnabled,
-		&roles, &attrs, &u.Disabled, &u.ETag, &created, &updated,
-		&u.PasswordTemporary, &pwExpires, &u.TOTPSecret, &rc)
-	if errors.Is(err, sql.ErrNoRows) {
-		return u, fiberauth.ErrNotFound
+func scanUser(row scanner) (fiberauth.User, error) {
+	var r userRow
+	if err := row.Scan(r.dest()...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			err = fiberauth.ErrNotFound
+		}
+		return fiberauth.User{}, err
 	}
-	if err != nil {
-		return u, err
-	}
-	u.Username = username.String
-	u.CreatedAt, u.UpdatedAt, u.PasswordExpiresAt = fromMicros(created), fromMicros(updated), fromMicros(pwExpires)
-	if err := json.Unmarshal([]byte(rc), &u.RecoveryCodes); err != nil {
+	return r.user()
+}
+
+// userRow is what the userColumns of a row scan into.
+type userRow struct {
+	u                fiberauth.User
+	username         sql.NullString
+	roles, attrs, rc string
+	created, updated int64
+	pwExpires        int64
+}
+
+func (r *userRow) dest() []any {
+	u := &r.u
+	return []any{&u.ID, &u.Email, &r.username, &u.DisplayName, &u.PasswordHash, &u.EmailVerified, &u.MFAEnabled,
+		&r.roles, &r.attrs, &u.Disabled, &u.ETag, &r.created, &r.updated,
+		&u.PasswordTemporary, &r.pwExpires, &u.TOTPSecret, &r.rc}
+}
+
+// user is the User scanned.
+func (r *userRow) user() (fiberauth.User, error) {
+	u := r.u
+	u.Username = r.username.String
+	u.CreatedAt, u.UpdatedAt, u.PasswordExpiresAt = fromMicros(r.created), fromMicros(r.updated), fromMicros(r.pwExpires)
+	if err := json.Unmarshal([]byte(r.rc), &u.RecoveryCodes); err != nil {
 		return u, fmt.Errorf("sqlstore: recovery codes of user %s: %w", u.ID, err)
 	}
 	if len(u.RecoveryCodes) == 0 {
 		u.RecoveryCodes = nil
 	}
-	if err := json.Unmarshal([]byte(roles), &u.Roles); err != nil {
+	if err := json.Unmarshal([]byte(r.roles), &u.Roles); err != nil {
 		return u, fmt.Errorf("sqlstore: roles of user %s: %w", u.ID, err)
 	}
-	if err := json.Unmarshal([]byte(attrs), &u.Attributes); err != nil {
+	if err := json.Unmarshal([]byte(r.attrs), &u.Attributes); err != nil {
 		return u, fmt.Errorf("sqlstore: attributes of user %s: %w", u.ID, err)
 	}
 	return u, nil
@@ -415,7 +491,7 @@ func (s *Store) CreateUser(ctx context.Context, u fiberauth.User) error {
 func (s *Store) userWhere(ctx context.Context, column, value string) (fiberauth.User, error) {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	return scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM fiberauth_users WHERE `+column+` = $1`, value))
+	return scanUser(s.queryRow(ctx, `SELECT `+userColumns+` FROM fiberauth_users WHERE `+column+` = $1`, value))
 }
 
 // UserByID implements fiberauth.Store.
@@ -514,7 +590,7 @@ func (s *Store) updateTx(ctx context.Context, tx *sql.Tx, up *fiberauth.UserUpda
 	if up.Rotate != nil {
 		// ErrNotFound would say the user is unknown: an unknown family is
 		// ErrNotCurrent here, so there is nothing to probe.
-		if res.Session, err = rotateTx(ctx, tx, up.Rotate, false); err != nil {
+		if res.Session, err = rotate(ctx, tx, up.Rotate); err != nil {
 			return res, err
 		}
 	}
@@ -596,21 +672,34 @@ const sessionColumns = `id, user_id, token_hash, generation, prev_token_hash, ro
 type scanner interface{ Scan(dest ...any) error }
 
 func scanSession(row scanner) (fiberauth.Session, error) {
-	var (
-		x                                         fiberauth.Session
-		rotated, created, used, exp, abs, revoked int64
-	)
-	err := row.Scan(&x.ID, &x.UserID, &x.TokenHash, &x.Generation, &x.PrevTokenHash, &rotated, &x.Replay, &x.Sliding,
-		&created, &used, &exp, &abs, &revoked, &x.UserAgent, &x.IP)
-	if errors.Is(err, sql.ErrNoRows) {
-		return x, fiberauth.ErrNotFound
+	var r sessionRow
+	if err := row.Scan(r.dest()...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			err = fiberauth.ErrNotFound
+		}
+		return fiberauth.Session{}, err
 	}
-	if err != nil {
-		return x, err
-	}
-	x.RotatedAt, x.CreatedAt, x.LastUsedAt = fromMicros(rotated), fromMicros(created), fromMicros(used)
-	x.ExpiresAt, x.AbsoluteExpiresAt, x.RevokedAt = fromMicros(exp), fromMicros(abs), fromMicros(revoked)
-	return x, nil
+	return r.session(), nil
+}
+
+// sessionRow is what the sessionColumns of a row scan into.
+type sessionRow struct {
+	x                                         fiberauth.Session
+	rotated, created, used, exp, abs, revoked int64
+}
+
+func (r *sessionRow) dest() []any {
+	x := &r.x
+	return []any{&x.ID, &x.UserID, &x.TokenHash, &x.Generation, &x.PrevTokenHash, &r.rotated, &x.Replay, &x.Sliding,
+		&r.created, &r.used, &r.exp, &r.abs, &r.revoked, &x.UserAgent, &x.IP}
+}
+
+// session is the Session scanned.
+func (r *sessionRow) session() fiberauth.Session {
+	x := r.x
+	x.RotatedAt, x.CreatedAt, x.LastUsedAt = fromMicros(r.rotated), fromMicros(r.created), fromMicros(r.used)
+	x.ExpiresAt, x.AbsoluteExpiresAt, x.RevokedAt = fromMicros(r.exp), fromMicros(r.abs), fromMicros(r.revoked)
+	return x
 }
 
 // CreateSession implements fiberauth.Store.
@@ -640,49 +729,82 @@ func createSessionTx(ctx context.Context, tx *sql.Tx, x *fiberauth.Session) erro
 func (s *Store) SessionByID(ctx context.Context, id string) (fiberauth.Session, error) {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	return scanSession(s.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM fiberauth_sessions WHERE id = $1`, id))
+	return scanSession(s.queryRow(ctx, `SELECT `+sessionColumns+` FROM fiberauth_sessions WHERE id = $1`, id))
+}
+
+// sessionWithUserQuery reads a family and its user in one statement.
+var sessionWithUserQuery = `SELECT ` + qualified("s", sessionColumns) + `, ` + qualified("u", userColumns) + `
+	FROM fiberauth_sessions s JOIN fiberauth_users u ON u.id = s.user_id WHERE s.id = $1`
+
+// qualified is a list of columns, each prefixed with table.
+func qualified(table, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = table + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// SessionWithUser implements fiberauth.SessionUserReader: one statement,
+// a join.
+func (s *Store) SessionWithUser(ctx context.Context, id string) (fiberauth.Session, fiberauth.User, error) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	var (
+		sr sessionRow
+		ur userRow
+	)
+	if err := s.queryRow(ctx, sessionWithUserQuery, id).Scan(append(sr.dest(), ur.dest()...)...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			err = fiberauth.ErrNotFound
+		}
+		return fiberauth.Session{}, fiberauth.User{}, err
+	}
+	u, err := ur.user()
+	if err != nil {
+		return fiberauth.Session{}, fiberauth.User{}, err
+	}
+	return sr.session(), u, nil
 }
 
 // RotateSession implements fiberauth.Store. The rotation is one conditional
 // UPDATE ("only if this is still the current token and the family is live"),
-// checked by rows affected: of concurrent rotations of one token, on any
-// number of instances, the database lets exactly one through.
+// checked by the row it returns: of concurrent rotations of one token, on
+// any number of instances, the database lets exactly one through. It is one
+// statement in its own transaction (no BEGIN or COMMIT: on PostgreSQL one
+// round trip, where a transaction around it took three), which is atomic by
+// itself; it announces nothing (a rotation leaves the caches of other
+// instances right). Only when it rotates nothing does a second statement
+// look whether the family exists at all.
 func (s *Store) RotateSession(ctx context.Context, r fiberauth.Rotation) (fiberauth.Session, error) {
 	ctx, done, err := s.write(ctx)
 	if err != nil {
 		return fiberauth.Session{}, err
 	}
 	defer done()
-	var out fiberauth.Session
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		out, err = rotateTx(ctx, tx, &r, true)
-		return err
-	})
-	return out, err
+	out, err := rotate(ctx, pool{s}, &r)
+	if !errors.Is(err, fiberauth.ErrNotCurrent) {
+		return out, err
+	}
+	var one int
+	err = s.queryRow(ctx, `SELECT 1 FROM fiberauth_sessions WHERE id = $1`, r.SessionID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return out, fiberauth.ErrNotFound
+	}
+	return out, errOr(err, fiberauth.ErrNotCurrent)
 }
 
-// rotateTx rotates r in tx. When the family does not qualify it returns
-// ErrNotCurrent; with probe, it first looks whether the family exists at
-// all, and returns ErrNotFound when it does not.
-func rotateTx(ctx context.Context, tx *sql.Tx, r *fiberauth.Rotation, probe bool) (fiberauth.Session, error) {
+// rotate rotates r in one statement on q (the pool, or a transaction);
+// ErrNotCurrent when the family does not qualify or does not exist.
+func rotate(ctx context.Context, q rowQuerier, r *fiberauth.Rotation) (fiberauth.Session, error) {
 	at := micros(r.At)
-	row := tx.QueryRowContext(ctx, `UPDATE fiberauth_sessions
+	out, err := scanSession(q.QueryRowContext(ctx, `UPDATE fiberauth_sessions
 		SET prev_token_hash = $2, token_hash = $3, generation = $7, rotated_at = $4, replay = $5, expires_at = $6, last_used_at = $4
 		WHERE id = $1 AND token_hash = $2 AND revoked_at = 0 AND expires_at > $4 AND absolute_expires_at > $4
 		RETURNING `+sessionColumns,
-		r.SessionID, r.From, r.To, at, r.Replay, micros(r.ExpiresAt), r.Generation)
-	out, err := scanSession(row)
+		r.SessionID, r.From, r.To, at, r.Replay, micros(r.ExpiresAt), r.Generation))
 	if errors.Is(err, fiberauth.ErrNotFound) {
-		if !probe {
-			return out, fiberauth.ErrNotCurrent
-		}
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM fiberauth_sessions WHERE id = $1`, r.SessionID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return out, fiberauth.ErrNotFound
-		}
-		return out, errOr(err, fiberauth.ErrNotCurrent)
+		return out, fiberauth.ErrNotCurrent
 	}
 	return out, err
 }
