@@ -17,3 +17,9 @@ func MaxConns(s *Store) int {
 	}
 	return postgresMaxConns
 }
+
+// QueuedWrites is how many writes wait for their turn on s (SQLite).
+func QueuedWrites(s *Store) int64 { return s.waiting.Load() }
+
+// WriterBusy reports whether a write has the turn on s (SQLite).
+func WriterBusy(s *Store) bool { return len(s.writer) == 1 }

@@ -84,8 +84,9 @@ type Store struct {
 	// here rather than in SQLite's busy handler, which polls with sleeps
 	// of up to 100 ms and so leaves the database idle while a burst waits.
 	// Nil for PostgreSQL.
-	writer  chan struct{}
-	waiting atomic.Int64 // writes queued for writer
+	writer    chan struct{}
+	waiting   atomic.Int64 // writes queued for writer
+	maxQueued int64        // how many may be (WithMaxQueuedWrites)
 
 	stmts prepared // SQLite: the statements of the hot paths
 
@@ -95,12 +96,13 @@ type Store struct {
 	subs    subscribers   // Notifier (notify.go)
 }
 
-// maxQueuedWrites bounds the SQLite writes waiting their turn; beyond it a
-// write fails at once (503) rather than wait behind them.
-const maxQueuedWrites = 4096
+// DefaultMaxQueuedWrites bounds the SQLite writes waiting their turn
+// (WithMaxQueuedWrites); beyond it a write fails at once with
+// fiberauth.ErrBusy (503 busy) rather than wait behind them.
+const DefaultMaxQueuedWrites = 4096
 
 // errWriteQueueFull is a write refused because too many are waiting.
-var errWriteQueueFull = errors.New("sqlstore: too many writes waiting for the database")
+var errWriteQueueFull = fmt.Errorf("sqlstore: too many writes waiting for the database: %w", fiberauth.ErrBusy)
 
 // Connection pool bounds for Open: PostgreSQL gets enough connections for
 // the concurrency a server has, so that a burst queues for them instead of
@@ -114,9 +116,10 @@ const (
 type Option func(*options) error
 
 type options struct {
-	timeout time.Duration
-	poll    time.Duration
-	log     *slog.Logger
+	timeout   time.Duration
+	poll      time.Duration
+	log       *slog.Logger
+	maxQueued int
 }
 
 // WithLogger receives what the change listener has to say: that it lost
@@ -140,6 +143,24 @@ func WithQueryTimeout(d time.Duration) Option {
 			return errors.New("sqlstore: query timeout must be positive")
 		}
 		o.timeout = d
+		return nil
+	}
+}
+
+// WithMaxQueuedWrites bounds how many writes may wait for their turn on
+// SQLite, which takes one writer at a time: a burst queues (the query
+// timeout of each write starts when its turn comes, so a long queue does
+// not time out), and a write beyond the bound fails at once with an error
+// matching fiberauth.ErrBusy, which answers 503 busy with Retry-After.
+// Each queued write is a request waiting, with its memory; reads do not
+// queue. No effect on PostgreSQL, whose writes wait for a pool connection
+// within the query timeout. Optional. Default: DefaultMaxQueuedWrites.
+func WithMaxQueuedWrites(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return errors.New("sqlstore: the write queue bound must be positive")
+		}
+		o.maxQueued = n
 		return nil
 	}
 }
@@ -223,7 +244,7 @@ func newStore(ctx context.Context, db *sql.DB, d Dialect, opts []Option) (*Store
 	if d.isUnique == nil {
 		return nil, errors.New("sqlstore: unknown dialect; use sqlstore.SQLite or sqlstore.Postgres")
 	}
-	o := options{timeout: DefaultQueryTimeout, poll: DefaultPollInterval, log: slog.Default()}
+	o := options{timeout: DefaultQueryTimeout, poll: DefaultPollInterval, log: slog.Default(), maxQueued: DefaultMaxQueuedWrites}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -232,7 +253,7 @@ func newStore(ctx context.Context, db *sql.DB, d Dialect, opts []Option) (*Store
 	if err := migrate(ctx, db, d); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, d: d, timeout: o.timeout, poll: o.poll, log: o.log}
+	s := &Store{db: db, d: d, timeout: o.timeout, poll: o.poll, log: o.log, maxQueued: int64(o.maxQueued)}
 	if d.name == SQLite.name {
 		s.writer = make(chan struct{}, 1)
 		s.stmts.m = map[string]*sql.Stmt{}
@@ -277,7 +298,7 @@ func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) 
 // burst queues instead of timing out. done releases the turn.
 func (s *Store) write(ctx context.Context) (_ context.Context, done func(), err error) {
 	if s.writer != nil {
-		if s.waiting.Add(1) > maxQueuedWrites {
+		if s.waiting.Add(1) > s.maxQueued {
 			s.waiting.Add(-1)
 			return nil, nil, errWriteQueueFull
 		}
