@@ -5,7 +5,7 @@ package sqlstore
 
 // SQLiteDSN is the DSN Open uses for a SQLite path (fiberauth's pragmas
 // added), for tests that open the database themselves and hand it to New.
-func SQLiteDSN(path string) string { return sqliteDSN(path) }
+func SQLiteDSN(path string) string { return sqliteDSN(path, DefaultQueryTimeout) }
 
 // DialectOf is the dialect s speaks.
 func DialectOf(s *Store) Dialect { return s.d }

@@ -109,3 +109,36 @@ func TestWithMaxQueuedWritesRefusesZero(t *testing.T) {
 		t.Fatal("a write queue bound of 0 was accepted")
 	}
 }
+
+// On SQLite a call whose context can never end runs without a deadline of
+// its own; what bounds its wait for another process's write lock is
+// busy_timeout, which Open sets to the query timeout: the call fails
+// (503) instead of hanging.
+func TestSQLiteLockWaitBoundedByQueryTimeout(t *testing.T) {
+	t.Parallel()
+	path := sqliteDSN(t)
+	store := open(t, "sqlite", path, sqlstore.WithQueryTimeout(100*time.Millisecond))
+	var busy int
+	if err := store.DB().QueryRow(`PRAGMA busy_timeout`).Scan(&busy); err != nil || busy != 100 {
+		t.Fatalf("busy_timeout = %d (%v); want the query timeout, 100 ms", busy, err)
+	}
+	ctx := context.Background()
+	now := time.Now()
+	if err := store.CreateUser(ctx, fiberauth.User{ID: "u1", Email: "ada@example.com", ETag: "e", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", sqlstore.SQLiteDSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	lock, err := other.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback() //nolint:errcheck // wrote nothing
+	err = store.CreateSession(ctx, fiberauth.Session{ID: "s1", UserID: "u1", TokenHash: []byte("t"), CreatedAt: now, ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)})
+	if err == nil || !strings.Contains(err.Error(), "locked") && !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("a write while another process holds the lock: %v; want SQLITE_BUSY after busy_timeout", err)
+	}
+}

@@ -58,8 +58,8 @@ const DefaultQueryTimeout = 5 * time.Second
 
 // sqlitePragmas are applied to every SQLite connection Open makes:
 //   - WAL, so readers never wait for the writer;
-//   - busy_timeout, so a writer waits for the lock instead of failing with
-//     SQLITE_BUSY;
+//   - busy_timeout (the query timeout, see call), so a writer waits for the
+//     lock instead of failing with SQLITE_BUSY;
 //   - synchronous=FULL, so a rotation a client has seen survives power loss
 //     (NORMAL is faster but may lose the last transactions on power loss,
 //     which would bring back refresh tokens already rotated);
@@ -69,7 +69,7 @@ const DefaultQueryTimeout = 5 * time.Second
 //
 // They come first in the DSN, and the driver takes the first value of a
 // key, so a caller's query parameters cannot turn them off.
-const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
+const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(%d)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
 
 // Store is a fiberauth.Store, with every optional capability, on a SQL
 // database. It is safe for concurrent use.
@@ -135,8 +135,11 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithQueryTimeout bounds each call whose context has no deadline.
-// Optional. Default: DefaultQueryTimeout.
+// WithQueryTimeout bounds each call whose context has no deadline. On
+// SQLite, Open makes it the busy_timeout too, the bound of a wait for
+// another process's write lock, which is all that bounds a call whose
+// context can never end (see Store.call). Optional. Default:
+// DefaultQueryTimeout.
 func WithQueryTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
@@ -183,11 +186,15 @@ func WithPollInterval(d time.Duration) Option {
 // path, optionally with query parameters; fiberauth's pragmas are added) or
 // "pgx" (dsn: a PostgreSQL URL or key=value string). Close closes it.
 func Open(ctx context.Context, driver, dsn string, opts ...Option) (*Store, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	var d Dialect
 	switch driver {
 	case "sqlite":
 		d = SQLite
-		dsn = sqliteDSN(dsn)
+		dsn = sqliteDSN(dsn, o.timeout)
 	case "pgx", "postgres":
 		d, driver = Postgres, "pgx"
 	default:
@@ -207,7 +214,7 @@ func Open(ctx context.Context, driver, dsn string, opts ...Option) (*Store, erro
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: connect: %w", err)
 	}
-	s, err := newStore(ctx, db, d, opts)
+	s, err := newStore(ctx, db, d, o)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -216,39 +223,49 @@ func Open(ctx context.Context, driver, dsn string, opts ...Option) (*Store, erro
 	return s, nil
 }
 
-// sqliteDSN adds fiberauth's pragmas to a SQLite path or file: URI.
-func sqliteDSN(dsn string) string {
+// sqliteDSN adds fiberauth's pragmas to a SQLite path or file: URI, with
+// busy_timeout set to timeout.
+func sqliteDSN(dsn string, timeout time.Duration) string {
 	path, query, _ := strings.Cut(dsn, "?")
 	if !strings.HasPrefix(path, "file:") {
 		path = "file:" + path
 	}
+	pragmas := fmt.Sprintf(sqlitePragmas, max(1, timeout.Milliseconds()))
 	if query != "" {
-		return path + "?" + sqlitePragmas + "&" + query
+		return path + "?" + pragmas + "&" + query
 	}
-	return path + "?" + sqlitePragmas
+	return path + "?" + pragmas
 }
 
 // New uses a database the caller opened, and migrates it; Close leaves db
 // open. For SQLite, the caller's DSN should set what Open sets (WAL,
-// busy_timeout, synchronous=FULL, _txlock=immediate): without
-// _txlock=immediate the store stays correct (SQLite transactions are
-// serializable), but concurrent calls may fail with SQLITE_BUSY instead of
-// waiting their turn.
+// busy_timeout as long as the query timeout, synchronous=FULL,
+// _txlock=immediate): without _txlock=immediate the store stays correct
+// (SQLite transactions are serializable), but concurrent calls may fail
+// with SQLITE_BUSY instead of waiting their turn.
 func New(db *sql.DB, d Dialect, opts ...Option) (*Store, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return newStore(ctx, db, d, opts)
+	return newStore(ctx, db, d, o)
 }
 
-func newStore(ctx context.Context, db *sql.DB, d Dialect, opts []Option) (*Store, error) {
-	if d.isUnique == nil {
-		return nil, errors.New("sqlstore: unknown dialect; use sqlstore.SQLite or sqlstore.Postgres")
-	}
+func newOptions(opts []Option) (options, error) {
 	o := options{timeout: DefaultQueryTimeout, poll: DefaultPollInterval, log: slog.Default(), maxQueued: DefaultMaxQueuedWrites}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
-			return nil, err
+			return o, err
 		}
+	}
+	return o, nil
+}
+
+func newStore(ctx context.Context, db *sql.DB, d Dialect, o options) (*Store, error) {
+	if d.isUnique == nil {
+		return nil, errors.New("sqlstore: unknown dialect; use sqlstore.SQLite or sqlstore.Postgres")
 	}
 	if err := migrate(ctx, db, d); err != nil {
 		return nil, err
@@ -284,9 +301,15 @@ func (s *Store) Close() error {
 // DB returns the underlying database.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// call bounds ctx by the query timeout unless it has a deadline.
+// call bounds ctx by the query timeout unless it has a deadline. On SQLite
+// a context that can never end (context.Background, as Fiber's handlers
+// pass) is left as it is: the one wait a SQLite statement has is for
+// another process's write lock, which busy_timeout bounds (Open sets it to
+// the query timeout), while a context that can end costs database/sql and
+// modernc.org/sqlite a goroutine each per statement, about as much as the
+// statement itself on a busy machine.
 func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
+	if _, ok := ctx.Deadline(); ok || s.writer != nil && ctx.Done() == nil {
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, s.timeout)
