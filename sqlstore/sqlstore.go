@@ -88,7 +88,8 @@ type Store struct {
 	waiting   atomic.Int64 // writes queued for writer
 	maxQueued int64        // how many may be (WithMaxQueuedWrites)
 
-	stmts prepared // SQLite: the statements of the hot paths
+	stmts     prepared  // SQLite: the statements of the hot paths
+	rotations rotations // SQLite: the rotations waiting for the writer
 
 	log     *slog.Logger
 	channel string        // PostgreSQL: the NOTIFY channel of changes
@@ -849,19 +850,26 @@ func (s *Store) SessionWithUser(ctx context.Context, id string) (fiberauth.Sessi
 // round trip, where a transaction around it took three), which is atomic by
 // itself; it announces nothing (a rotation leaves the caches of other
 // instances right). Only when it rotates nothing does a second statement
-// look whether the family exists at all.
+// look whether the family exists at all. On SQLite, rotations that queue
+// for the writer at once commit together (rotateSQLite).
 func (s *Store) RotateSession(ctx context.Context, r fiberauth.Rotation) (fiberauth.Session, error) {
-	ctx, done, err := s.write(ctx)
-	if err != nil {
-		return fiberauth.Session{}, err
+	if s.writer != nil {
+		return s.rotateSQLite(ctx, r)
 	}
-	defer done()
-	out, err := rotate(r, func(query string, args ...any) scanner { return s.queryRow(ctx, query, args...) })
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	return rotateProbed(r, func(query string, args ...any) scanner { return s.queryRow(ctx, query, args...) })
+}
+
+// rotateProbed is rotate, then, when it rotated nothing, a look whether the
+// family exists at all: ErrNotFound when it does not.
+func rotateProbed(r fiberauth.Rotation, row func(query string, args ...any) scanner) (fiberauth.Session, error) {
+	out, err := rotate(r, row)
 	if !errors.Is(err, fiberauth.ErrNotCurrent) {
 		return out, err
 	}
 	var one int
-	err = s.queryRow(ctx, `SELECT 1 FROM fiberauth_sessions WHERE id = $1`, r.SessionID).Scan(&one)
+	err = row(`SELECT 1 FROM fiberauth_sessions WHERE id = $1`, r.SessionID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return out, fiberauth.ErrNotFound
 	}
