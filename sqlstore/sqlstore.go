@@ -138,9 +138,10 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithQueryTimeout bounds each call whose context has no deadline. On
 // SQLite, Open makes it the busy_timeout too, the bound of a wait for
-// another process's write lock, which is all that bounds a call whose
-// context can never end (see Store.call). Optional. Default:
-// DefaultQueryTimeout.
+// another process's write lock, and that is all that bounds a call whose
+// context can never end (context.Background): such a call gets no deadline
+// of its own there, as watching one costs database/sql and the driver a
+// goroutine each per statement. Optional. Default: DefaultQueryTimeout.
 func WithQueryTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
