@@ -43,7 +43,10 @@ type Auth struct {
 	totpSteps  TOTPStore
 	keyStore   KeyStore // only with Config.SigningAlgorithm
 	cleaners   []Cleaner
-	nextSweep  atomic.Int64 // when cleanup is next due, Unix nanoseconds on Now
+	// sessionUsers is the Store's SessionUserReader; nil without one (a
+	// refresh then reads the family and its user apart).
+	sessionUsers SessionUserReader
+	nextSweep    atomic.Int64 // when cleanup is next due, Unix nanoseconds on Now
 	// unsubscribe ends the Notifier subscription (Close); nil without one.
 	unsubscribe func()
 	closeOnce   sync.Once

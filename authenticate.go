@@ -288,6 +288,19 @@ func (a *Auth) readSession(ctx context.Context, id string) (Session, error) {
 	return s, err
 }
 
+// readSessionWithUser is SessionUserReader.SessionWithUser for Refresh:
+// what it reads is cached, as readSession and readUser cache it.
+func (a *Auth) readSessionWithUser(ctx context.Context, id string) (Session, User, error) {
+	sgen, ugen := a.sessions.begin(), a.users.begin()
+	at := a.now()
+	s, u, err := a.sessionUsers.SessionWithUser(ctx, id)
+	if err == nil {
+		a.sessions.note(s.ID, sessionStateOf(&s), at, sgen)
+		a.users.note(u.ID, userStateOf(&u), at, ugen)
+	}
+	return s, u, err
+}
+
 // cacheUser records a change this process made to u, so that its own
 // middleware sees it at once, whatever reads are in flight.
 func (a *Auth) cacheUser(u *User) { a.users.set(u.ID, userStateOf(u), a.now()) }

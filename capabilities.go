@@ -30,6 +30,7 @@ func (a *Auth) useCapabilities() error {
 		a.keyStore = capability[KeyStore](a, &local, &missing,
 			"KeyStore (generated signing keys live in this process: each instance signs with its own and refuses the others' tokens, and every access token ends at restart)")
 	}
+	a.sessionUsers, _ = a.store.(SessionUserReader) // only a matter of speed
 	if c, ok := a.store.(Cleaner); ok {
 		a.cleaners = append(a.cleaners, c)
 	} else {

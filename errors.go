@@ -56,6 +56,11 @@ var (
 	ErrCodeSpent = errors.New("fiberauth: code spent")
 	// ErrStepUsed: a TOTP time step at or before the last accepted one.
 	ErrStepUsed = errors.New("fiberauth: TOTP step already used")
+	// ErrBusy: the store refused the call at once, having changed
+	// nothing, because too many calls are waiting for the database (a
+	// bounded queue, such as sqlstore's SQLite writes). Any method may
+	// return it; the request answers 503 busy with Retry-After.
+	ErrBusy = errors.New("fiberauth: store busy: too many calls waiting")
 )
 
 // FieldError is a validation failure of one request field or header. It
@@ -96,6 +101,9 @@ func (e *RateLimitError) Unwrap() error { return ErrRateLimited }
 
 // retryAfterSeconds is the Retry-After value of err, at least 1.
 func retryAfterSeconds(err error) (int, bool) {
+	if errors.Is(err, ErrBusy) {
+		return 1, true // a queue drains in well under a second
+	}
 	var rl *RateLimitError
 	if !errors.As(err, &rl) {
 		return 0, false
@@ -150,6 +158,7 @@ var errorRows = []struct {
 	{ErrPayloadTooLarge, http.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large."},
 	{ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type", "The request body must be JSON (Content-Type: application/json)."},
 	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited", "Too many attempts; try again later."},
+	{ErrBusy, http.StatusServiceUnavailable, "busy", "Too many requests are waiting for the database; try again in a moment."},
 }
 
 // errorResponse turns any error into the wire shape. Errors that are not one

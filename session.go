@@ -147,7 +147,7 @@ func (in *RefreshInput) check() error {
 // that is unknown, expired or revoked, or whose user is disabled, fails with
 // ErrInvalidGrant.
 func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
-	s, hash, gen, err := a.familyOf(ctx, in)
+	s, u, hash, gen, err := a.familyWithUser(ctx, in)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -158,18 +158,21 @@ func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
 	if !s.Live(now) {
 		return Tokens{}, ErrInvalidGrant
 	}
-	u, err := a.readUser(ctx, a.store.UserByID, s.UserID)
-	if errors.Is(err, ErrNotFound) {
-		return Tokens{}, ErrInvalidGrant
-	}
-	if err != nil {
-		return Tokens{}, storeErr("user by id", err)
+	if u == nil {
+		read, err := a.readUser(ctx, a.store.UserByID, s.UserID)
+		if errors.Is(err, ErrNotFound) {
+			return Tokens{}, ErrInvalidGrant
+		}
+		if err != nil {
+			return Tokens{}, storeErr("user by id", err)
+		}
+		u = &read
 	}
 	if u.Disabled {
 		return Tokens{}, ErrInvalidGrant
 	}
 	if equalHash(s.TokenHash, hash) {
-		t, err := a.rotate(ctx, &u, &s, in.RefreshToken, now)
+		t, err := a.rotate(ctx, u, &s, in.RefreshToken, now)
 		if !errors.Is(err, ErrNotCurrent) {
 			return t, err
 		}
@@ -187,7 +190,7 @@ func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
 		if err != nil {
 			return Tokens{}, err
 		}
-		return p.tokens(&u, &s), nil
+		return p.tokens(u, &s), nil
 	}
 	if !previous && gen >= s.Generation {
 		// Ours (its tag says so) but never handed out: a rotation that
@@ -224,12 +227,9 @@ func (a *Auth) rotate(ctx context.Context, u *User, s *Session, token string, no
 // hash and its generation; ErrInvalidGrant for a token fiberauth did not
 // issue or a family that is gone.
 func (a *Auth) familyOf(ctx context.Context, in RefreshInput) (Session, []byte, int64, error) {
-	if err := in.check(); err != nil {
+	sid, gen, err := a.refreshTokenOf(in)
+	if err != nil {
 		return Session{}, nil, 0, err
-	}
-	sid, gen, ok := a.parseRefreshToken(in.RefreshToken)
-	if !ok {
-		return Session{}, nil, 0, ErrInvalidGrant
 	}
 	s, err := a.readSession(ctx, sid)
 	if errors.Is(err, ErrNotFound) {
@@ -239,6 +239,44 @@ func (a *Auth) familyOf(ctx context.Context, in RefreshInput) (Session, []byte, 
 		return Session{}, nil, 0, storeErr("session by id", err)
 	}
 	return s, hashToken(in.RefreshToken), gen, nil
+}
+
+// familyWithUser is familyOf for Refresh, which needs the family's user
+// too: where the store reads both in one step (SessionUserReader), the user
+// comes with the family. It is nil otherwise, and when that read finds
+// nothing: familyOf then tells an unknown family from an unknown user, and
+// the caller reads the user as it would without the capability.
+func (a *Auth) familyWithUser(ctx context.Context, in RefreshInput) (Session, *User, []byte, int64, error) {
+	if a.sessionUsers == nil {
+		s, hash, gen, err := a.familyOf(ctx, in)
+		return s, nil, hash, gen, err
+	}
+	sid, gen, err := a.refreshTokenOf(in)
+	if err != nil {
+		return Session{}, nil, nil, 0, err
+	}
+	s, u, err := a.readSessionWithUser(ctx, sid)
+	if errors.Is(err, ErrNotFound) {
+		s, hash, gen, err := a.familyOf(ctx, in)
+		return s, nil, hash, gen, err
+	}
+	if err != nil {
+		return Session{}, nil, nil, 0, storeErr("session with user", err)
+	}
+	return s, &u, hashToken(in.RefreshToken), gen, nil
+}
+
+// refreshTokenOf checks in and returns the family and generation of its
+// refresh token; ErrInvalidGrant for a token fiberauth did not issue.
+func (a *Auth) refreshTokenOf(in RefreshInput) (string, int64, error) {
+	if err := in.check(); err != nil {
+		return "", 0, err
+	}
+	sid, gen, ok := a.parseRefreshToken(in.RefreshToken)
+	if !ok {
+		return "", 0, ErrInvalidGrant
+	}
+	return sid, gen, nil
 }
 
 // newRefreshToken is a refresh token of family sid at generation gen:

@@ -28,7 +28,9 @@ import (
 //     ErrNotCurrent, ErrCodeMismatch, ErrCodeSpent, ErrStepUsed) are
 //     returned exactly where a method's comment names them. Any other error
 //     is a system fault (the database cannot be reached); fiberauth answers
-//     it with 503 and changes nothing else.
+//     it with 503 and changes nothing else. A store that bounds how many
+//     calls may wait for the database may refuse one beyond the bound with
+//     an error matching ErrBusy (503 busy, with Retry-After).
 //   - A method that returns an error has written nothing (but for the failed
 //     attempt CheckCode counts when it returns ErrCodeMismatch).
 //   - A Store never reads a clock: every time it needs is passed in, so the
@@ -218,6 +220,17 @@ type StoredSigningKey struct {
 	CreatedAt time.Time
 	// NotBefore is when it starts signing; the key before it stops then.
 	NotBefore time.Time
+}
+
+// SessionUserReader is the optional capability of reading a session family
+// and its user in one step: a refresh needs both, and a database answers
+// them in one statement (one round trip) instead of two. Without it,
+// Refresh reads them one after the other with SessionByID and UserByID.
+type SessionUserReader interface {
+	// SessionWithUser returns the family with that id, as SessionByID
+	// does, and the user it belongs to, as UserByID does, read together;
+	// ErrNotFound when the family is unknown or its user is.
+	SessionWithUser(ctx context.Context, id string) (Session, User, error)
 }
 
 // Cleaner is the optional capability of deleting expired records, which

@@ -29,6 +29,8 @@ var (
 	_ fiberauth.TOTPStore      = (*Store)(nil)
 	_ fiberauth.Cleaner        = (*Store)(nil)
 	_ fiberauth.Notifier       = (*Store)(nil)
+
+	_ fiberauth.SessionUserReader = (*Store)(nil)
 )
 
 // Store keeps everything in maps behind one mutex, so that every method,
@@ -293,6 +295,21 @@ func (m *Store) SessionByID(_ context.Context, id string) (fiberauth.Session, er
 		return fiberauth.Session{}, fiberauth.ErrNotFound
 	}
 	return copySession(s), nil
+}
+
+// SessionWithUser implements fiberauth.SessionUserReader.
+func (m *Store) SessionWithUser(_ context.Context, id string) (fiberauth.Session, fiberauth.User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.sessions[id]
+	if !ok {
+		return fiberauth.Session{}, fiberauth.User{}, fiberauth.ErrNotFound
+	}
+	u, ok := m.users[s.UserID]
+	if !ok {
+		return fiberauth.Session{}, fiberauth.User{}, fiberauth.ErrNotFound
+	}
+	return copySession(s), copyUser(u), nil
 }
 
 // RotateSession implements fiberauth.Store.

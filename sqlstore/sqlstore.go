@@ -34,8 +34,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
-	_ "modernc.org/sqlite"             // driver "sqlite"
+	"github.com/jackc/pgx/v5/stdlib" // driver "pgx"
+	_ "modernc.org/sqlite"           // driver "sqlite"
 
 	"github.com/fiberauth/fiberauth"
 )
@@ -48,6 +48,8 @@ var (
 	_ fiberauth.TOTPStore      = (*Store)(nil)
 	_ fiberauth.Cleaner        = (*Store)(nil)
 	_ fiberauth.Notifier       = (*Store)(nil)
+
+	_ fiberauth.SessionUserReader = (*Store)(nil)
 )
 
 // DefaultQueryTimeout bounds each store call whose context has no deadline,
@@ -56,8 +58,8 @@ const DefaultQueryTimeout = 5 * time.Second
 
 // sqlitePragmas are applied to every SQLite connection Open makes:
 //   - WAL, so readers never wait for the writer;
-//   - busy_timeout, so a writer waits for the lock instead of failing with
-//     SQLITE_BUSY;
+//   - busy_timeout (the query timeout, see call), so a writer waits for the
+//     lock instead of failing with SQLITE_BUSY;
 //   - synchronous=FULL, so a rotation a client has seen survives power loss
 //     (NORMAL is faster but may lose the last transactions on power loss,
 //     which would bring back refresh tokens already rotated);
@@ -67,7 +69,7 @@ const DefaultQueryTimeout = 5 * time.Second
 //
 // They come first in the DSN, and the driver takes the first value of a
 // key, so a caller's query parameters cannot turn them off.
-const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
+const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(%d)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
 
 // Store is a fiberauth.Store, with every optional capability, on a SQL
 // database. It is safe for concurrent use.
@@ -82,8 +84,12 @@ type Store struct {
 	// here rather than in SQLite's busy handler, which polls with sleeps
 	// of up to 100 ms and so leaves the database idle while a burst waits.
 	// Nil for PostgreSQL.
-	writer  chan struct{}
-	waiting atomic.Int64 // writes queued for writer
+	writer    chan struct{}
+	waiting   atomic.Int64 // writes queued for writer
+	maxQueued int64        // how many may be (WithMaxQueuedWrites)
+
+	stmts     prepared  // SQLite: the statements of the hot paths
+	rotations rotations // SQLite: the rotations waiting for the writer
 
 	log     *slog.Logger
 	channel string        // PostgreSQL: the NOTIFY channel of changes
@@ -91,12 +97,13 @@ type Store struct {
 	subs    subscribers   // Notifier (notify.go)
 }
 
-// maxQueuedWrites bounds the SQLite writes waiting their turn; beyond it a
-// write fails at once (503) rather than wait behind them.
-const maxQueuedWrites = 4096
+// DefaultMaxQueuedWrites bounds the SQLite writes waiting their turn
+// (WithMaxQueuedWrites); beyond it a write fails at once with
+// fiberauth.ErrBusy (503 busy) rather than wait behind them.
+const DefaultMaxQueuedWrites = 4096
 
 // errWriteQueueFull is a write refused because too many are waiting.
-var errWriteQueueFull = errors.New("sqlstore: too many writes waiting for the database")
+var errWriteQueueFull = fmt.Errorf("sqlstore: too many writes waiting for the database: %w", fiberauth.ErrBusy)
 
 // Connection pool bounds for Open: PostgreSQL gets enough connections for
 // the concurrency a server has, so that a burst queues for them instead of
@@ -110,9 +117,10 @@ const (
 type Option func(*options) error
 
 type options struct {
-	timeout time.Duration
-	poll    time.Duration
-	log     *slog.Logger
+	timeout   time.Duration
+	poll      time.Duration
+	log       *slog.Logger
+	maxQueued int
 }
 
 // WithLogger receives what the change listener has to say: that it lost
@@ -128,14 +136,36 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithQueryTimeout bounds each call whose context has no deadline.
-// Optional. Default: DefaultQueryTimeout.
+// WithQueryTimeout bounds each call whose context has no deadline. On
+// SQLite, Open makes it the busy_timeout too, the bound of a wait for
+// another process's write lock, and that is all that bounds a call whose
+// context can never end (context.Background): such a call gets no deadline
+// of its own there, as watching one costs database/sql and the driver a
+// goroutine each per statement. Optional. Default: DefaultQueryTimeout.
 func WithQueryTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
 			return errors.New("sqlstore: query timeout must be positive")
 		}
 		o.timeout = d
+		return nil
+	}
+}
+
+// WithMaxQueuedWrites bounds how many writes may wait for their turn on
+// SQLite, which takes one writer at a time: a burst queues (the query
+// timeout of each write starts when its turn comes, so a long queue does
+// not time out), and a write beyond the bound fails at once with an error
+// matching fiberauth.ErrBusy, which answers 503 busy with Retry-After.
+// Each queued write is a request waiting, with its memory; reads do not
+// queue. No effect on PostgreSQL, whose writes wait for a pool connection
+// within the query timeout. Optional. Default: DefaultMaxQueuedWrites.
+func WithMaxQueuedWrites(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return errors.New("sqlstore: the write queue bound must be positive")
+		}
+		o.maxQueued = n
 		return nil
 	}
 }
@@ -158,11 +188,15 @@ func WithPollInterval(d time.Duration) Option {
 // path, optionally with query parameters; fiberauth's pragmas are added) or
 // "pgx" (dsn: a PostgreSQL URL or key=value string). Close closes it.
 func Open(ctx context.Context, driver, dsn string, opts ...Option) (*Store, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	var d Dialect
 	switch driver {
 	case "sqlite":
 		d = SQLite
-		dsn = sqliteDSN(dsn)
+		dsn = sqliteDSN(dsn, o.timeout)
 	case "pgx", "postgres":
 		d, driver = Postgres, "pgx"
 	default:
@@ -182,7 +216,7 @@ func Open(ctx context.Context, driver, dsn string, opts ...Option) (*Store, erro
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: connect: %w", err)
 	}
-	s, err := newStore(ctx, db, d, opts)
+	s, err := newStore(ctx, db, d, o)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -191,46 +225,57 @@ func Open(ctx context.Context, driver, dsn string, opts ...Option) (*Store, erro
 	return s, nil
 }
 
-// sqliteDSN adds fiberauth's pragmas to a SQLite path or file: URI.
-func sqliteDSN(dsn string) string {
+// sqliteDSN adds fiberauth's pragmas to a SQLite path or file: URI, with
+// busy_timeout set to timeout.
+func sqliteDSN(dsn string, timeout time.Duration) string {
 	path, query, _ := strings.Cut(dsn, "?")
 	if !strings.HasPrefix(path, "file:") {
 		path = "file:" + path
 	}
+	pragmas := fmt.Sprintf(sqlitePragmas, max(1, timeout.Milliseconds()))
 	if query != "" {
-		return path + "?" + sqlitePragmas + "&" + query
+		return path + "?" + pragmas + "&" + query
 	}
-	return path + "?" + sqlitePragmas
+	return path + "?" + pragmas
 }
 
 // New uses a database the caller opened, and migrates it; Close leaves db
 // open. For SQLite, the caller's DSN should set what Open sets (WAL,
-// busy_timeout, synchronous=FULL, _txlock=immediate): without
-// _txlock=immediate the store stays correct (SQLite transactions are
-// serializable), but concurrent calls may fail with SQLITE_BUSY instead of
-// waiting their turn.
+// busy_timeout as long as the query timeout, synchronous=FULL,
+// _txlock=immediate): without _txlock=immediate the store stays correct
+// (SQLite transactions are serializable), but concurrent calls may fail
+// with SQLITE_BUSY instead of waiting their turn.
 func New(db *sql.DB, d Dialect, opts ...Option) (*Store, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return newStore(ctx, db, d, opts)
+	return newStore(ctx, db, d, o)
 }
 
-func newStore(ctx context.Context, db *sql.DB, d Dialect, opts []Option) (*Store, error) {
-	if d.isUnique == nil {
-		return nil, errors.New("sqlstore: unknown dialect; use sqlstore.SQLite or sqlstore.Postgres")
-	}
-	o := options{timeout: DefaultQueryTimeout, poll: DefaultPollInterval, log: slog.Default()}
+func newOptions(opts []Option) (options, error) {
+	o := options{timeout: DefaultQueryTimeout, poll: DefaultPollInterval, log: slog.Default(), maxQueued: DefaultMaxQueuedWrites}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
-			return nil, err
+			return o, err
 		}
+	}
+	return o, nil
+}
+
+func newStore(ctx context.Context, db *sql.DB, d Dialect, o options) (*Store, error) {
+	if d.isUnique == nil {
+		return nil, errors.New("sqlstore: unknown dialect; use sqlstore.SQLite or sqlstore.Postgres")
 	}
 	if err := migrate(ctx, db, d); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, d: d, timeout: o.timeout, poll: o.poll, log: o.log}
+	s := &Store{db: db, d: d, timeout: o.timeout, poll: o.poll, log: o.log, maxQueued: int64(o.maxQueued)}
 	if d.name == SQLite.name {
 		s.writer = make(chan struct{}, 1)
+		s.stmts.m = map[string]*sql.Stmt{}
 	} else {
 		var schema string
 		if err := db.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
@@ -247,6 +292,7 @@ func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		s.stopListening()
+		s.stmts.close()
 		if s.ownDB {
 			err = s.db.Close()
 		}
@@ -257,9 +303,15 @@ func (s *Store) Close() error {
 // DB returns the underlying database.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// call bounds ctx by the query timeout unless it has a deadline.
+// call bounds ctx by the query timeout unless it has a deadline. On SQLite
+// a context that can never end (context.Background, as Fiber's handlers
+// pass) is left as it is: the one wait a SQLite statement has is for
+// another process's write lock, which busy_timeout bounds (Open sets it to
+// the query timeout), while a context that can end costs database/sql and
+// modernc.org/sqlite a goroutine each per statement, about as much as the
+// statement itself on a busy machine.
 func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
+	if _, ok := ctx.Deadline(); ok || s.writer != nil && ctx.Done() == nil {
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, s.timeout)
@@ -271,7 +323,7 @@ func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) 
 // burst queues instead of timing out. done releases the turn.
 func (s *Store) write(ctx context.Context) (_ context.Context, done func(), err error) {
 	if s.writer != nil {
-		if s.waiting.Add(1) > maxQueuedWrites {
+		if s.waiting.Add(1) > s.maxQueued {
 			s.waiting.Add(-1)
 			return nil, nil, errWriteQueueFull
 		}
@@ -290,6 +342,92 @@ func (s *Store) write(ctx context.Context) (_ context.Context, done func(), err 
 			<-s.writer
 		}
 	}, nil
+}
+
+// prepared are statements prepared on the pool, by their text.
+type prepared struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+func (p *prepared) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, st := range p.m {
+		_ = st.Close()
+	}
+	p.m = nil
+}
+
+// queryRow is QueryRowContext on the pool for the statements of the hot
+// paths (reads of users and families, the rotation), made cheaper for each
+// database:
+//   - on SQLite each is prepared once per connection: modernc.org/sqlite
+//     parses a statement at every call otherwise, which costs more than
+//     running these;
+//   - on PostgreSQL it runs through pgx itself, on a connection of the pool
+//     (pgRow): database/sql would start a goroutine per query to watch its
+//     context and scan through reflection, a third of a point read's time.
+//     pgx prepares and caches statements on its own.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) scanner {
+	if s.writer == nil {
+		return pgRow{s.db, ctx, query, args}
+	}
+	if st := s.prepare(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.db.QueryRowContext(ctx, query, args...)
+}
+
+// prepare returns query prepared on the pool; nil after the Store is
+// closed, or when preparing fails (running it will say why).
+func (s *Store) prepare(ctx context.Context, query string) *sql.Stmt {
+	p := &s.stmts
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st := p.m[query]; st != nil {
+		return st
+	}
+	if p.m == nil {
+		return nil // closed, or not made by newStore
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	p.m[query] = st
+	return st
+}
+
+// pgRow is a one-row query that Scan runs through pgx on a connection of
+// the pool (through database/sql when the pool's driver is not pgx's
+// stdlib).
+type pgRow struct {
+	db    *sql.DB
+	ctx   context.Context
+	query string
+	args  []any
+}
+
+func (r pgRow) Scan(dest ...any) error {
+	conn, err := r.db.Conn(r.ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	other := false
+	err = conn.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			other = true
+			return nil
+		}
+		return pc.Conn().QueryRow(r.ctx, r.query, r.args...).Scan(dest...)
+	})
+	if other {
+		return conn.QueryRowContext(r.ctx, r.query, r.args...).Scan(dest...)
+	}
+	return err
 }
 
 // inTx runs fn in a transaction, committed when fn returns nil.
@@ -359,35 +497,48 @@ func userArgs(u *fiberauth.User) ([]any, error) {
 		u.PasswordTemporary, micros(u.PasswordExpiresAt), u.TOTPSecret, string(rc)}, nil
 }
 
-func scanUser(row *sql.Row) (fiberauth.User, error) {
-	var (
-		u                fiberauth.User
-		username         sql.NullString
-		roles, attrs, rc string
-		created, updated int64
-		pwExpires        int64
-	)
-	err := row.Scan(&u.ID, &u.Email, &username, &u.DisplayName, &u.PasswordHash, &u.EmailVerified, &u.MFAEnabled,
-		&roles, &attrs, &u.Disabled, &u.ETag, &created, &updated,
-		&u.PasswordTemporary, &pwExpires, &u.TOTPSecret, &rc)
-	if errors.Is(err, sql.ErrNoRows) {
-		return u, fiberauth.ErrNotFound
+func scanUser(row scanner) (fiberauth.User, error) {
+	var r userRow
+	if err := row.Scan(r.dest()...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			err = fiberauth.ErrNotFound
+		}
+		return fiberauth.User{}, err
 	}
-	if err != nil {
-		return u, err
-	}
-	u.Username = username.String
-	u.CreatedAt, u.UpdatedAt, u.PasswordExpiresAt = fromMicros(created), fromMicros(updated), fromMicros(pwExpires)
-	if err := json.Unmarshal([]byte(rc), &u.RecoveryCodes); err != nil {
+	return r.user()
+}
+
+// userRow is what the userColumns of a row scan into.
+type userRow struct {
+	u                fiberauth.User
+	username         sql.NullString
+	roles, attrs, rc string
+	created, updated int64
+	pwExpires        int64
+}
+
+func (r *userRow) dest() []any {
+	u := &r.u
+	return []any{&u.ID, &u.Email, &r.username, &u.DisplayName, &u.PasswordHash, &u.EmailVerified, &u.MFAEnabled,
+		&r.roles, &r.attrs, &u.Disabled, &u.ETag, &r.created, &r.updated,
+		&u.PasswordTemporary, &r.pwExpires, &u.TOTPSecret, &r.rc}
+}
+
+// user is the User scanned.
+func (r *userRow) user() (fiberauth.User, error) {
+	u := r.u
+	u.Username = r.username.String
+	u.CreatedAt, u.UpdatedAt, u.PasswordExpiresAt = fromMicros(r.created), fromMicros(r.updated), fromMicros(r.pwExpires)
+	if err := json.Unmarshal([]byte(r.rc), &u.RecoveryCodes); err != nil {
 		return u, fmt.Errorf("sqlstore: recovery codes of user %s: %w", u.ID, err)
 	}
 	if len(u.RecoveryCodes) == 0 {
 		u.RecoveryCodes = nil
 	}
-	if err := json.Unmarshal([]byte(roles), &u.Roles); err != nil {
+	if err := json.Unmarshal([]byte(r.roles), &u.Roles); err != nil {
 		return u, fmt.Errorf("sqlstore: roles of user %s: %w", u.ID, err)
 	}
-	if err := json.Unmarshal([]byte(attrs), &u.Attributes); err != nil {
+	if err := json.Unmarshal([]byte(r.attrs), &u.Attributes); err != nil {
 		return u, fmt.Errorf("sqlstore: attributes of user %s: %w", u.ID, err)
 	}
 	return u, nil
@@ -415,7 +566,7 @@ func (s *Store) CreateUser(ctx context.Context, u fiberauth.User) error {
 func (s *Store) userWhere(ctx context.Context, column, value string) (fiberauth.User, error) {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	return scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM fiberauth_users WHERE `+column+` = $1`, value))
+	return scanUser(s.queryRow(ctx, `SELECT `+userColumns+` FROM fiberauth_users WHERE `+column+` = $1`, value))
 }
 
 // UserByID implements fiberauth.Store.
@@ -514,7 +665,8 @@ func (s *Store) updateTx(ctx context.Context, tx *sql.Tx, up *fiberauth.UserUpda
 	if up.Rotate != nil {
 		// ErrNotFound would say the user is unknown: an unknown family is
 		// ErrNotCurrent here, so there is nothing to probe.
-		if res.Session, err = rotateTx(ctx, tx, up.Rotate, false); err != nil {
+		rowTx := func(query string, args ...any) scanner { return tx.QueryRowContext(ctx, query, args...) }
+		if res.Session, err = rotate(*up.Rotate, rowTx); err != nil {
 			return res, err
 		}
 	}
@@ -596,21 +748,34 @@ const sessionColumns = `id, user_id, token_hash, generation, prev_token_hash, ro
 type scanner interface{ Scan(dest ...any) error }
 
 func scanSession(row scanner) (fiberauth.Session, error) {
-	var (
-		x                                         fiberauth.Session
-		rotated, created, used, exp, abs, revoked int64
-	)
-	err := row.Scan(&x.ID, &x.UserID, &x.TokenHash, &x.Generation, &x.PrevTokenHash, &rotated, &x.Replay, &x.Sliding,
-		&created, &used, &exp, &abs, &revoked, &x.UserAgent, &x.IP)
-	if errors.Is(err, sql.ErrNoRows) {
-		return x, fiberauth.ErrNotFound
+	var r sessionRow
+	if err := row.Scan(r.dest()...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			err = fiberauth.ErrNotFound
+		}
+		return fiberauth.Session{}, err
 	}
-	if err != nil {
-		return x, err
-	}
-	x.RotatedAt, x.CreatedAt, x.LastUsedAt = fromMicros(rotated), fromMicros(created), fromMicros(used)
-	x.ExpiresAt, x.AbsoluteExpiresAt, x.RevokedAt = fromMicros(exp), fromMicros(abs), fromMicros(revoked)
-	return x, nil
+	return r.session(), nil
+}
+
+// sessionRow is what the sessionColumns of a row scan into.
+type sessionRow struct {
+	x                                         fiberauth.Session
+	rotated, created, used, exp, abs, revoked int64
+}
+
+func (r *sessionRow) dest() []any {
+	x := &r.x
+	return []any{&x.ID, &x.UserID, &x.TokenHash, &x.Generation, &x.PrevTokenHash, &r.rotated, &x.Replay, &x.Sliding,
+		&r.created, &r.used, &r.exp, &r.abs, &r.revoked, &x.UserAgent, &x.IP}
+}
+
+// session is the Session scanned.
+func (r *sessionRow) session() fiberauth.Session {
+	x := r.x
+	x.RotatedAt, x.CreatedAt, x.LastUsedAt = fromMicros(r.rotated), fromMicros(r.created), fromMicros(r.used)
+	x.ExpiresAt, x.AbsoluteExpiresAt, x.RevokedAt = fromMicros(r.exp), fromMicros(r.abs), fromMicros(r.revoked)
+	return x
 }
 
 // CreateSession implements fiberauth.Store.
@@ -640,49 +805,90 @@ func createSessionTx(ctx context.Context, tx *sql.Tx, x *fiberauth.Session) erro
 func (s *Store) SessionByID(ctx context.Context, id string) (fiberauth.Session, error) {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	return scanSession(s.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM fiberauth_sessions WHERE id = $1`, id))
+	return scanSession(s.queryRow(ctx, `SELECT `+sessionColumns+` FROM fiberauth_sessions WHERE id = $1`, id))
+}
+
+// sessionWithUserQuery reads a family and its user in one statement.
+var sessionWithUserQuery = `SELECT ` + qualified("s", sessionColumns) + `, ` + qualified("u", userColumns) + `
+	FROM fiberauth_sessions s JOIN fiberauth_users u ON u.id = s.user_id WHERE s.id = $1`
+
+// qualified is a list of columns, each prefixed with table.
+func qualified(table, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = table + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// SessionWithUser implements fiberauth.SessionUserReader: one statement,
+// a join.
+func (s *Store) SessionWithUser(ctx context.Context, id string) (fiberauth.Session, fiberauth.User, error) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	var (
+		sr sessionRow
+		ur userRow
+	)
+	if err := s.queryRow(ctx, sessionWithUserQuery, id).Scan(append(sr.dest(), ur.dest()...)...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			err = fiberauth.ErrNotFound
+		}
+		return fiberauth.Session{}, fiberauth.User{}, err
+	}
+	u, err := ur.user()
+	if err != nil {
+		return fiberauth.Session{}, fiberauth.User{}, err
+	}
+	return sr.session(), u, nil
 }
 
 // RotateSession implements fiberauth.Store. The rotation is one conditional
 // UPDATE ("only if this is still the current token and the family is live"),
-// checked by rows affected: of concurrent rotations of one token, on any
-// number of instances, the database lets exactly one through.
+// checked by the row it returns: of concurrent rotations of one token, on
+// any number of instances, the database lets exactly one through. It is one
+// statement in its own transaction (no BEGIN or COMMIT: on PostgreSQL one
+// round trip, where a transaction around it took three), which is atomic by
+// itself; it announces nothing (a rotation leaves the caches of other
+// instances right). Only when it rotates nothing does a second statement
+// look whether the family exists at all. On SQLite, rotations that queue
+// for the writer at once commit together (rotateSQLite).
 func (s *Store) RotateSession(ctx context.Context, r fiberauth.Rotation) (fiberauth.Session, error) {
-	ctx, done, err := s.write(ctx)
-	if err != nil {
-		return fiberauth.Session{}, err
+	if s.writer != nil {
+		return s.rotateSQLite(ctx, r)
 	}
-	defer done()
-	var out fiberauth.Session
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		out, err = rotateTx(ctx, tx, &r, true)
-		return err
-	})
-	return out, err
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	return rotateProbed(r, func(query string, args ...any) scanner { return s.queryRow(ctx, query, args...) })
 }
 
-// rotateTx rotates r in tx. When the family does not qualify it returns
-// ErrNotCurrent; with probe, it first looks whether the family exists at
-// all, and returns ErrNotFound when it does not.
-func rotateTx(ctx context.Context, tx *sql.Tx, r *fiberauth.Rotation, probe bool) (fiberauth.Session, error) {
+// rotateProbed is rotate, then, when it rotated nothing, a look whether the
+// family exists at all: ErrNotFound when it does not.
+func rotateProbed(r fiberauth.Rotation, row func(query string, args ...any) scanner) (fiberauth.Session, error) {
+	out, err := rotate(r, row)
+	if !errors.Is(err, fiberauth.ErrNotCurrent) {
+		return out, err
+	}
+	var one int
+	err = row(`SELECT 1 FROM fiberauth_sessions WHERE id = $1`, r.SessionID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return out, fiberauth.ErrNotFound
+	}
+	return out, errOr(err, fiberauth.ErrNotCurrent)
+}
+
+// rotate rotates r in one statement, run by row (on the pool, or in a
+// transaction); ErrNotCurrent when the family does not qualify or does not
+// exist.
+func rotate(r fiberauth.Rotation, row func(query string, args ...any) scanner) (fiberauth.Session, error) {
 	at := micros(r.At)
-	row := tx.QueryRowContext(ctx, `UPDATE fiberauth_sessions
+	out, err := scanSession(row(`UPDATE fiberauth_sessions
 		SET prev_token_hash = $2, token_hash = $3, generation = $7, rotated_at = $4, replay = $5, expires_at = $6, last_used_at = $4
 		WHERE id = $1 AND token_hash = $2 AND revoked_at = 0 AND expires_at > $4 AND absolute_expires_at > $4
 		RETURNING `+sessionColumns,
-		r.SessionID, r.From, r.To, at, r.Replay, micros(r.ExpiresAt), r.Generation)
-	out, err := scanSession(row)
+		r.SessionID, r.From, r.To, at, r.Replay, micros(r.ExpiresAt), r.Generation))
 	if errors.Is(err, fiberauth.ErrNotFound) {
-		if !probe {
-			return out, fiberauth.ErrNotCurrent
-		}
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM fiberauth_sessions WHERE id = $1`, r.SessionID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return out, fiberauth.ErrNotFound
-		}
-		return out, errOr(err, fiberauth.ErrNotCurrent)
+		return out, fiberauth.ErrNotCurrent
 	}
 	return out, err
 }

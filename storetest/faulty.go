@@ -21,6 +21,7 @@ type FullStore interface {
 	fiberauth.AttemptStore
 	fiberauth.TOTPStore
 	fiberauth.Cleaner
+	fiberauth.SessionUserReader
 }
 
 // Faulty implements every method itself rather than embedding the store it
@@ -124,6 +125,14 @@ func (f *Faulty) SessionByID(ctx context.Context, id string) (fiberauth.Session,
 		return fiberauth.Session{}, err
 	}
 	return f.inner.SessionByID(ctx, id)
+}
+
+// SessionWithUser implements fiberauth.SessionUserReader.
+func (f *Faulty) SessionWithUser(ctx context.Context, id string) (fiberauth.Session, fiberauth.User, error) {
+	if err := f.fault(); err != nil {
+		return fiberauth.Session{}, fiberauth.User{}, err
+	}
+	return f.inner.SessionWithUser(ctx, id)
 }
 
 // RotateSession implements fiberauth.Store.

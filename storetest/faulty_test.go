@@ -148,6 +148,7 @@ func TestFaultyEveryMethod(t *testing.T) {
 			return f.CreateSession(ctx, s2)
 		}},
 		{"SessionByID", func(f *storetest.Faulty) error { _, err := f.SessionByID(ctx, "s1"); return err }},
+		{"SessionWithUser", func(f *storetest.Faulty) error { _, _, err := f.SessionWithUser(ctx, "s1"); return err }},
 		{"RotateSession", func(f *storetest.Faulty) error {
 			_, err := f.RotateSession(ctx, fiberauth.Rotation{SessionID: "s1", From: []byte("t0"), To: []byte("t1"), At: at, ExpiresAt: at.Add(time.Hour)})
 			return err

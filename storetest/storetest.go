@@ -14,11 +14,11 @@
 // The core Store is always tested (subtests under "Store/"). Each optional
 // capability is tested only when the store has it, as testing/fstest.TestFS
 // tests fs.ReadFileFS only when a file system implements it: CodeStore,
-// ChallengeStore, AttemptStore, TOTPStore, KeyStore, Cleaner and Notifier
-// each have subtests under their name, and Cleaner's check the expiry of
-// only those records whose capabilities the store has. Run logs which
-// capabilities it found ("store offers: ..."), so a run that tests less
-// than you meant shows it.
+// ChallengeStore, AttemptStore, TOTPStore, KeyStore, Cleaner, Notifier and
+// SessionUserReader each have subtests under their name, and Cleaner's
+// check the expiry of only those records whose capabilities the store has.
+// Run logs which capabilities it found ("store offers: ..."), so a run
+// that tests less than you meant shows it.
 // Every store Run gets from newStore must offer the same capabilities.
 //
 // The suite checks every promise of the Store contract and of each
@@ -104,16 +104,17 @@ type capability struct {
 func implements[T any](s fiberauth.Store) bool { _, ok := s.(T); return ok }
 
 var (
-	codeCap      = &capability{name: "CodeStore", has: implements[fiberauth.CodeStore], tests: codeTests}
-	challengeCap = &capability{name: "ChallengeStore", has: implements[fiberauth.ChallengeStore], tests: challengeTests}
-	attemptCap   = &capability{name: "AttemptStore", has: implements[fiberauth.AttemptStore], tests: attemptTests}
-	totpCap      = &capability{name: "TOTPStore", has: implements[fiberauth.TOTPStore], tests: totpTests}
-	keyCap       = &capability{name: "KeyStore", has: implements[fiberauth.KeyStore], tests: keyTests}
-	cleanerCap   = &capability{name: "Cleaner", has: implements[fiberauth.Cleaner], tests: cleanerTests}
-	notifierCap  = &capability{name: "Notifier", has: implements[fiberauth.Notifier], tests: notifierTests}
+	codeCap        = &capability{name: "CodeStore", has: implements[fiberauth.CodeStore], tests: codeTests}
+	challengeCap   = &capability{name: "ChallengeStore", has: implements[fiberauth.ChallengeStore], tests: challengeTests}
+	attemptCap     = &capability{name: "AttemptStore", has: implements[fiberauth.AttemptStore], tests: attemptTests}
+	totpCap        = &capability{name: "TOTPStore", has: implements[fiberauth.TOTPStore], tests: totpTests}
+	keyCap         = &capability{name: "KeyStore", has: implements[fiberauth.KeyStore], tests: keyTests}
+	cleanerCap     = &capability{name: "Cleaner", has: implements[fiberauth.Cleaner], tests: cleanerTests}
+	notifierCap    = &capability{name: "Notifier", has: implements[fiberauth.Notifier], tests: notifierTests}
+	sessionUserCap = &capability{name: "SessionUserReader", has: implements[fiberauth.SessionUserReader], tests: sessionUserTests}
 	// capabilities is every optional capability, in the order they are
 	// logged and run.
-	capabilities = []*capability{codeCap, challengeCap, attemptCap, totpCap, keyCap, cleanerCap, notifierCap}
+	capabilities = []*capability{codeCap, challengeCap, attemptCap, totpCap, keyCap, cleanerCap, notifierCap, sessionUserCap}
 )
 
 // offers lists the names of the optional capabilities s has.
