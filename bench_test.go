@@ -238,7 +238,7 @@ func (c *atomicCounter) inc() int { return int(c.n.Add(1) - 1) }
 
 // BenchmarkLoginFlood sends 200 concurrent logins (argon2id at the default
 // parameters) and reports latency percentiles and the peak heap above the
-// baseline. The hash slots (default 2 × GOMAXPROCS) bound the live hash
+// baseline. The hash slots (default GOMAXPROCS) bound the live hash
 // memory; with a memory limit of slots × argon2 memory + 64 MiB (what a
 // host sets with GOMEMLIMIT) the collector keeps the dead blocks within it
 // too, give or take the one block being allocated (the limit is soft),
@@ -246,8 +246,8 @@ func (c *atomicCounter) inc() int { return int(c.n.Add(1) - 1) }
 // exhausting memory. (Without a limit the peak is about twice the live
 // blocks: 190 MiB here.)
 func BenchmarkLoginFlood(b *testing.B) {
-	const block = 19456 * 1024               // argon2 memory at the default parameters
-	concurrency := 2 * runtime.GOMAXPROCS(0) // the default slots
+	const block = 19456 * 1024           // argon2 memory at the default parameters
+	concurrency := runtime.GOMAXPROCS(0) // the default slots
 	bound := uint64(concurrency)*block + 64<<20
 	runtime.GC()
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(int64(heapObjects() + bound)))
@@ -268,22 +268,7 @@ func loginFlood(b *testing.B) (peak uint64) {
 	for b.Loop() {
 		runtime.GC()
 		base := heapObjects()
-		stop := make(chan struct{})
-		sampled := make(chan uint64)
-		go func() {
-			high := uint64(0)
-			t := time.NewTicker(200 * time.Microsecond)
-			defer t.Stop()
-			for {
-				high = max(high, heapObjects())
-				select {
-				case <-stop:
-					sampled <- high
-					return
-				case <-t.C:
-				}
-			}
-		}()
+		peakHeap := sampleHeap(200 * time.Microsecond)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		failed := 0
@@ -303,8 +288,7 @@ func loginFlood(b *testing.B) (peak uint64) {
 			}()
 		}
 		wg.Wait()
-		close(stop)
-		peak = max(peak, <-sampled-base)
+		peak = max(peak, peakHeap()-base)
 		if failed > 0 {
 			b.Fatalf("%d of %d logins failed", failed, logins)
 		}
@@ -315,6 +299,31 @@ func loginFlood(b *testing.B) (peak uint64) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-ms")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
 	return peak
+}
+
+// sampleHeap samples heapObjects every period until the function it
+// returns is called, which answers the highest sample.
+func sampleHeap(period time.Duration) (stop func() uint64) {
+	done := make(chan struct{})
+	sampled := make(chan uint64)
+	go func() {
+		high := uint64(0)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			high = max(high, heapObjects())
+			select {
+			case <-done:
+				sampled <- high
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		return <-sampled
+	}
 }
 
 // heapObjects is the heap occupied by objects, reachable or not yet swept.
