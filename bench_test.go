@@ -238,7 +238,7 @@ func (c *atomicCounter) inc() int { return int(c.n.Add(1) - 1) }
 
 // BenchmarkLoginFlood sends 200 concurrent logins (argon2id at the default
 // parameters) and reports latency percentiles and the peak heap above the
-// baseline. The hash slots (default GOMAXPROCS) bound the live hash
+// baseline. The hash slots (default 2 × GOMAXPROCS) bound the live hash
 // memory; with a memory limit of slots × argon2 memory + 64 MiB (what a
 // host sets with GOMEMLIMIT) the collector keeps the dead blocks within it
 // too, give or take the one block being allocated (the limit is soft),
@@ -246,8 +246,8 @@ func (c *atomicCounter) inc() int { return int(c.n.Add(1) - 1) }
 // exhausting memory. (Without a limit the peak is about twice the live
 // blocks: 190 MiB here.)
 func BenchmarkLoginFlood(b *testing.B) {
-	const block = 19456 * 1024           // argon2 memory at the default parameters
-	concurrency := runtime.GOMAXPROCS(0) // the default slots
+	const block = 19456 * 1024               // argon2 memory at the default parameters
+	concurrency := 2 * runtime.GOMAXPROCS(0) // the default slots
 	bound := uint64(concurrency)*block + 64<<20
 	runtime.GC()
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(int64(heapObjects() + bound)))

@@ -94,11 +94,10 @@ type Config struct {
 	PasswordHashParams argon2id.Params
 
 	// HashConcurrency bounds concurrent password hash operations, so that a
-	// login flood queues instead of exhausting memory. A hash holds its slot
-	// only while it computes (no store call), so more slots than GOMAXPROCS
-	// add live argon2 memory and interleave hashes on a CPU without adding
-	// throughput (BenchmarkLoginThroughput).
-	// Optional. Default: GOMAXPROCS.
+	// login flood queues instead of exhausting memory. Each slot holds an
+	// argon2 buffer (19 MiB by default) while its hash runs; twice
+	// GOMAXPROCS keeps the CPUs busy between hashes (BenchmarkHashSlots).
+	// Optional. Default: 2 × GOMAXPROCS.
 	HashConcurrency int
 
 	// TOTPIssuer names the app in authenticator apps (the otpauth URL's
@@ -337,7 +336,7 @@ func configDefault(cfg Config) (Config, error) {
 		return cfg, errors.New("fiberauth: Config.PasswordHashParams are below OWASP's minimum (m=19456 KiB, t=2, p=1)")
 	}
 	if cfg.HashConcurrency == 0 {
-		cfg.HashConcurrency = runtime.GOMAXPROCS(0)
+		cfg.HashConcurrency = 2 * runtime.GOMAXPROCS(0)
 	}
 	if cfg.HashConcurrency < 0 {
 		return cfg, errors.New("fiberauth: Config.HashConcurrency must not be negative")

@@ -301,9 +301,10 @@ func newHostHeap(size uint64) *hostHeap {
 }
 
 // BenchmarkHashSlots compares logins at 32 clients with the hash slots at
-// GOMAXPROCS (the default) and at 2 × GOMAXPROCS (the default before), in
-// alternating blocks, no memory limit: logins per second, process CPU per
-// login and the peak heap above the baseline of each.
+// GOMAXPROCS and at 2 × GOMAXPROCS (the default), in alternating blocks, no
+// memory limit: logins per second, process CPU per login and the peak heap
+// above the baseline of each. Fewer slots hold fewer argon2 buffers and
+// interleave fewer hashes on a CPU, but leave CPUs idle between hashes.
 //
 //	go test -run '^$' -bench HashSlots -benchtime 8x -count 2 . | tee bench/slots.txt
 func BenchmarkHashSlots(b *testing.B) {
