@@ -301,22 +301,7 @@ func loginFlood(b *testing.B) (peak uint64) {
 	for b.Loop() {
 		runtime.GC()
 		base := heapObjects()
-		stop := make(chan struct{})
-		sampled := make(chan uint64)
-		go func() {
-			high := uint64(0)
-			t := time.NewTicker(200 * time.Microsecond)
-			defer t.Stop()
-			for {
-				high = max(high, heapObjects())
-				select {
-				case <-stop:
-					sampled <- high
-					return
-				case <-t.C:
-				}
-			}
-		}()
+		peakHeap := sampleHeap(200 * time.Microsecond)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		failed := 0
@@ -336,8 +321,7 @@ func loginFlood(b *testing.B) (peak uint64) {
 			}()
 		}
 		wg.Wait()
-		close(stop)
-		peak = max(peak, <-sampled-base)
+		peak = max(peak, peakHeap()-base)
 		if failed > 0 {
 			b.Fatalf("%d of %d logins failed", failed, logins)
 		}
@@ -348,6 +332,31 @@ func loginFlood(b *testing.B) (peak uint64) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-ms")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
 	return peak
+}
+
+// sampleHeap samples heapObjects every period until the function it
+// returns is called, which answers the highest sample.
+func sampleHeap(period time.Duration) (stop func() uint64) {
+	done := make(chan struct{})
+	sampled := make(chan uint64)
+	go func() {
+		high := uint64(0)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			high = max(high, heapObjects())
+			select {
+			case <-done:
+				sampled <- high
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		return <-sampled
+	}
 }
 
 // heapObjects is the heap occupied by objects, reachable or not yet swept.

@@ -95,7 +95,9 @@ type Config struct {
 	PasswordHashParams argon2id.Params
 
 	// HashConcurrency bounds concurrent password hash operations, so that a
-	// login flood queues instead of exhausting memory.
+	// login flood queues instead of exhausting memory. Each slot holds an
+	// argon2 buffer (19 MiB by default) while its hash runs; twice
+	// GOMAXPROCS keeps the CPUs busy between hashes (BenchmarkHashSlots).
 	// Optional. Default: 2 × GOMAXPROCS.
 	HashConcurrency int
 

@@ -5,6 +5,10 @@ package fiberauth
 // PasswordHashOps reports how many argon2 runs a has made.
 func PasswordHashOps(a *Auth) int64 { return a.hasher.ops.Load() }
 
+// HashSlots is how many password hashes a runs at once
+// (Config.HashConcurrency).
+func HashSlots(a *Auth) int { return cap(a.hasher.slots) }
+
 // CheapHashing makes New hash passwords with parameters far below OWASP's,
 // so that tests not about the hasher run in milliseconds.
 func CheapHashing(c *Config) { c.cheapHashing = true }

@@ -106,12 +106,17 @@ func TestNewcomerSession(t *testing.T) {
 		t.Fatalf("profile %v", prof)
 	}
 	c.must(401, "GET", "/api/profile", "", nil)
+	if me := c.must(200, "GET", "/api/me", login["access"].(string), nil); me["user_id"] != prof["user_id"] {
+		t.Fatalf("me %v, profile %v", me, prof)
+	}
+	c.must(401, "GET", "/api/me", "", nil)
 	ref := c.must(200, "POST", "/auth/refresh", "", map[string]any{"refresh": login["refresh"]})
 	chg := c.must(200, "POST", "/auth/password/change", ref["access"].(string), map[string]any{"previous_password": pw, "proposed_password": pw2})
 	c.must(401, "GET", "/api/profile", ref["access"].(string), nil)
 	c.must(200, "GET", "/api/profile", chg["access"].(string), nil)
 	c.must(200, "POST", "/auth/logout", chg["access"].(string), nil)
 	c.must(401, "GET", "/api/profile", chg["access"].(string), nil)
+	c.must(401, "GET", "/api/me", chg["access"].(string), nil)
 	c.must(401, "POST", "/auth/login", "", map[string]any{"email": email, "password": pw})
 	c.must(200, "POST", "/auth/login", "", map[string]any{"email": email, "password": pw2})
 

@@ -83,6 +83,11 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 	auth.Mount(app.Group("/web/auth"), fiberauth.WithCookieTransport())
 
 	api := app.Group("/api", auth.Middleware())
+	// The caller as the middleware checked it, with no store read: the
+	// route bench/wrk.sh loads, and internal/benchapp/jwtware serves too.
+	api.Get("/me", func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"user_id": fiberauth.UserIDFrom(c)})
+	})
 	api.Get("/profile", func(c *fiber.Ctx) error {
 		u, err := auth.UserByID(c.UserContext(), fiberauth.UserIDFrom(c))
 		if err != nil {
