@@ -20,6 +20,14 @@ import (
 // hand last passed it. A new token starts with its bit clear, so a flood of
 // tokens used once replaces itself and not the tokens in use.
 //
+// A token is cached the second time it verifies, not the first (a
+// doorkeeper, as in TinyLFU): each shard has a bit set per verified token,
+// emptied once as many tokens as the shard holds have been seen, and a
+// token whose bit is already set is cached. A token used again soon pays
+// one more verification; tokens that are never used again (a flood of
+// fresh ones, or the long tail of a large user base) cost no insertion and
+// evict nothing.
+//
 // A hit takes its shard's read lock and writes nothing else shared (the
 // bit is written only when it changes); a cached token never changes but
 // for its bit and its memos. (A sync.Map, whose loads take no lock, made a
@@ -38,6 +46,10 @@ type tokenShard struct {
 	ring  []*cachedToken // at most max, in the hand's order
 	max   int
 	hand  int
+	// seen is the doorkeeper's bits (16 a token the shard holds), and
+	// sightings how many tokens set one since it was last emptied.
+	seen      []atomic.Uint64
+	sightings atomic.Int64
 }
 
 // cachedToken is what a token's verification found: its claims, and the
@@ -63,26 +75,33 @@ func newTokenCache(max int) *tokenCache {
 	per := (max + tokenCacheShards - 1) / tokenCacheShards
 	for i := range tc.shards {
 		tc.shards[i].max = per
+		tc.shards[i].seen = make([]atomic.Uint64, (per*16+63)/64)
 		tc.shards[i].index = make(map[string]*cachedToken, min(per, 256))
 	}
 	return tc
 }
 
-// shard is raw's shard, from its last bytes (a signature's, for any token
-// that verified): hashing all of a token of some hundred bytes would cost
-// more than the rest of a hit.
-func (tc *tokenCache) shard(raw string) *tokenShard {
-	tail := raw[len(raw)-min(len(raw), 16):]
-	return &tc.shards[maphash.String(tc.seed, tail)%tokenCacheShards]
+// tokenSlot is where a token goes in the cache: its shard and its hash.
+type tokenSlot struct {
+	s *tokenShard
+	h uint64
 }
 
-// get returns raw's cached verification, or nil and the shard to put it in.
+// hash is raw's hash, from its last bytes: for a token that verified, its
+// signature's, which nobody without the key chooses. Hashing all of a
+// token of some hundred bytes would cost more than the rest of a hit.
+func (tc *tokenCache) hash(raw string) uint64 {
+	return maphash.String(tc.seed, raw[len(raw)-min(len(raw), 16):])
+}
+
+// get returns raw's cached verification, or nil and the slot to put it in.
 // raw may point into a buffer Fiber reuses: it is only looked up, not kept.
-func (tc *tokenCache) get(raw string) (*cachedToken, *tokenShard) {
+func (tc *tokenCache) get(raw string) (*cachedToken, tokenSlot) {
 	if tc == nil {
-		return nil, nil
+		return nil, tokenSlot{}
 	}
-	s := tc.shard(raw)
+	h := tc.hash(raw)
+	s := &tc.shards[h%tokenCacheShards]
 	s.mu.RLock()
 	t, ok := s.index[raw]
 	s.mu.RUnlock()
@@ -90,16 +109,35 @@ func (tc *tokenCache) get(raw string) (*cachedToken, *tokenShard) {
 		if !t.used.Load() { // written only when it changes: hot tokens stay in every core's cache
 			t.used.Store(true)
 		}
-		return t, s
+		return t, tokenSlot{s, h}
 	}
-	return nil, s
+	return nil, tokenSlot{s, h}
 }
 
-// put remembers t under t.raw (a copy of its own) in shard s, evicting one
-// token if the shard is full, and returns what is cached under t.raw. With
-// no shard (no cache) it returns t.
-func (s *tokenShard) put(t *cachedToken) *cachedToken {
-	if s == nil {
+// admit reports whether the token of hash h was seen since the doorkeeper
+// was last emptied, and records it.
+func (s *tokenShard) admit(h uint64) bool {
+	bit := (h / tokenCacheShards) % uint64(len(s.seen)*64)
+	w, b := &s.seen[bit/64], uint64(1)<<(bit%64)
+	if w.Load()&b != 0 {
+		return true
+	}
+	w.Or(b)
+	if s.sightings.Add(1) >= int64(s.max) {
+		s.sightings.Store(0)
+		for i := range s.seen {
+			s.seen[i].Store(0)
+		}
+	}
+	return false
+}
+
+// put caches t under t.raw (a copy of its own) if the doorkeeper admits it,
+// evicting one token if the shard is full, and returns what is cached under
+// t.raw, or t.
+func (slot tokenSlot) put(t *cachedToken) *cachedToken {
+	s := slot.s
+	if s == nil || !s.admit(slot.h) {
 		return t
 	}
 	t.raw = strings.Clone(t.raw)

@@ -67,6 +67,15 @@ func TestTokenCacheParallel(t *testing.T) {
 	checkTokenCache(t, tc)
 }
 
+// peek reports whether raw is cached, without marking it used.
+func peek(tc *tokenCache, raw string) bool {
+	s := &tc.shards[tc.hash(raw)%tokenCacheShards]
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.index[raw]
+	return ok
+}
+
 func checkTokenCache(t *testing.T, tc *tokenCache) {
 	t.Helper()
 	for i := range tc.shards {
@@ -80,4 +89,46 @@ func checkTokenCache(t *testing.T, tc *tokenCache) {
 			t.Fatalf("shard %d: %d in the ring, %d indexed, max %d", i, len(s.ring), len(s.index), s.max)
 		}
 	}
+}
+
+// A token is cached the second time it verifies; a flood of tokens that
+// verify once caches nothing and evicts nothing.
+func TestTokenCacheAdmitsOnSecondSighting(t *testing.T) {
+	tc := newTokenCache(1600)
+	claims := &Claims{Subject: "u"}
+	verified := func(raw string) *cachedToken { // as verifiedToken does on a miss
+		if got, _ := tc.get(raw); got != nil {
+			return got
+		}
+		_, slot := tc.get(raw)
+		return slot.put(&cachedToken{raw: raw, claims: claims})
+	}
+	verified("hot")
+	if got, _ := tc.get("hot"); got != nil {
+		t.Fatal("a token was cached the first time it verified")
+	}
+	verified("hot")
+	hot, _ := tc.get("hot")
+	if hot == nil {
+		t.Fatal("a token was not cached the second time it verified")
+	}
+	admitted := 0
+	for i := range 100000 {
+		raw := "once-" + strconv.Itoa(i)
+		if verified(raw); i%50 == 0 {
+			verified("hot")
+		}
+		if peek(tc, raw) {
+			admitted++
+		}
+	}
+	// The doorkeeper's bits let the odd token through (at most about 6 %
+	// of a window's: 16 bits a token), never most of them.
+	if admitted > 100000/10 {
+		t.Fatalf("%d of 100000 tokens seen once were cached", admitted)
+	}
+	if got, _ := tc.get("hot"); got != hot {
+		t.Fatalf("tokens seen once evicted a token in use (%d admitted)", admitted)
+	}
+	checkTokenCache(t, tc)
 }
