@@ -36,9 +36,18 @@ import (
 type tokenCache struct {
 	seed   maphash.Seed
 	shards [tokenCacheShards]tokenShard
+	// front holds a token hit lately in each of its slots (by hash), read
+	// without a lock: a request with a hot token takes no lock that the
+	// other cores take too. An entry may outlive its token's eviction from
+	// the shard for a while; that is only a cache kept a little longer,
+	// since a hit re-checks everything that can change.
+	front [tokenFrontSlots]atomic.Pointer[cachedToken]
 }
 
-const tokenCacheShards = 16
+const (
+	tokenCacheShards = 16
+	tokenFrontSlots  = 4096
+)
 
 type tokenShard struct {
 	mu    sync.RWMutex
@@ -83,8 +92,22 @@ func newTokenCache(max int) *tokenCache {
 
 // tokenSlot is where a token goes in the cache: its shard and its hash.
 type tokenSlot struct {
-	s *tokenShard
-	h uint64
+	tc *tokenCache
+	s  *tokenShard
+	h  uint64
+}
+
+// frontOf is the front slot of hash h.
+func (tc *tokenCache) frontOf(h uint64) *atomic.Pointer[cachedToken] {
+	return &tc.front[(h/tokenCacheShards)%tokenFrontSlots]
+}
+
+// use marks t used for the CLOCK hand: written only when it changes, so a
+// hot token's cache line stays shared between cores.
+func (t *cachedToken) use() {
+	if !t.used.Load() {
+		t.used.Store(true)
+	}
 }
 
 // hash is raw's hash, from its last bytes: for a token that verified, its
@@ -102,16 +125,20 @@ func (tc *tokenCache) get(raw string) (*cachedToken, tokenSlot) {
 	}
 	h := tc.hash(raw)
 	s := &tc.shards[h%tokenCacheShards]
+	f := tc.frontOf(h)
+	if t := f.Load(); t != nil && t.raw == raw {
+		t.use()
+		return t, tokenSlot{tc, s, h}
+	}
 	s.mu.RLock()
 	t, ok := s.index[raw]
 	s.mu.RUnlock()
 	if ok {
-		if !t.used.Load() { // written only when it changes: hot tokens stay in every core's cache
-			t.used.Store(true)
-		}
-		return t, tokenSlot{s, h}
+		t.use()
+		f.Store(t)
+		return t, tokenSlot{tc, s, h}
 	}
-	return nil, tokenSlot{s, h}
+	return nil, tokenSlot{tc, s, h}
 }
 
 // admit reports whether the token of hash h was seen since the doorkeeper
@@ -154,7 +181,9 @@ func (slot tokenSlot) put(t *cachedToken) *cachedToken {
 			s.ring[s.hand].used.Store(false)
 			s.hand = (s.hand + 1) % len(s.ring)
 		}
-		delete(s.index, s.ring[s.hand].raw)
+		victim := s.ring[s.hand]
+		delete(s.index, victim.raw)
+		slot.tc.frontOf(slot.tc.hash(victim.raw)).CompareAndSwap(victim, nil)
 		s.ring[s.hand] = t
 		s.hand = (s.hand + 1) % len(s.ring)
 	}
