@@ -66,7 +66,7 @@ func (a *Auth) authenticate(ctx context.Context, raw string) (*principal, error)
 	if err := a.checkSession(ctx, t, now); err != nil {
 		return nil, err
 	}
-	return &principal{claims: t.claims, user: user}, nil
+	return &principal{claims: &t.claims, user: user}, nil
 }
 
 // verifiedToken returns the verification of a token whose signature and
@@ -95,7 +95,7 @@ func (a *Auth) verifiedToken(raw string, now time.Time) (*cachedToken, error) {
 	if err != nil {
 		return nil, err
 	}
-	return shard.put(&cachedToken{raw: raw, claims: c, key: k}), nil
+	return shard.put(&cachedToken{raw: raw, claims: *c, key: k}), nil
 }
 
 // The caches and other instances. What the caches hold may be behind the
@@ -124,7 +124,7 @@ const tokenSkew = 2 * time.Second
 // userFor returns the state of the token's user if it accepts the token
 // (its etag, not disabled), or ErrInvalidToken.
 func (a *Auth) userFor(ctx context.Context, t *cachedToken, now time.Time) (userState, error) {
-	c := t.claims
+	c := &t.claims
 	// The entry that last accepted the token, while it is what the lookup
 	// below would find: entries do not change, so it still accepts it.
 	if e := t.user.Load(); e.current(now) {
@@ -153,7 +153,7 @@ func (a *Auth) userFor(ctx context.Context, t *cachedToken, now time.Time) (user
 
 // checkSession checks that the token's family is live and the user's.
 func (a *Auth) checkSession(ctx context.Context, t *cachedToken, now time.Time) error {
-	c := t.claims
+	c := &t.claims
 	// As in userFor; the family's expiry is the one thing that time
 	// changes.
 	if e := t.session.Load(); e.current(now) && e.v.live(now) {

@@ -18,7 +18,7 @@ func TestTokenCacheKeepsHotTokens(t *testing.T) {
 		if got != nil {
 			return true
 		}
-		shard.put(&cachedToken{raw: raw, claims: claims})
+		shard.put(&cachedToken{raw: raw, claims: *claims})
 		return false
 	}
 	for i := range hot {
@@ -57,7 +57,7 @@ func TestTokenCacheParallel(t *testing.T) {
 				raw := "t-" + strconv.Itoa((g*7+i)%500)
 				got, shard := tc.get(raw)
 				if got == nil {
-					got = shard.put(&cachedToken{raw: raw, claims: &Claims{ID: raw}})
+					got = shard.put(&cachedToken{raw: raw, claims: Claims{ID: raw}})
 				}
 				if got.claims.ID != raw || got.raw != raw {
 					t.Errorf("token %q found the claims of %q", raw, got.claims.ID)
@@ -104,7 +104,7 @@ func TestTokenCacheAdmitsOnSecondSighting(t *testing.T) {
 			return got
 		}
 		_, slot := tc.get(raw)
-		return slot.put(&cachedToken{raw: raw, claims: claims})
+		return slot.put(&cachedToken{raw: raw, claims: *claims})
 	}
 	verified("hot")
 	if got, _ := tc.get("hot"); got != nil {
