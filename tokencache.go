@@ -176,8 +176,10 @@ func (slot tokenSlot) put(t *cachedToken) *cachedToken {
 	if len(s.ring) < s.max {
 		s.ring = append(s.ring, t)
 	} else {
-		// At most one turn clears every bit, so this ends within two.
-		for s.ring[s.hand].used.Load() {
+		// One turn clears every bit; hits on other cores (the front takes
+		// no lock) may set some again, so after two turns the hand takes
+		// the token it is on.
+		for turn := 0; turn < 2*len(s.ring) && s.ring[s.hand].used.Load(); turn++ {
 			s.ring[s.hand].used.Store(false)
 			s.hand = (s.hand + 1) % len(s.ring)
 		}
