@@ -59,7 +59,7 @@ var (
 	// ErrBusy: the store refused the call at once, having changed
 	// nothing, because too many calls are waiting for the database (a
 	// bounded queue, such as sqlstore's SQLite writes). Any method may
-	// return it; the request answers 503 busy with Retry-After.
+	// return it; the request answers 503 unavailable with Retry-After.
 	ErrBusy = errors.New("fiberauth: store busy: too many calls waiting")
 )
 
@@ -158,7 +158,7 @@ var errorRows = []struct {
 	{ErrPayloadTooLarge, http.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large."},
 	{ErrUnsupportedMedia, http.StatusUnsupportedMediaType, "unsupported_media_type", "The request body must be JSON (Content-Type: application/json)."},
 	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited", "Too many attempts; try again later."},
-	{ErrBusy, http.StatusServiceUnavailable, "busy", "Too many requests are waiting for the database; try again in a moment."},
+	{ErrBusy, http.StatusServiceUnavailable, "unavailable", "Too many requests are waiting for the database; try again in a moment."},
 }
 
 // errorResponse turns any error into the wire shape. Errors that are not one

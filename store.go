@@ -30,7 +30,7 @@ import (
 //     is a system fault (the database cannot be reached); fiberauth answers
 //     it with 503 and changes nothing else. A store that bounds how many
 //     calls may wait for the database may refuse one beyond the bound with
-//     an error matching ErrBusy (503 busy, with Retry-After).
+//     an error matching ErrBusy (503 unavailable, with Retry-After).
 //   - A method that returns an error has written nothing (but for the failed
 //     attempt CheckCode counts when it returns ErrCodeMismatch).
 //   - A Store never reads a clock: every time it needs is passed in, so the

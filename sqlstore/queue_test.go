@@ -51,7 +51,7 @@ func (in instance) refreshAnswer(t *testing.T, token string) refreshAnswer {
 }
 
 // SQLite writes queue for their turn up to WithMaxQueuedWrites; a write
-// beyond answers 503 busy at once, with Retry-After, and changes nothing;
+// beyond answers 503 unavailable at once, with Retry-After, and changes nothing;
 // the queued ones go through once the database is free.
 func TestWriteQueueBound(t *testing.T) {
 	t.Parallel()
@@ -69,15 +69,7 @@ func TestWriteQueueBound(t *testing.T) {
 
 	// Another process holds SQLite's write lock: the write whose turn it
 	// is waits for it, and the others queue behind.
-	other, err := sql.Open("sqlite", sqlstore.SQLiteDSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	lock, err := other.BeginTx(ctx, nil) // BEGIN IMMEDIATE
-	if err != nil {
-		t.Fatal(err)
-	}
+	lock := holdWriteLock(t, path)
 	answers := make(chan refreshAnswer, 3)
 	go func() { answers <- in.refreshAnswer(t, tokens[0]) }()
 	eventually(t, "a write's turn", func() bool { return sqlstore.WriterBusy(store) })
@@ -86,8 +78,8 @@ func TestWriteQueueBound(t *testing.T) {
 	}
 	eventually(t, "two writes queued", func() bool { return sqlstore.QueuedWrites(store) == 2 })
 
-	if got := in.refreshAnswer(t, tokens[3]); got != (refreshAnswer{503, "busy", "1"}) {
-		t.Fatalf("a refresh beyond the queue's bound: %+v; want 503 busy with Retry-After: 1", got)
+	if got := in.refreshAnswer(t, tokens[3]); got != (refreshAnswer{503, "unavailable", "1"}) {
+		t.Fatalf("a refresh beyond the queue's bound: %+v; want 503 unavailable with Retry-After: 1", got)
 	}
 	if err := lock.Rollback(); err != nil {
 		t.Fatal(err)
@@ -127,18 +119,27 @@ func TestSQLiteLockWaitBoundedByQueryTimeout(t *testing.T) {
 	if err := store.CreateUser(ctx, fiberauth.User{ID: "u1", Email: "ada@example.com", ETag: "e", CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
+	lock := holdWriteLock(t, path)
+	defer lock.Rollback() //nolint:errcheck // wrote nothing
+	err := store.CreateSession(ctx, fiberauth.Session{ID: "s1", UserID: "u1", TokenHash: []byte("t"), CreatedAt: now, ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)})
+	if err == nil || !strings.Contains(err.Error(), "locked") && !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("a write while another process holds the lock: %v; want SQLITE_BUSY after busy_timeout", err)
+	}
+}
+
+// holdWriteLock takes SQLite's write lock on the database at path from
+// another connection pool, as another process would, until the caller
+// ends the transaction.
+func holdWriteLock(t *testing.T, path string) *sql.Tx {
+	t.Helper()
 	other, err := sql.Open("sqlite", sqlstore.SQLiteDSN(path))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
-	lock, err := other.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	t.Cleanup(func() { other.Close() })
+	lock, err := other.BeginTx(context.Background(), nil) // BEGIN IMMEDIATE
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Rollback() //nolint:errcheck // wrote nothing
-	err = store.CreateSession(ctx, fiberauth.Session{ID: "s1", UserID: "u1", TokenHash: []byte("t"), CreatedAt: now, ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)})
-	if err == nil || !strings.Contains(err.Error(), "locked") && !strings.Contains(err.Error(), "busy") {
-		t.Fatalf("a write while another process holds the lock: %v; want SQLITE_BUSY after busy_timeout", err)
-	}
+	return lock
 }

@@ -99,7 +99,7 @@ type Store struct {
 
 // DefaultMaxQueuedWrites bounds the SQLite writes waiting their turn
 // (WithMaxQueuedWrites); beyond it a write fails at once with
-// fiberauth.ErrBusy (503 busy) rather than wait behind them.
+// fiberauth.ErrBusy (503 unavailable) rather than wait behind them.
 const DefaultMaxQueuedWrites = 4096
 
 // errWriteQueueFull is a write refused because too many are waiting.
@@ -156,7 +156,7 @@ func WithQueryTimeout(d time.Duration) Option {
 // SQLite, which takes one writer at a time: a burst queues (the query
 // timeout of each write starts when its turn comes, so a long queue does
 // not time out), and a write beyond the bound fails at once with an error
-// matching fiberauth.ErrBusy, which answers 503 busy with Retry-After.
+// matching fiberauth.ErrBusy, which answers 503 unavailable with Retry-After.
 // Each queued write is a request waiting, with its memory; reads do not
 // queue. No effect on PostgreSQL, whose writes wait for a pool connection
 // within the query timeout. Optional. Default: DefaultMaxQueuedWrites.
