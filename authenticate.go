@@ -53,20 +53,36 @@ func (p *principal) claimsCopy() Claims {
 	return c
 }
 
+// authenticate returns the caller of a request whose context is ctx (which
+// the principal wraps).
 func (a *Auth) authenticate(ctx context.Context, raw string) (*principal, error) {
 	now := a.now()
 	t, err := a.verifiedToken(raw, now)
 	if err != nil {
 		return nil, err
 	}
+	// The entries that last accepted the token, while they are what the
+	// lookups below would find: entries do not change, so they still
+	// accept it. The family's expiry is the one thing that time changes.
+	if m := t.memo.Load(); m != nil && m.user.current(now) && m.session.current(now) && m.session.v.live(now) {
+		if ctx == context.Background() {
+			return &m.p, nil
+		}
+		return &principal{Context: ctx, claims: &t.claims, user: m.user.v}, nil
+	}
 	user, err := a.userFor(ctx, t, now)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.checkSession(ctx, t, now); err != nil {
+	session, err := a.checkSession(ctx, t, now)
+	if err != nil {
 		return nil, err
 	}
-	return &principal{claims: &t.claims, user: user}, nil
+	if t.cached && user.current(now) && session.current(now) {
+		t.memo.Store(&tokenMemo{user: user, session: session,
+			p: principal{Context: context.Background(), claims: &t.claims, user: user.v}})
+	}
+	return &principal{Context: ctx, claims: &t.claims, user: user.v}, nil
 }
 
 // verifiedToken returns the verification of a token whose signature and
@@ -121,50 +137,40 @@ func (a *Auth) verifiedToken(raw string, now time.Time) (*cachedToken, error) {
 // may be up to a second ahead of this one's.
 const tokenSkew = 2 * time.Second
 
-// userFor returns the state of the token's user if it accepts the token
+// userFor returns the entry of the token's user if it accepts the token
 // (its etag, not disabled), or ErrInvalidToken.
-func (a *Auth) userFor(ctx context.Context, t *cachedToken, now time.Time) (userState, error) {
+func (a *Auth) userFor(ctx context.Context, t *cachedToken, now time.Time) (*entry[userState], error) {
 	c := &t.claims
-	// The entry that last accepted the token, while it is what the lookup
-	// below would find: entries do not change, so it still accepts it.
-	if e := t.user.Load(); e.current(now) {
-		return e.v, nil
-	}
 	arrived := a.users.generation()
 	e, ok := a.users.get(c.Subject, now)
 	if !ok {
 		var err error
 		if e, err = a.loadUser(ctx, c.Subject, ""); err != nil {
-			return userState{}, err
+			return nil, err
 		}
 	}
 	if !e.v.accepts(c) && e.gen <= arrived && mayPrecede(e.at, c) {
 		var err error
 		if e, err = a.loadUser(ctx, c.Subject, c.ETag); err != nil {
-			return userState{}, err
+			return nil, err
 		}
 	}
 	if !e.v.accepts(c) {
-		return userState{}, fmt.Errorf("%w: stale etag", ErrInvalidToken)
+		return nil, fmt.Errorf("%w: stale etag", ErrInvalidToken)
 	}
-	t.user.Store(e)
-	return e.v, nil
+	return e, nil
 }
 
-// checkSession checks that the token's family is live and the user's.
-func (a *Auth) checkSession(ctx context.Context, t *cachedToken, now time.Time) error {
+// checkSession returns the entry of the token's family if it is live and
+// the user's, or ErrInvalidToken.
+func (a *Auth) checkSession(ctx context.Context, t *cachedToken, now time.Time) (*entry[sessionState], error) {
 	c := &t.claims
-	// As in userFor; the family's expiry is the one thing that time
-	// changes.
-	if e := t.session.Load(); e.current(now) && e.v.live(now) {
-		return nil
-	}
 	arrived := a.sessions.generation()
 	e, ok := a.sessions.get(c.SessionID, now)
 	if !ok {
 		var err error
 		if e, err = a.loadSession(ctx, c.SessionID, ""); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	// Revocation is final; only an expiry can be behind the store (a
@@ -172,14 +178,13 @@ func (a *Auth) checkSession(ctx context.Context, t *cachedToken, now time.Time) 
 	if !e.v.revoked && !e.v.live(now) && e.gen <= arrived && mayPrecede(e.at, c) {
 		var err error
 		if e, err = a.loadSession(ctx, c.SessionID, c.ID); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if !e.v.accepts(c, now) {
-		return fmt.Errorf("%w: session not live", ErrInvalidToken)
+		return nil, fmt.Errorf("%w: session not live", ErrInvalidToken)
 	}
-	t.session.Store(e)
-	return nil
+	return e, nil
 }
 
 // mayPrecede reports whether a state learnt at (Unix nanoseconds) may

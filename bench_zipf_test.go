@@ -45,7 +45,7 @@ func BenchmarkMiddlewareZipf(b *testing.B) {
 // tokens.
 type zipfWorld struct {
 	auth, unbounded *fiberauth.Auth
-	stream          []string // tokens in request order
+	stream          []string // Authorization headers in request order
 }
 
 // zipfStream is how many requests the stream holds before it repeats.
@@ -77,10 +77,11 @@ func newZipfWorld(b *testing.B, users int) *zipfWorld {
 		}
 		tokens[i] = signBenchToken(b, id, sid, etag, "jti-"+strconv.Itoa(i), now)
 	}
+	headers := bearers(tokens...)
 	zipf := rand.NewZipf(rand.New(rand.NewSource(1)), 1.01, 1, uint64(users-1))
 	z.stream = make([]string, zipfStream)
 	for i := range z.stream {
-		z.stream[i] = tokens[zipf.Uint64()]
+		z.stream[i] = headers[zipf.Uint64()]
 	}
 	return z
 }
@@ -91,8 +92,8 @@ func (z *zipfWorld) run(b *testing.B, a *fiberauth.Auth, run func(*testing.B, *f
 	app := fiberauthApp(a)
 	h := app.Handler()
 	var ctx fasthttp.RequestCtx
-	for _, tok := range z.stream {
-		request(&ctx, tok)
+	for _, auth := range z.stream {
+		request(&ctx, auth)
 		h(&ctx)
 		if ctx.Response.StatusCode() != 200 {
 			b.Fatalf("warming up: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())

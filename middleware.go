@@ -69,7 +69,6 @@ func (a *Auth) principal(c *fiber.Ctx) (*principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.Context = ctx
 	c.Locals(principalKey{}, p)
 	c.SetUserContext(p)
 	return p, nil

@@ -311,3 +311,40 @@ func TestEndExpiredSession(t *testing.T) {
 		t.Fatal("ending an expired session emitted session_revoked")
 	}
 }
+
+// The request's context below the middleware is the host's, with the
+// caller added: a host value set before the middleware is there, and a
+// request without one sees no other request's, however often the same
+// (cached) tokens come back.
+func TestUserContextIsTheRequests(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	type tagKey struct{}
+	h.app.Get("/ctx", func(c *fiber.Ctx) error {
+		if tag := c.Get("X-Tag"); tag != "" {
+			c.SetUserContext(context.WithValue(c.UserContext(), tagKey{}, tag))
+		}
+		return c.Next()
+	}, h.auth.Middleware(), func(c *fiber.Ctx) error {
+		ctx := c.UserContext()
+		claims, _ := fiberauth.ClaimsFromContext(ctx)
+		tag, _ := ctx.Value(tagKey{}).(string)
+		return c.JSON(fiber.Map{"tag": tag, "user_id": claims.Subject})
+	})
+	ada, bob := h.createUser("ada@example.com"), h.createUser("bob@example.com")
+	users := map[string]string{ada.ID: h.login("ada@example.com", goodPassword).access, bob.ID: h.login("bob@example.com", goodPassword).access}
+	for round := range 3 {
+		for id, access := range users {
+			for _, tag := range []string{"", "tag-" + id, ""} {
+				headers := bearer(access)
+				if tag != "" {
+					headers = append(headers, "X-Tag", tag)
+				}
+				r := h.do("GET", "/ctx", nil, headers...)
+				if r.status != 200 || r.body["tag"] != tag || r.body["user_id"] != id {
+					t.Fatalf("round %d, user %s, tag %q: %d %s", round, id, tag, r.status, r.raw)
+				}
+			}
+		}
+	}
+}

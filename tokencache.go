@@ -41,12 +41,15 @@ type tokenCache struct {
 	// other cores take too. An entry may outlive its token's eviction from
 	// the shard for a while; that is only a cache kept a little longer,
 	// since a hit re-checks everything that can change.
-	front [tokenFrontSlots]atomic.Pointer[cachedToken]
+	// It has a slot per token the cache holds (at least minFrontSlots, a
+	// power of two): a front much smaller than the cache makes the tokens
+	// of a large user base take each other's slots.
+	front []atomic.Pointer[cachedToken]
 }
 
 const (
 	tokenCacheShards = 16
-	tokenFrontSlots  = 4096
+	minFrontSlots    = 4096
 )
 
 type tokenShard struct {
@@ -63,24 +66,39 @@ type tokenShard struct {
 
 // cachedToken is what a token's verification found: its claims, and the
 // asymmetric key that verified it (nil with HS256), which may stop
-// verifying while the token is cached. user and session remember the state
-// entries (statecache.go) that last accepted it: while an entry is the
-// cached one for its id (entry.current), it is what a lookup would find, so
-// a request with the token uses it without one.
+// verifying while the token is cached. memo remembers what last accepted
+// it; cached says it is in the cache (set before it is published, and only
+// then is it given a memo).
 type cachedToken struct {
-	raw     string
-	claims  Claims // inline: a hit reads one object less
-	key     *verifyKey
-	used    atomic.Bool
-	user    atomic.Pointer[entry[userState]]
-	session atomic.Pointer[entry[sessionState]]
+	raw    string
+	claims Claims // inline: a hit reads one object less
+	key    *verifyKey
+	cached bool
+	used   atomic.Bool
+	memo   atomic.Pointer[tokenMemo]
+}
+
+// tokenMemo is what last accepted a cached token: the state entries
+// (statecache.go) of its user and family, which, while each is the cached
+// one for its id (entry.current), are what a lookup would find, so a
+// request with the token uses them without one; and the principal of a
+// request with no context of its own (context.Background()), which such
+// requests share instead of allocating one each.
+type tokenMemo struct {
+	user    *entry[userState]
+	session *entry[sessionState]
+	p       principal
 }
 
 func newTokenCache(max int) *tokenCache {
 	if max <= 0 {
 		return nil
 	}
-	tc := &tokenCache{seed: maphash.MakeSeed()}
+	slots := minFrontSlots
+	for slots < max {
+		slots *= 2
+	}
+	tc := &tokenCache{seed: maphash.MakeSeed(), front: make([]atomic.Pointer[cachedToken], slots)}
 	per := (max + tokenCacheShards - 1) / tokenCacheShards
 	for i := range tc.shards {
 		tc.shards[i].max = per
@@ -99,7 +117,7 @@ type tokenSlot struct {
 
 // frontOf is the front slot of hash h.
 func (tc *tokenCache) frontOf(h uint64) *atomic.Pointer[cachedToken] {
-	return &tc.front[(h/tokenCacheShards)%tokenFrontSlots]
+	return &tc.front[(h/tokenCacheShards)&uint64(len(tc.front)-1)]
 }
 
 // use marks t used for the CLOCK hand: written only when it changes, so a
@@ -173,6 +191,7 @@ func (slot tokenSlot) put(t *cachedToken) *cachedToken {
 	if v, ok := s.index[t.raw]; ok {
 		return v // verified twice at once: the first is as good
 	}
+	t.cached = true
 	if len(s.ring) < s.max {
 		s.ring = append(s.ring, t)
 	} else {
