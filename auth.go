@@ -46,7 +46,10 @@ type Auth struct {
 	// sessionUsers is the Store's SessionUserReader; nil without one (a
 	// refresh then reads the family and its user apart).
 	sessionUsers SessionUserReader
-	nextSweep    atomic.Int64 // when cleanup is next due, Unix nanoseconds on Now
+	// userRotator is the Store's UserRotator; nil without one (Refresh
+	// then always reads before it writes).
+	userRotator UserRotator
+	nextSweep   atomic.Int64 // when cleanup is next due, Unix nanoseconds on Now
 	// unsubscribe ends the Notifier subscription (Close); nil without one.
 	unsubscribe func()
 	closeOnce   sync.Once

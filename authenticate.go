@@ -218,6 +218,12 @@ type sessionState struct {
 	userID    string
 	expiresAt time.Time // the earlier of ExpiresAt and AbsoluteExpiresAt
 	revoked   bool
+	// What Refresh needs to rotate the family on the cache's word
+	// (refreshCached); none of them changes but ExpiresAt, which only a
+	// rotation moves.
+	sliding           bool
+	idleExpiresAt     time.Time // Session.ExpiresAt
+	absoluteExpiresAt time.Time
 }
 
 func (s sessionState) live(now time.Time) bool { return !s.revoked && now.Before(s.expiresAt) }
@@ -232,7 +238,8 @@ func sessionStateOf(s *Session) sessionState {
 	if s.AbsoluteExpiresAt.Before(exp) {
 		exp = s.AbsoluteExpiresAt
 	}
-	return sessionState{userID: s.UserID, expiresAt: exp, revoked: !s.RevokedAt.IsZero()}
+	return sessionState{userID: s.UserID, expiresAt: exp, revoked: !s.RevokedAt.IsZero(),
+		sliding: s.Sliding, idleExpiresAt: s.ExpiresAt, absoluteExpiresAt: s.AbsoluteExpiresAt}
 }
 
 // goneSession is cached for a family revoked, or unknown to the store.

@@ -31,6 +31,7 @@ func (a *Auth) useCapabilities() error {
 			"KeyStore (generated signing keys live in this process: each instance signs with its own and refuses the others' tokens, and every access token ends at restart)")
 	}
 	a.sessionUsers, _ = a.store.(SessionUserReader) // only a matter of speed
+	a.userRotator, _ = a.store.(UserRotator)        // so is this
 	if c, ok := a.store.(Cleaner); ok {
 		a.cleaners = append(a.cleaners, c)
 	} else {

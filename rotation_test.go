@@ -1,8 +1,10 @@
 package fiberauth_test
 
 import (
+	"bytes"
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -396,6 +398,13 @@ func (s *interleaved) RotateSession(ctx context.Context, r fiberauth.Rotation) (
 	return s.FullStore.RotateSession(ctx, r)
 }
 
+func (s *interleaved) RotateSessionIfUser(ctx context.Context, r fiberauth.Rotation, userID, etag string) (fiberauth.Session, fiberauth.User, error) {
+	if f := s.once(&s.beforeRotate); f != nil {
+		f()
+	}
+	return s.FullStore.RotateSessionIfUser(ctx, r, userID, etag)
+}
+
 // Refreshes that land while a password change hashes the new password move
 // the family on; the change rotates from where the family is then, so
 // every token the family handed out before stays reuse.
@@ -452,5 +461,109 @@ func TestRefreshInFlightDuringPasswordChange(t *testing.T) {
 		pairOf(t, h.refresh(changed.refresh))
 		// After the grace window the replaced token is reuse.
 		expect(t, h.refresh(p.refresh), 401, "refresh_token_reused")
+	})
+}
+
+// refreshCalls counts the store calls of refreshes: the checked rotation
+// of a warm cache, and the read and plain rotation of the path that reads
+// first.
+type refreshCalls struct {
+	storetest.FullStore
+	mu                    sync.Mutex
+	checked, reads, plain int
+}
+
+func (s *refreshCalls) RotateSessionIfUser(ctx context.Context, r fiberauth.Rotation, userID, etag string) (fiberauth.Session, fiberauth.User, error) {
+	s.count(&s.checked)
+	return s.FullStore.RotateSessionIfUser(ctx, r, userID, etag)
+}
+
+func (s *refreshCalls) SessionWithUser(ctx context.Context, id string) (fiberauth.Session, fiberauth.User, error) {
+	s.count(&s.reads)
+	return s.FullStore.SessionWithUser(ctx, id)
+}
+
+func (s *refreshCalls) RotateSession(ctx context.Context, r fiberauth.Rotation) (fiberauth.Session, error) {
+	s.count(&s.plain)
+	return s.FullStore.RotateSession(ctx, r)
+}
+
+func (s *refreshCalls) count(n *int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	*n++
+}
+
+// take returns the counts since the last take.
+func (s *refreshCalls) take() [3]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := [3]int{s.checked, s.reads, s.plain}
+	s.checked, s.reads, s.plain = 0, 0, 0
+	return n
+}
+
+// On a warm cache a refresh is one store call, the rotation checked against
+// the cached user; when the cache is behind the store (a change made
+// through another process, unheard: no Notifier), that check refuses, and
+// the refresh reads and decides as it would without the cache: a new etag
+// is signed into the new token, a disabled user or a revoked family is
+// refused.
+func TestRefreshOnStaleCache(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, store fiberauth.Store) {
+		calls := &refreshCalls{FullStore: withoutNotifier(t, store).(storetest.FullStore)}
+		h := newHarnessOn(t, calls, testEpoch, cacheTTL(time.Hour))
+		ctx := context.Background()
+		u := h.createUser("ada@example.com")
+		p := h.login("ada@example.com", goodPassword)
+		calls.take()
+		p = pairOf(t, h.refresh(p.refresh))
+		if n := calls.take(); n != [3]int{1, 0, 0} {
+			t.Fatalf("a refresh on a warm cache made %v (checked rotations, reads, plain rotations), want one checked rotation", n)
+		}
+
+		// Another process changes the user: its etag.
+		behind := func(change func(*fiberauth.User)) {
+			t.Helper()
+			cur, err := store.UserByID(ctx, u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			next := cur
+			next.ETag = "changed-behind-" + strconv.Itoa(int(h.clock.Now().UnixNano()))
+			change(&next)
+			if _, err := store.UpdateUser(ctx, fiberauth.UserUpdate{User: next, IfETag: cur.ETag, At: h.clock.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			h.clock.Advance(time.Second)
+		}
+		behind(func(*fiberauth.User) {})
+		want, _ := store.UserByID(ctx, u.ID)
+		r := h.refresh(p.refresh)
+		p = pairOf(t, r)
+		if p.etag != want.ETag {
+			t.Fatalf("refresh after a change behind the cache: etag %q, want the store's %q", p.etag, want.ETag)
+		}
+		if n := calls.take(); n != [3]int{1, 1, 1} {
+			t.Fatalf("a refresh on a stale cache made %v, want the refused checked rotation, a read and a rotation", n)
+		}
+		if h.profileStatus(p.access) != 200 {
+			t.Fatal("the token of a refresh after a change behind the cache is refused")
+		}
+
+		// Disabled behind the cache: refused, and nothing rotated.
+		behind(func(u *fiberauth.User) { u.Disabled = true })
+		before, _ := store.SessionByID(ctx, p.sid)
+		expect(t, h.refresh(p.refresh), 401, "invalid_grant")
+		if s, _ := store.SessionByID(ctx, p.sid); !s.RevokedAt.IsZero() || s.Generation != before.Generation || !bytes.Equal(s.TokenHash, before.TokenHash) {
+			t.Fatalf("the refused refresh of a disabled user changed the family: generation %d, was %d", s.Generation, before.Generation)
+		}
+		behind(func(u *fiberauth.User) { u.Disabled = false })
+
+		// The family revoked behind the cache: refused.
+		if err := store.RevokeSession(ctx, p.sid, h.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, h.refresh(p.refresh), 401, "invalid_grant")
 	})
 }

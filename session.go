@@ -147,6 +147,13 @@ func (in *RefreshInput) check() error {
 // that is unknown, expired or revoked, or whose user is disabled, fails with
 // ErrInvalidGrant.
 func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
+	sid, gen, err := a.refreshTokenOf(in)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if t, done, err := a.refreshCached(ctx, in, sid, gen); done {
+		return t, err
+	}
 	s, u, hash, gen, err := a.familyWithUser(ctx, in)
 	if err != nil {
 		return Tokens{}, err
@@ -204,6 +211,51 @@ func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
 	}
 	a.emit(ctx, Event{Type: EventRefreshReused, UserID: s.UserID, SessionID: s.ID})
 	return Tokens{}, ErrRefreshTokenReused
+}
+
+// refreshCached is Refresh on the word of this instance's caches, when the
+// store has UserRotator and the token's family and its user are cached
+// (live, enabled): the new pair is made from what they say (the user's
+// etag; the family's user and expiry rule, which never change) and written
+// by one store call that checks, as it writes, that the token is current,
+// the family live, and the user still the family's, at that etag and
+// enabled. So a refresh on a warm cache is one statement. done is false
+// when the caches cannot tell or the store's check fails (the cache was
+// behind, or the token is not current: a replay, reuse, or a family
+// revoked elsewhere): the caller then reads and decides.
+func (a *Auth) refreshCached(ctx context.Context, in RefreshInput, sid string, gen int64) (t Tokens, done bool, err error) {
+	if a.userRotator == nil {
+		return Tokens{}, false, nil
+	}
+	now := a.now()
+	se, ok := a.sessions.get(sid, now)
+	if !ok || !se.v.live(now) {
+		return Tokens{}, false, nil
+	}
+	ue, ok := a.users.get(se.v.userID, now)
+	if !ok || ue.v.disabled {
+		return Tokens{}, false, nil
+	}
+	s := Session{ID: sid, UserID: se.v.userID, Generation: gen, Sliding: se.v.sliding,
+		ExpiresAt: se.v.idleExpiresAt, AbsoluteExpiresAt: se.v.absoluteExpiresAt}
+	if err := a.checkCSRF(&s, in); err != nil {
+		return Tokens{}, true, err
+	}
+	r, p, err := a.newRotation(&User{ID: s.UserID, ETag: ue.v.etag}, &s, in.RefreshToken, now)
+	if err != nil {
+		return Tokens{}, true, err
+	}
+	ns, u, err := a.userRotator.RotateSessionIfUser(ctx, r, s.UserID, ue.v.etag)
+	switch {
+	case errors.Is(err, ErrNotCurrent) || errors.Is(err, ErrNotFound):
+		return Tokens{}, false, nil
+	case err != nil:
+		return Tokens{}, true, storeErr("rotate session", err)
+	}
+	a.cacheSession(&ns)
+	a.maybeSweep()
+	a.emit(ctx, Event{Type: EventRefresh, UserID: u.ID, SessionID: sid})
+	return p.tokens(&u, &ns), true, nil
 }
 
 // rotate replaces s's current token (token) with a new one and answers the

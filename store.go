@@ -233,6 +233,22 @@ type SessionUserReader interface {
 	SessionWithUser(ctx context.Context, id string) (Session, User, error)
 }
 
+// UserRotator is the optional capability of rotating a family on
+// condition of its user, in one step: Refresh uses it when this instance
+// has the family and its user cached (Config.CacheTTL), to sign the new
+// access token with the cached etag and write the rotation without reading
+// first, one statement instead of two. When the condition fails (the cache
+// was behind), Refresh reads and decides as it does without the
+// capability.
+type UserRotator interface {
+	// RotateSessionIfUser must be atomic: it is RotateSession(r) (the
+	// same conditions, the same change, ErrNotFound for an unknown
+	// family), done only if the family's user is userID, that user's ETag
+	// is etag and it is not Disabled; it returns the new record and the
+	// user. Otherwise ErrNotCurrent, and nothing is written.
+	RotateSessionIfUser(ctx context.Context, r Rotation, userID, etag string) (Session, User, error)
+}
+
 // Cleaner is the optional capability of deleting expired records, which
 // fiberauth calls every Config.CleanupInterval, off the request path.
 type Cleaner interface {

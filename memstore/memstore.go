@@ -31,6 +31,7 @@ var (
 	_ fiberauth.Notifier       = (*Store)(nil)
 
 	_ fiberauth.SessionUserReader = (*Store)(nil)
+	_ fiberauth.UserRotator       = (*Store)(nil)
 )
 
 // Store keeps everything in maps behind one mutex, so that every method,
@@ -324,6 +325,21 @@ func (m *Store) RotateSession(_ context.Context, r fiberauth.Rotation) (fiberaut
 		return fiberauth.Session{}, fiberauth.ErrNotCurrent
 	}
 	return m.rotate(&r), nil
+}
+
+// RotateSessionIfUser implements fiberauth.UserRotator.
+func (m *Store) RotateSessionIfUser(_ context.Context, r fiberauth.Rotation, userID, etag string) (fiberauth.Session, fiberauth.User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.sessions[r.SessionID]
+	if !ok {
+		return fiberauth.Session{}, fiberauth.User{}, fiberauth.ErrNotFound
+	}
+	u, ok := m.users[userID]
+	if !ok || s.UserID != userID || u.ETag != etag || u.Disabled || !current(s, r.From, r.At) {
+		return fiberauth.Session{}, fiberauth.User{}, fiberauth.ErrNotCurrent
+	}
+	return m.rotate(&r), copyUser(u), nil
 }
 
 // current reports whether s is live at at and from is its current token

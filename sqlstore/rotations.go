@@ -28,12 +28,15 @@ type rotations struct {
 	pending []*rotation
 }
 
-// rotation is one RotateSession call, and its answer once done is closed.
+// rotation is one RotateSession or RotateSessionIfUser call (check set),
+// and its answer once done is closed.
 type rotation struct {
 	r     fiberauth.Rotation
+	check *userCheck
 	taken bool // a batch took it (under rotations.mu)
 	done  chan struct{}
 	out   fiberauth.Session
+	user  fiberauth.User // with check
 	err   error
 }
 
@@ -76,15 +79,22 @@ func (q *rotations) drop(x *rotation) bool {
 // (bounded, as long as ctx lets it), for its turn or for another rotation's
 // turn to commit it.
 func (s *Store) rotateSQLite(ctx context.Context, r fiberauth.Rotation) (fiberauth.Session, error) {
-	x := &rotation{r: r, done: make(chan struct{})}
+	x, err := s.queueRotation(ctx, &rotation{r: r})
+	return x.out, err
+}
+
+// queueRotation does x in the write queue and returns it answered (x.err,
+// or the queue's own error: full, or ctx ended while x waited).
+func (s *Store) queueRotation(ctx context.Context, x *rotation) (*rotation, error) {
+	x.done = make(chan struct{})
 	s.rotations.add(x)
 	if s.waiting.Add(1) > s.maxQueued {
 		s.waiting.Add(-1)
 		if s.rotations.drop(x) {
-			return fiberauth.Session{}, errWriteQueueFull
+			return x, errWriteQueueFull
 		}
 		<-x.done
-		return x.out, x.err
+		return x, x.err
 	}
 	select {
 	case s.writer <- struct{}{}:
@@ -98,11 +108,11 @@ func (s *Store) rotateSQLite(ctx context.Context, r fiberauth.Rotation) (fiberau
 	case <-ctx.Done():
 		s.waiting.Add(-1)
 		if s.rotations.drop(x) {
-			return fiberauth.Session{}, ctx.Err()
+			return x, ctx.Err()
 		}
 	}
 	<-x.done
-	return x.out, x.err
+	return x, x.err
 }
 
 // commitRotations commits batch, holding the writer's turn, and tells each
@@ -117,7 +127,7 @@ func (s *Store) commitRotations(ctx context.Context, batch []*rotation) {
 	}()
 	if len(batch) == 1 {
 		x := batch[0]
-		x.out, x.err = rotateProbed(x.r, func(query string, args ...any) scanner { return s.queryRow(ctx, query, args...) })
+		s.rotateOne(x, func(query string, args ...any) scanner { return s.queryRow(ctx, query, args...) })
 		return
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -128,7 +138,7 @@ func (s *Store) commitRotations(ctx context.Context, batch []*rotation) {
 			return tx.QueryRowContext(ctx, query, args...)
 		}
 		for _, x := range batch {
-			x.out, x.err = rotateProbed(x.r, row)
+			s.rotateOne(x, row)
 			if x.err != nil && !errors.Is(x.err, fiberauth.ErrNotCurrent) && !errors.Is(x.err, fiberauth.ErrNotFound) {
 				return x.err
 			}
@@ -137,7 +147,16 @@ func (s *Store) commitRotations(ctx context.Context, batch []*rotation) {
 	})
 	if err != nil {
 		for _, x := range batch {
-			x.out, x.err = fiberauth.Session{}, err
+			x.out, x.user, x.err = fiberauth.Session{}, fiberauth.User{}, err
 		}
 	}
+}
+
+// rotateOne does x by row and sets its answer.
+func (s *Store) rotateOne(x *rotation, row func(query string, args ...any) scanner) {
+	if x.check != nil {
+		rotateChecked(x, s.d.name == Postgres.name, row)
+		return
+	}
+	x.out, x.err = rotateProbed(x.r, row)
 }

@@ -22,6 +22,7 @@ type FullStore interface {
 	fiberauth.TOTPStore
 	fiberauth.Cleaner
 	fiberauth.SessionUserReader
+	fiberauth.UserRotator
 }
 
 // Faulty implements every method itself rather than embedding the store it
@@ -133,6 +134,14 @@ func (f *Faulty) SessionWithUser(ctx context.Context, id string) (fiberauth.Sess
 		return fiberauth.Session{}, fiberauth.User{}, err
 	}
 	return f.inner.SessionWithUser(ctx, id)
+}
+
+// RotateSessionIfUser implements fiberauth.UserRotator.
+func (f *Faulty) RotateSessionIfUser(ctx context.Context, r fiberauth.Rotation, userID, etag string) (fiberauth.Session, fiberauth.User, error) {
+	if err := f.fault(); err != nil {
+		return fiberauth.Session{}, fiberauth.User{}, err
+	}
+	return f.inner.RotateSessionIfUser(ctx, r, userID, etag)
 }
 
 // RotateSession implements fiberauth.Store.

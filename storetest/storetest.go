@@ -14,8 +14,8 @@
 // The core Store is always tested (subtests under "Store/"). Each optional
 // capability is tested only when the store has it, as testing/fstest.TestFS
 // tests fs.ReadFileFS only when a file system implements it: CodeStore,
-// ChallengeStore, AttemptStore, TOTPStore, KeyStore, Cleaner, Notifier and
-// SessionUserReader each have subtests under their name, and Cleaner's
+// ChallengeStore, AttemptStore, TOTPStore, KeyStore, Cleaner, Notifier,
+// SessionUserReader and UserRotator each have subtests under their name, and Cleaner's
 // check the expiry of only those records whose capabilities the store has.
 // Run logs which capabilities it found ("store offers: ..."), so a run
 // that tests less than you meant shows it.
@@ -112,9 +112,10 @@ var (
 	cleanerCap     = &capability{name: "Cleaner", has: implements[fiberauth.Cleaner], tests: cleanerTests}
 	notifierCap    = &capability{name: "Notifier", has: implements[fiberauth.Notifier], tests: notifierTests}
 	sessionUserCap = &capability{name: "SessionUserReader", has: implements[fiberauth.SessionUserReader], tests: sessionUserTests}
+	userRotatorCap = &capability{name: "UserRotator", has: implements[fiberauth.UserRotator], tests: userRotatorTests}
 	// capabilities is every optional capability, in the order they are
 	// logged and run.
-	capabilities = []*capability{codeCap, challengeCap, attemptCap, totpCap, keyCap, cleanerCap, notifierCap, sessionUserCap}
+	capabilities = []*capability{codeCap, challengeCap, attemptCap, totpCap, keyCap, cleanerCap, notifierCap, sessionUserCap, userRotatorCap}
 )
 
 // offers lists the names of the optional capabilities s has.
