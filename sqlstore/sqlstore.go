@@ -91,6 +91,8 @@ type Store struct {
 	stmts     prepared  // SQLite: the statements of the hot paths
 	rotations rotations // SQLite: the rotations waiting for the writer
 
+	deadlines deadlines // PostgreSQL: shared by calls that cannot end (call)
+
 	log     *slog.Logger
 	channel string        // PostgreSQL: the NOTIFY channel of changes
 	poll    time.Duration // SQLite: how often the change log is polled
@@ -309,10 +311,15 @@ func (s *Store) DB() *sql.DB { return s.db }
 // another process's write lock, which busy_timeout bounds (Open sets it to
 // the query timeout), while a context that can end costs database/sql and
 // modernc.org/sqlite a goroutine each per statement, about as much as the
-// statement itself on a busy machine.
+// statement itself on a busy machine. On PostgreSQL such a context gets a
+// deadline shared with the calls that start about when it does
+// (deadline.go), which costs no timer of its own.
 func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok || s.writer != nil && ctx.Done() == nil {
 		return ctx, func() {}
+	}
+	if ctx.Done() == nil {
+		return s.deadlines.bound(ctx, s.timeout), func() {}
 	}
 	return context.WithTimeout(ctx, s.timeout)
 }
