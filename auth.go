@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
@@ -60,6 +61,7 @@ type Auth struct {
 	recoveryKey []byte      // HMAC key of recovery code hashes
 	csrfKey     []byte      // HMAC key of cookie-mode CSRF tokens
 	refreshKey  []byte      // HMAC key of refresh tokens' tags
+	refreshMACs sync.Pool   // hash.Hash: HMACs under refreshKey, reused (refreshTag)
 	replayKey   []byte      // salt of the keys that seal grace-window replays
 	totp        cipher.AEAD // seals TOTP secrets at rest
 
@@ -97,6 +99,7 @@ func New(cfg Config) (*Auth, error) {
 			return nil, err
 		}
 	}
+	a.refreshMACs.New = func() any { return hmac.New(sha256.New, a.refreshKey) }
 	totpKey, err := deriveKey(cfg.Secret, "totp-secret")
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
 	"time"
@@ -290,10 +291,16 @@ func (a *Auth) newRefreshToken(sid string, gen int64) string {
 	return body + "." + a.refreshTag(body)
 }
 
+// refreshTag is the tag of a refresh token's body. Every refresh makes two
+// (the token's, checked, and the next one's), so the keyed HMACs are pooled
+// rather than keyed anew each time.
 func (a *Auth) refreshTag(body string) string {
-	m := hmac.New(sha256.New, a.refreshKey)
-	m.Write([]byte(body))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+	m := a.refreshMACs.Get().(hash.Hash)
+	defer a.refreshMACs.Put(m)
+	m.Reset()
+	m.Write(stringBytes(body))
+	var sum [sha256.Size]byte
+	return base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0])[:16])
 }
 
 // parseRefreshToken returns the family and generation of a refresh token
