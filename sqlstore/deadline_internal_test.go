@@ -40,8 +40,9 @@ func TestSharedDeadline(t *testing.T) {
 	defer cancel()
 	<-derived.Done()
 	<-heard
-	if !errors.Is(c.Err(), context.DeadlineExceeded) || !errors.Is(derived.Err(), context.DeadlineExceeded) {
-		t.Fatalf("errors %v, %v: want deadline exceeded", c.Err(), derived.Err())
+	if !errors.Is(c.Err(), context.DeadlineExceeded) || !errors.Is(derived.Err(), context.DeadlineExceeded) ||
+		!errors.Is(context.Cause(c), context.DeadlineExceeded) {
+		t.Fatalf("errors %v, %v, cause %v: want deadline exceeded", c.Err(), derived.Err(), context.Cause(c))
 	}
 	if took := time.Since(start); took < short {
 		t.Fatalf("ended after %v, before the timeout %v", took, short)
