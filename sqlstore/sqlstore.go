@@ -22,6 +22,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"database/sql"
@@ -886,18 +887,29 @@ func rotateProbed(r fiberauth.Rotation, row func(query string, args ...any) scan
 
 // rotate rotates r in one statement, run by row (on the pool, or in a
 // transaction); ErrNotCurrent when the family does not qualify or does not
-// exist.
+// exist. The row comes back with only the columns the rotation leaves as
+// they were: the others are r's, as written (copies, and the times as
+// stored), which spares sending back the sealed replay and the hashes.
 func rotate(r fiberauth.Rotation, row func(query string, args ...any) scanner) (fiberauth.Session, error) {
 	at := micros(r.At)
-	out, err := scanSession(row(`UPDATE fiberauth_sessions
+	var sr sessionRow
+	x := &sr.x
+	err := row(`UPDATE fiberauth_sessions
 		SET prev_token_hash = $2, token_hash = $3, generation = $7, rotated_at = $4, replay = $5, expires_at = $6, last_used_at = $4
 		WHERE id = $1 AND token_hash = $2 AND revoked_at = 0 AND expires_at > $4 AND absolute_expires_at > $4
-		RETURNING `+sessionColumns,
-		r.SessionID, r.From, r.To, at, r.Replay, micros(r.ExpiresAt), r.Generation))
-	if errors.Is(err, fiberauth.ErrNotFound) {
-		return out, fiberauth.ErrNotCurrent
+		RETURNING id, user_id, sliding, created_at, absolute_expires_at, revoked_at, user_agent, ip`,
+		r.SessionID, r.From, r.To, at, r.Replay, micros(r.ExpiresAt), r.Generation,
+	).Scan(&x.ID, &x.UserID, &x.Sliding, &sr.created, &sr.abs, &sr.revoked, &x.UserAgent, &x.IP)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fiberauth.Session{}, fiberauth.ErrNotCurrent
 	}
-	return out, err
+	if err != nil {
+		return fiberauth.Session{}, err
+	}
+	x.PrevTokenHash, x.TokenHash, x.Replay = bytes.Clone(r.From), bytes.Clone(r.To), bytes.Clone(r.Replay)
+	x.Generation = r.Generation
+	sr.rotated, sr.used, sr.exp = at, at, micros(r.ExpiresAt)
+	return sr.session(), nil
 }
 
 // RevokeSession implements fiberauth.Store.
