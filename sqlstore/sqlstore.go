@@ -537,16 +537,25 @@ func (r *userRow) user() (fiberauth.User, error) {
 	u := r.u
 	u.Username = r.username.String
 	u.CreatedAt, u.UpdatedAt, u.PasswordExpiresAt = fromMicros(r.created), fromMicros(r.updated), fromMicros(r.pwExpires)
-	if err := json.Unmarshal([]byte(r.rc), &u.RecoveryCodes); err != nil {
-		return u, fmt.Errorf("sqlstore: recovery codes of user %s: %w", u.ID, err)
+	// The empty lists userArgs writes for most users are decoded as
+	// json.Unmarshal would decode them, without it: every refresh reads a
+	// user.
+	if r.rc != "[]" {
+		if err := json.Unmarshal([]byte(r.rc), &u.RecoveryCodes); err != nil {
+			return u, fmt.Errorf("sqlstore: recovery codes of user %s: %w", u.ID, err)
+		}
 	}
 	if len(u.RecoveryCodes) == 0 {
 		u.RecoveryCodes = nil
 	}
-	if err := json.Unmarshal([]byte(r.roles), &u.Roles); err != nil {
+	if r.roles == "[]" {
+		u.Roles = []string{}
+	} else if err := json.Unmarshal([]byte(r.roles), &u.Roles); err != nil {
 		return u, fmt.Errorf("sqlstore: roles of user %s: %w", u.ID, err)
 	}
-	if err := json.Unmarshal([]byte(r.attrs), &u.Attributes); err != nil {
+	if r.attrs == "{}" {
+		u.Attributes = map[string]string{}
+	} else if err := json.Unmarshal([]byte(r.attrs), &u.Attributes); err != nil {
 		return u, fmt.Errorf("sqlstore: attributes of user %s: %w", u.ID, err)
 	}
 	return u, nil
