@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
@@ -63,6 +64,7 @@ type Auth struct {
 	recoveryKey []byte      // HMAC key of recovery code hashes
 	csrfKey     []byte      // HMAC key of cookie-mode CSRF tokens
 	refreshKey  []byte      // HMAC key of refresh tokens' tags
+	refreshMACs sync.Pool   // hash.Hash: HMACs under refreshKey, reused (refreshTag)
 	replayKey   []byte      // salt of the keys that seal grace-window replays
 	totp        cipher.AEAD // seals TOTP secrets at rest
 
@@ -100,6 +102,7 @@ func New(cfg Config) (*Auth, error) {
 			return nil, err
 		}
 	}
+	a.refreshMACs.New = func() any { return hmac.New(sha256.New, a.refreshKey) }
 	totpKey, err := deriveKey(cfg.Secret, "totp-secret")
 	if err != nil {
 		return nil, err
@@ -285,7 +288,11 @@ func (a *Auth) emit(ctx context.Context, e Event) {
 	}
 	cl := ClientFrom(ctx)
 	e.IP, e.UserAgent = cl.IP, cl.UserAgent
-	a.log.Info("fiberauth: "+string(e.Type), "user_id", e.UserID, "session_id", e.SessionID, "ip", e.IP, "reason", e.Reason)
+	// Asked first (as Info asks), so that a log that drops Info costs no
+	// boxing of the attributes: every refresh emits.
+	if a.log.Enabled(context.Background(), slog.LevelInfo) {
+		a.log.Info("fiberauth: "+string(e.Type), "user_id", e.UserID, "session_id", e.SessionID, "ip", e.IP, "reason", e.Reason)
+	}
 	if a.cfg.OnEvent != nil {
 		a.cfg.OnEvent(e)
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // The short path (fasttoken.go) must decide every token exactly as the
@@ -225,5 +227,48 @@ func TestSecretCopiedAtNew(t *testing.T) {
 	m.Write([]byte(signed))
 	if _, _, err := a.tokens.verify(signed + "." + enc.EncodeToString(m.Sum(nil))); err == nil {
 		t.Fatal("a token signed with the wiped key verifies")
+	}
+}
+
+// The short path signs what golang-jwt signs, byte for byte: with and
+// without client_id, for claims whose strings need escaping or not, and
+// gives claims of another issuer, audience or client_id back to it.
+func TestShortSignAgreesWithLibrary(t *testing.T) {
+	odd := []string{"", "plain-Id_09", `q"uote\back`, "<html>&amp;", "ctl\x00\x1f\x7f", "é\u2028\u2029", "bad\xffutf8"}
+	for _, cfg := range []Config{
+		{Issuer: "fiberauth", Audience: "fiberauth", ClientID: "web"},
+		{Issuer: "https://idp.example/<a&b>", Audience: "aud\u2028é", ClientID: ""},
+	} {
+		cfg.Secret = []byte("0123456789abcdef0123456789abcdef")
+		v := newHSVerifier(&cfg)
+		for i, str := range odd {
+			c := &Claims{
+				Issuer: cfg.Issuer, Subject: str, Audience: Audience{cfg.Audience}, IssuedAt: 1_900_000_000 + int64(i),
+				ExpiresAt: 1_900_000_900, ID: odd[(i+1)%len(odd)], SessionID: odd[(i+2)%len(odd)], ETag: odd[(i+3)%len(odd)],
+				ClientID: cfg.ClientID,
+			}
+			if i%2 == 1 {
+				c.NotBefore = c.IssuedAt
+			}
+			tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+			tok.Header["typ"] = accessTokenType
+			want, err := tok.SignedString(cfg.Secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := v.sign(c); !ok || got != want {
+				t.Fatalf("%+v: short path %q (%v), golang-jwt %q", c, got, ok, want)
+			}
+		}
+		for _, c := range []*Claims{
+			{Issuer: cfg.Issuer + "x", Audience: Audience{cfg.Audience}, ClientID: cfg.ClientID},
+			{Issuer: cfg.Issuer, Audience: Audience{cfg.Audience, "b"}, ClientID: cfg.ClientID},
+			{Issuer: cfg.Issuer, Audience: nil, ClientID: cfg.ClientID},
+			{Issuer: cfg.Issuer, Audience: Audience{cfg.Audience}, ClientID: cfg.ClientID + "x"},
+		} {
+			if _, ok := v.sign(c); ok {
+				t.Fatalf("%+v: the short path signed claims not of its key", c)
+			}
+		}
 	}
 }

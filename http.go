@@ -145,6 +145,9 @@ func decode(c *fiber.Ctx, dst any) error {
 // another application type whose subtype says json (application/ld+json,
 // Cognito's application/x-amz-json-1.1).
 func isJSON(contentType string) bool {
+	if contentType == fiber.MIMEApplicationJSON {
+		return true // what clients send, without parsing (a map per call)
+	}
 	typ, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return false

@@ -231,6 +231,11 @@ func (s *tokenSigner) sign(userID, sessionID, etag string, now time.Time) (strin
 		ETag:      etag,
 		ClientID:  s.clientID,
 	}
+	if s.ring == nil && s.hs != nil {
+		if signed, ok := s.hs.sign(claims); ok {
+			return signed, claims, nil
+		}
+	}
 	var (
 		t      *jwt.Token
 		signer any = s.key

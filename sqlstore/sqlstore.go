@@ -22,6 +22,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"database/sql"
@@ -90,6 +91,8 @@ type Store struct {
 
 	stmts     prepared  // SQLite: the statements of the hot paths
 	rotations rotations // SQLite: the rotations waiting for the writer
+
+	deadlines deadlines // PostgreSQL: shared by calls that cannot end (call)
 
 	log     *slog.Logger
 	channel string        // PostgreSQL: the NOTIFY channel of changes
@@ -309,10 +312,15 @@ func (s *Store) DB() *sql.DB { return s.db }
 // another process's write lock, which busy_timeout bounds (Open sets it to
 // the query timeout), while a context that can end costs database/sql and
 // modernc.org/sqlite a goroutine each per statement, about as much as the
-// statement itself on a busy machine.
+// statement itself on a busy machine. On PostgreSQL such a context gets a
+// deadline shared with the calls that start about when it does
+// (deadline.go), which costs no timer of its own.
 func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok || s.writer != nil && ctx.Done() == nil {
 		return ctx, func() {}
+	}
+	if ctx.Done() == nil {
+		return s.deadlines.bound(ctx, s.timeout), func() {}
 	}
 	return context.WithTimeout(ctx, s.timeout)
 }
@@ -529,16 +537,25 @@ func (r *userRow) user() (fiberauth.User, error) {
 	u := r.u
 	u.Username = r.username.String
 	u.CreatedAt, u.UpdatedAt, u.PasswordExpiresAt = fromMicros(r.created), fromMicros(r.updated), fromMicros(r.pwExpires)
-	if err := json.Unmarshal([]byte(r.rc), &u.RecoveryCodes); err != nil {
-		return u, fmt.Errorf("sqlstore: recovery codes of user %s: %w", u.ID, err)
+	// The empty lists userArgs writes for most users are decoded as
+	// json.Unmarshal would decode them, without it: every refresh reads a
+	// user.
+	if r.rc != "[]" {
+		if err := json.Unmarshal([]byte(r.rc), &u.RecoveryCodes); err != nil {
+			return u, fmt.Errorf("sqlstore: recovery codes of user %s: %w", u.ID, err)
+		}
 	}
 	if len(u.RecoveryCodes) == 0 {
 		u.RecoveryCodes = nil
 	}
-	if err := json.Unmarshal([]byte(r.roles), &u.Roles); err != nil {
+	if r.roles == "[]" {
+		u.Roles = []string{}
+	} else if err := json.Unmarshal([]byte(r.roles), &u.Roles); err != nil {
 		return u, fmt.Errorf("sqlstore: roles of user %s: %w", u.ID, err)
 	}
-	if err := json.Unmarshal([]byte(r.attrs), &u.Attributes); err != nil {
+	if r.attrs == "{}" {
+		u.Attributes = map[string]string{}
+	} else if err := json.Unmarshal([]byte(r.attrs), &u.Attributes); err != nil {
 		return u, fmt.Errorf("sqlstore: attributes of user %s: %w", u.ID, err)
 	}
 	return u, nil
@@ -879,18 +896,29 @@ func rotateProbed(r fiberauth.Rotation, row func(query string, args ...any) scan
 
 // rotate rotates r in one statement, run by row (on the pool, or in a
 // transaction); ErrNotCurrent when the family does not qualify or does not
-// exist.
+// exist. The row comes back with only the columns the rotation leaves as
+// they were: the others are r's, as written (copies, and the times as
+// stored), which spares sending back the sealed replay and the hashes.
 func rotate(r fiberauth.Rotation, row func(query string, args ...any) scanner) (fiberauth.Session, error) {
 	at := micros(r.At)
-	out, err := scanSession(row(`UPDATE fiberauth_sessions
+	var sr sessionRow
+	x := &sr.x
+	err := row(`UPDATE fiberauth_sessions
 		SET prev_token_hash = $2, token_hash = $3, generation = $7, rotated_at = $4, replay = $5, expires_at = $6, last_used_at = $4
 		WHERE id = $1 AND token_hash = $2 AND revoked_at = 0 AND expires_at > $4 AND absolute_expires_at > $4
-		RETURNING `+sessionColumns,
-		r.SessionID, r.From, r.To, at, r.Replay, micros(r.ExpiresAt), r.Generation))
-	if errors.Is(err, fiberauth.ErrNotFound) {
-		return out, fiberauth.ErrNotCurrent
+		RETURNING id, user_id, sliding, created_at, absolute_expires_at, revoked_at, user_agent, ip`,
+		r.SessionID, r.From, r.To, at, r.Replay, micros(r.ExpiresAt), r.Generation,
+	).Scan(&x.ID, &x.UserID, &x.Sliding, &sr.created, &sr.abs, &sr.revoked, &x.UserAgent, &x.IP)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fiberauth.Session{}, fiberauth.ErrNotCurrent
 	}
-	return out, err
+	if err != nil {
+		return fiberauth.Session{}, err
+	}
+	x.PrevTokenHash, x.TokenHash, x.Replay = bytes.Clone(r.From), bytes.Clone(r.To), bytes.Clone(r.Replay)
+	x.Generation = r.Generation
+	sr.rotated, sr.used, sr.exp = at, at, micros(r.ExpiresAt)
+	return sr.session(), nil
 }
 
 // RevokeSession implements fiberauth.Store.
