@@ -47,8 +47,8 @@ func (d *deadlines) bound(ctx context.Context, timeout time.Duration) context.Co
 	return boundCtx{ctx, limit}
 }
 
-// boundCtx is a context that can never end (its values are used) bounded
-// by a shared one (its deadline, end and error).
+// boundCtx is a context that can never end (the caller's values) bounded by
+// a shared one (its deadline, end and error).
 type boundCtx struct {
 	context.Context
 	limit context.Context
@@ -58,20 +58,7 @@ func (c boundCtx) Deadline() (time.Time, bool) { return c.limit.Deadline() }
 func (c boundCtx) Done() <-chan struct{}       { return c.limit.Done() }
 func (c boundCtx) Err() error                  { return c.limit.Err() }
 
-// Value is the caller's value of key, or else the shared context's. The
-// shared context, made from context.Background, has none of its own but the
-// one by which the context package finds the cancelable context behind
-// another: so context.AfterFunc and the contexts derived from c (pgx
-// watches each query's context so) join the shared one's list directly,
-// as they would join a context made by WithTimeout.
-func (c boundCtx) Value(key any) any {
-	if v := c.Context.Value(key); v != nil {
-		return v
-	}
-	return c.limit.Value(key)
-}
-
-// AfterFunc is what the context package falls back on to hear of c's end,
-// should Value not lead it to the shared context: registering with that,
-// still, rather than a goroutine each waiting on Done.
+// AfterFunc is how context.AfterFunc and the contexts derived from c (pgx
+// watches each query's context so) hear of c's end: by registering with
+// the shared context, rather than a goroutine each waiting on Done.
 func (c boundCtx) AfterFunc(f func()) (stop func() bool) { return context.AfterFunc(c.limit, f) }

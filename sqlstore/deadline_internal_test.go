@@ -31,7 +31,7 @@ func TestSharedDeadline(t *testing.T) {
 		t.Fatalf("value %v, err %v: want the caller's value, no error yet", a.Value(deadlineKey{}), a.Err())
 	}
 
-	const short = 64 * time.Millisecond
+	const short = 2 * time.Millisecond
 	var d2 deadlines
 	c := d2.bound(parent, short)
 	heard := make(chan struct{})

@@ -886,12 +886,7 @@ func rotateProbed(r fiberauth.Rotation, row func(query string, args ...any) scan
 	if !errors.Is(err, fiberauth.ErrNotCurrent) {
 		return out, err
 	}
-	var one int
-	err = row(`SELECT 1 FROM fiberauth_sessions WHERE id = $1`, r.SessionID).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return out, fiberauth.ErrNotFound
-	}
-	return out, errOr(err, fiberauth.ErrNotCurrent)
+	return out, probeFamily(r.SessionID, row)
 }
 
 // rotate rotates r in one statement, run by row (on the pool, or in a
