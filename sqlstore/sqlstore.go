@@ -895,15 +895,41 @@ func rotateProbed(r fiberauth.Rotation, row func(query string, args ...any) scan
 // they were: the others are r's, as written (copies, and the times as
 // stored), which spares sending back the sealed replay and the hashes.
 func rotate(r fiberauth.Rotation, row func(query string, args ...any) scanner) (fiberauth.Session, error) {
+	return rotateRow(r, row, rotationUpdate, nil)
+}
+
+// rotationUpdate is RotateSession's statement: $1 the family, $2 From, $3 To, $4
+// At, $5 Replay, $6 ExpiresAt, $7 Generation.
+var rotationUpdate = `UPDATE fiberauth_sessions ` + rotationSet + ` WHERE ` + rotationWhere("") + ` RETURNING ` + rotationKept
+
+const (
+	rotationSet = `SET prev_token_hash = $2, token_hash = $3, generation = $7, rotated_at = $4, replay = $5, expires_at = $6, last_used_at = $4`
+	// rotationKept are the columns a rotation leaves as they were.
+	rotationKept = `id, user_id, sliding, created_at, absolute_expires_at, revoked_at, user_agent, ip`
+)
+
+// rotationWhere is the condition of a rotation, on the columns of table t
+// ("" for unqualified).
+func rotationWhere(t string) string {
+	if t != "" {
+		t += "."
+	}
+	return t + `id = $1 AND ` + t + `token_hash = $2 AND ` + t + `revoked_at = 0 AND ` + t + `expires_at > $4 AND ` + t + `absolute_expires_at > $4`
+}
+
+// rotateRow runs query, a rotation of r ($1–$7 as in rotationUpdate, then
+// extraArgs) that returns rotationKept and then the columns scanned into
+// extra, and builds the rotated family from what it returns and from r: the
+// columns the rotation sets are r's, as written (copies, and the times as
+// stored), which spares sending back the sealed replay and the hashes.
+// ErrNotCurrent when it rotated nothing.
+func rotateRow(r fiberauth.Rotation, row func(query string, args ...any) scanner, query string, extraArgs []any, extra ...any) (fiberauth.Session, error) {
 	at := micros(r.At)
 	var sr sessionRow
 	x := &sr.x
-	err := row(`UPDATE fiberauth_sessions
-		SET prev_token_hash = $2, token_hash = $3, generation = $7, rotated_at = $4, replay = $5, expires_at = $6, last_used_at = $4
-		WHERE id = $1 AND token_hash = $2 AND revoked_at = 0 AND expires_at > $4 AND absolute_expires_at > $4
-		RETURNING id, user_id, sliding, created_at, absolute_expires_at, revoked_at, user_agent, ip`,
-		r.SessionID, r.From, r.To, at, r.Replay, micros(r.ExpiresAt), r.Generation,
-	).Scan(&x.ID, &x.UserID, &x.Sliding, &sr.created, &sr.abs, &sr.revoked, &x.UserAgent, &x.IP)
+	args := append([]any{r.SessionID, r.From, r.To, at, r.Replay, micros(r.ExpiresAt), r.Generation}, extraArgs...)
+	dest := append([]any{&x.ID, &x.UserID, &x.Sliding, &sr.created, &sr.abs, &sr.revoked, &x.UserAgent, &x.IP}, extra...)
+	err := row(query, args...).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fiberauth.Session{}, fiberauth.ErrNotCurrent
 	}

@@ -16,28 +16,19 @@ type userCheck struct {
 	userID, etag string
 }
 
-// rotateIfUserSet and rotateIfUserWhere are RotateSession's UPDATE (see
-// rotate) with the user's condition: $8 the user, $9 its etag.
-const (
-	rotateIfUserSet = `UPDATE fiberauth_sessions
-		SET prev_token_hash = $2, token_hash = $3, generation = $7, rotated_at = $4, replay = $5, expires_at = $6, last_used_at = $4`
-	rotateIfUserWhere = `
-		WHERE id = $1 AND token_hash = $2 AND revoked_at = 0 AND expires_at > $4 AND absolute_expires_at > $4
-		AND user_id = $8 AND EXISTS (SELECT 1 FROM fiberauth_users WHERE id = $8 AND etag = $9 AND NOT disabled)`
-)
-
 // rotateIfUserPostgres rotates and returns the family with its user in one
-// statement: the UPDATE in a WITH, joined with the user.
-var rotateIfUserPostgres = `WITH r AS (` + rotateIfUserSet + rotateIfUserWhere + `
-		RETURNING ` + sessionColumns + `)
-	SELECT ` + qualified("r", sessionColumns) + `, ` + qualified("u", userColumns) + `
-	FROM r JOIN fiberauth_users u ON u.id = r.user_id`
+// statement: the rotation's UPDATE joined with the user, $8, at its etag,
+// $9.
+var rotateIfUserPostgres = `UPDATE fiberauth_sessions s ` + rotationSet + ` FROM fiberauth_users u
+	WHERE ` + rotationWhere("s") + ` AND s.user_id = $8 AND u.id = $8 AND u.etag = $9 AND NOT u.disabled
+	RETURNING ` + qualified("s", rotationKept) + `, ` + qualified("u", userColumns)
 
-// rotateIfUserSQLite rotates and returns the family and its user in one
-// statement: SQLite allows no UPDATE in a WITH, nor another table in
-// RETURNING but through a subquery, so each user column is one.
-var rotateIfUserSQLite = rotateIfUserSet + rotateIfUserWhere + `
-		RETURNING ` + sessionColumns + `, ` + userSubqueries()
+// rotateIfUserSQLite is rotateIfUserPostgres on SQLite, which allows no
+// other table in RETURNING but through a subquery: the user's condition is
+// one, and each of its columns is one.
+var rotateIfUserSQLite = `UPDATE fiberauth_sessions ` + rotationSet + `
+	WHERE ` + rotationWhere("") + ` AND user_id = $8 AND EXISTS (SELECT 1 FROM fiberauth_users WHERE id = $8 AND etag = $9 AND NOT disabled)
+	RETURNING ` + rotationKept + `, ` + userSubqueries()
 
 // userSubqueries is userColumns, each read by a subquery of the user $8.
 func userSubqueries() string {
@@ -70,24 +61,16 @@ func (s *Store) RotateSessionIfUser(ctx context.Context, r fiberauth.Rotation, u
 // answer: ErrNotCurrent when it rotated nothing but the family exists,
 // ErrNotFound when it does not.
 func rotateChecked(x *rotation, postgres bool, row func(query string, args ...any) scanner) {
-	r := &x.r
 	query := rotateIfUserSQLite
 	if postgres {
 		query = rotateIfUserPostgres
 	}
-	var (
-		sr sessionRow
-		ur userRow
-	)
-	err := row(query, r.SessionID, r.From, r.To, micros(r.At), r.Replay, micros(r.ExpiresAt), r.Generation, x.check.userID, x.check.etag).
-		Scan(append(sr.dest(), ur.dest()...)...)
+	var ur userRow
+	x.out, x.err = rotateRow(x.r, row, query, []any{x.check.userID, x.check.etag}, ur.dest()...)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		x.err = probeFamily(r.SessionID, row)
-	case err != nil:
-		x.err = err
-	default:
-		x.out = sr.session()
+	case errors.Is(x.err, fiberauth.ErrNotCurrent):
+		x.err = probeFamily(x.r.SessionID, row)
+	case x.err == nil:
 		x.user, x.err = ur.user()
 	}
 }
