@@ -17,13 +17,13 @@
 //
 //	$ curl -s localhost:3000/auth/signup -H 'Content-Type: application/json' \
 //	    -d '{"email":"ada@example.com","password":"correct horse battery"}'
-//	{"user":{"id":"…","email":"ada@example.com",…,"email_verified":false,…},"user_etag":"…"}
+//	{"ok":true}
 //
-//	$ curl -s 'localhost:3000/dev/outbox?to=ada@example.com'
+//	$ curl -s 'localhost:3000/dev/outbox?to=ada@example.com' | tee outbox.json
 //	{"messages":[{"to":"ada@example.com","purpose":"email_confirm","code":"123456","sent_at":"…"}]}
 //
 //	$ curl -s localhost:3000/auth/email/confirm -H 'Content-Type: application/json' \
-//	    -d '{"email":"ada@example.com","code":"123456"}'
+//	    -d "{\"email\":\"ada@example.com\",\"code\":\"$(jq -r '.messages[-1].code' outbox.json)\"}"
 //	{"ok":true}
 //
 //	$ curl -s localhost:3000/auth/login -H 'Content-Type: application/json' \
@@ -34,16 +34,20 @@
 //	{"email":"ada@example.com","user_id":"…"}
 //
 //	$ curl -s localhost:3000/auth/refresh -H 'Content-Type: application/json' \
-//	    -d "{\"refresh\":\"$(jq -r .refresh login.json)\"}" | tee login.json
+//	    -d "{\"refresh\":\"$(jq -r .refresh login.json)\"}" | tee next.json && mv next.json login.json
 //	{"access":"eyJ…",…}
 //
 //	$ curl -s localhost:3000/auth/password/change -H "Authorization: Bearer $(jq -r .access login.json)" \
 //	    -H 'Content-Type: application/json' \
-//	    -d '{"previous_password":"correct horse battery","proposed_password":"a new long passphrase"}' | tee login.json
+//	    -d '{"previous_password":"correct horse battery","proposed_password":"a new long passphrase"}' | tee next.json && mv next.json login.json
 //	{"access":"eyJ…",…}
 //
 //	$ curl -s -X POST localhost:3000/auth/logout -H "Authorization: Bearer $(jq -r .access login.json)"
 //	{"ok":true}
+//
+// (A response goes to another file and then replaces login.json: a
+// pipeline that reads login.json while tee writes it would read it empty.
+// TestCurlSession runs this session as written.)
 //
 // With -admin-email and -admin-password, that admin can create accounts with
 // a temporary password, which their owners replace at first login:

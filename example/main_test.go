@@ -315,6 +315,16 @@ func TestDevOutbox(t *testing.T) {
 		if msgs := c.must(200, "GET", "/dev/outbox?to="+email, "", nil)["messages"].([]any); len(msgs) != 2 {
 			t.Fatalf("outbox after signup and forgot: %v", msgs)
 		}
+		// Without ?to= it lists every message, to every address.
+		c.must(202, "POST", "/auth/signup", "", map[string]any{"email": "bob@example.com", "password": "correct horse battery"})
+		c.flush()
+		all := c.must(200, "GET", "/dev/outbox", "", nil)["messages"].([]any)
+		if len(all) != 3 || all[0].(map[string]any)["to"] != email || all[2].(map[string]any)["to"] != "bob@example.com" {
+			t.Fatalf("outbox without ?to=: %v", all)
+		}
+		if msgs := c.must(200, "GET", "/dev/outbox?to=bob@example.com", "", nil)["messages"].([]any); len(msgs) != 1 {
+			t.Fatalf("outbox to bob: %v", msgs)
+		}
 		for _, r := range rec.all() {
 			if strings.HasPrefix(r.Message, "code sent") {
 				t.Fatalf("with -dev the code went to the log too: %v", r)

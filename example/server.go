@@ -251,13 +251,14 @@ func (o *outbox) send(_ context.Context, m fiberauth.CodeMessage) error {
 	return nil
 }
 
-// to returns the messages sent to the address, oldest first.
+// to returns the messages sent to the address (every message when addr is
+// ""), oldest first.
 func (o *outbox) to(addr string) []message {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	out := []message{}
 	for _, m := range o.msgs {
-		if m.To == addr {
+		if addr == "" || m.To == addr {
 			out = append(out, m)
 		}
 	}
