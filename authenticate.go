@@ -130,7 +130,9 @@ func (a *Auth) verifiedToken(raw string, now time.Time) (*cachedToken, error) {
 //
 // Every user and family the flows read or write is cached too (readUser,
 // readSession, cacheUser, cacheSession), so a token an instance has just
-// issued is accepted there without another read.
+// issued is accepted there without another read. A family written is
+// cached as a read begun before the write would be: a revocation this
+// process makes or hears of while the write is on its way wins.
 
 // tokenSkew bounds how much older than a token's iat the token may really
 // be: iat is rounded down to the second, and the issuing instance's clock
@@ -317,8 +319,18 @@ func (a *Auth) readSessionWithUser(ctx context.Context, id string) (Session, Use
 // middleware sees it at once, whatever reads are in flight.
 func (a *Auth) cacheUser(u *User) { a.users.set(u.ID, userStateOf(u), a.now()) }
 
-// cacheSession records a family this process started or rotated.
-func (a *Auth) cacheSession(s *Session) { a.sessions.set(s.ID, sessionStateOf(s), a.now()) }
+// sessionWrite is the generation and time of a store write of a family
+// about to begin, for cacheSession.
+func (a *Auth) sessionWrite() (uint64, time.Time) { return a.sessions.begin(), a.now() }
+
+// cacheSession records a family this process started or rotated by a write
+// that began at gen and at (sessionWrite), as a read begun then would be:
+// unless a change of the family made or heard of since is newer (a logout
+// that landed between the write and this), whose state the write's answer
+// is then behind; the next request reads the store instead.
+func (a *Auth) cacheSession(s *Session, gen uint64, at time.Time) {
+	a.sessions.note(s.ID, sessionStateOf(s), at, gen)
+}
 
 // forgetSessions records families this process revoked.
 func (a *Auth) forgetSessions(ids ...string) {

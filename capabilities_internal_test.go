@@ -127,7 +127,8 @@ func TestNoticesTouchOnlyWhatIsCached(t *testing.T) {
 	}
 	a.cacheUser(&User{ID: "same", ETag: "e2"})
 	a.cacheUser(&User{ID: "changed", ETag: "e1"})
-	a.cacheSession(&Session{ID: "s", UserID: "same", ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)})
+	gen, at := a.sessionWrite()
+	a.cacheSession(&Session{ID: "s", UserID: "same", ExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)}, gen, at)
 	a.onChange(Change{UserID: "same", ETag: "e2"})
 	a.onChange(Change{UserID: "changed", ETag: "e2", Sessions: []string{"s"}})
 	if e, ok := a.users.get("same", now); !ok || e.v.etag != "e2" {

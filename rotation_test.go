@@ -567,3 +567,71 @@ func TestRefreshOnStaleCache(t *testing.T) {
 		expect(t, h.refresh(p.refresh), 401, "invalid_grant")
 	})
 }
+
+// afterRotation runs a hook once, after a rotation has committed and before
+// Refresh hears of it.
+type afterRotation struct {
+	storetest.FullStore
+	mu   sync.Mutex
+	hook func()
+}
+
+func (s *afterRotation) take() func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.hook
+	s.hook = nil
+	return f
+}
+
+func (s *afterRotation) RotateSessionIfUser(ctx context.Context, r fiberauth.Rotation, userID, etag string) (fiberauth.Session, fiberauth.User, error) {
+	ns, u, err := s.FullStore.RotateSessionIfUser(ctx, r, userID, etag)
+	if f := s.take(); err == nil && f != nil {
+		f()
+	}
+	return ns, u, err
+}
+
+func (s *afterRotation) RotateSession(ctx context.Context, r fiberauth.Rotation) (fiberauth.Session, error) {
+	ns, err := s.FullStore.RotateSession(ctx, r)
+	if f := s.take(); err == nil && f != nil {
+		f()
+	}
+	return ns, err
+}
+
+// A logout on this instance that lands between a refresh's rotation and
+// the refresh caching what the rotation returned wins: the family's access
+// tokens, the new one included, are refused here at once, not alive in
+// this instance's cache for CacheTTL.
+func TestLogoutRacingRefresh(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, store fiberauth.Store) {
+		st := &afterRotation{FullStore: store.(storetest.FullStore)}
+		h := newHarnessOn(t, st, testEpoch, cacheTTL(time.Hour))
+		ctx := context.Background()
+		h.createUser("ada@example.com")
+		p := h.login("ada@example.com", goodPassword)
+		claims, err := h.auth.Authenticate(ctx, p.access)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.mu.Lock()
+		st.hook = func() {
+			if err := h.auth.Logout(ctx, fiberauth.LogoutInput{Caller: &claims}); err != nil {
+				t.Errorf("logout: %v", err)
+			}
+		}
+		st.mu.Unlock()
+		next := pairOf(t, h.refresh(p.refresh))
+		if s, _ := store.SessionByID(ctx, next.sid); s.RevokedAt.IsZero() {
+			t.Fatal("the family is not revoked in the store")
+		}
+		h.clock.Advance(10 * time.Second)
+		if got := h.profileStatus(next.access); got != 401 {
+			t.Fatalf("the new access token of a family revoked while it rotated is answered %d", got)
+		}
+		if got := h.profileStatus(p.access); got != 401 {
+			t.Fatalf("the access token the logout was made with is answered %d", got)
+		}
+	})
+}

@@ -78,10 +78,11 @@ func (a *Auth) startSession(ctx context.Context, u *User, sliding bool) (Tokens,
 	if err != nil {
 		return Tokens{}, err
 	}
+	gen, at := a.sessionWrite()
 	if err := a.store.CreateSession(ctx, s); err != nil {
 		return Tokens{}, storeErr("create session", err)
 	}
-	a.cacheSession(&s)
+	a.cacheSession(&s, gen, at)
 	a.maybeSweep()
 	return p.tokens(u, &s), nil
 }
@@ -246,6 +247,7 @@ func (a *Auth) refreshCached(ctx context.Context, in RefreshInput, sid string, g
 	if err != nil {
 		return Tokens{}, true, err
 	}
+	wgen, at := a.sessionWrite()
 	ns, u, err := a.userRotator.RotateSessionIfUser(ctx, r, s.UserID, ue.v.etag)
 	switch {
 	case errors.Is(err, ErrNotCurrent) || errors.Is(err, ErrNotFound):
@@ -253,7 +255,7 @@ func (a *Auth) refreshCached(ctx context.Context, in RefreshInput, sid string, g
 	case err != nil:
 		return Tokens{}, true, storeErr("rotate session", err)
 	}
-	a.cacheSession(&ns)
+	a.cacheSession(&ns, wgen, at)
 	a.maybeSweep()
 	a.emit(ctx, Event{Type: EventRefresh, UserID: u.ID, SessionID: sid})
 	return p.tokens(&u, &ns), true, nil
@@ -266,11 +268,12 @@ func (a *Auth) rotate(ctx context.Context, u *User, s *Session, token string, no
 	if err != nil {
 		return Tokens{}, err
 	}
+	gen, at := a.sessionWrite()
 	ns, err := a.store.RotateSession(ctx, r)
 	if err != nil {
 		return Tokens{}, storeErr("rotate session", err)
 	}
-	a.cacheSession(&ns)
+	a.cacheSession(&ns, gen, at)
 	a.maybeSweep()
 	a.emit(ctx, Event{Type: EventRefresh, UserID: u.ID, SessionID: s.ID})
 	return p.tokens(u, &ns), nil

@@ -212,6 +212,7 @@ func (a *Auth) modifyUser(ctx context.Context, id string, ch userChange, fn func
 			Rotate: ch.rotate, CreateSession: ch.create,
 		}
 		var res UpdateResult
+		gen, at := a.sessionWrite()
 		if ch.useCode != nil {
 			res, err = a.codes.UseCode(ctx, *ch.useCode, up)
 		} else {
@@ -230,10 +231,10 @@ func (a *Auth) modifyUser(ctx context.Context, id string, ch userChange, fn func
 		a.cacheUser(&u)
 		a.forgetSessions(res.Revoked...)
 		if ch.rotate != nil {
-			a.cacheSession(&res.Session)
+			a.cacheSession(&res.Session, gen, at)
 		}
 		if ch.create != nil {
-			a.cacheSession(ch.create)
+			a.cacheSession(ch.create, gen, at)
 		}
 		if ch.result != nil {
 			*ch.result = res

@@ -343,7 +343,7 @@ func (m *Store) RotateSessionIfUser(_ context.Context, r fiberauth.Rotation, use
 }
 
 // current reports whether s is live at at and from is its current token
-// hash (any, when from is nil).
+// hash (never, when from is empty).
 func current(s *fiberauth.Session, from []byte, at time.Time) bool {
 	return s.Live(at) && len(from) > 0 && subtle.ConstantTimeCompare(s.TokenHash, from) == 1
 }

@@ -16,18 +16,29 @@ type userCheck struct {
 	userID, etag string
 }
 
+// The user's JSON columns are decoded in Go after the statement has
+// written, too late to refuse: so the statement itself requires them to be
+// JSON of the kind userRow decodes (an array, an object, an array), and a
+// row another program spoiled fails the statement (not JSON) or is left
+// to the refresh that reads first (not of that kind), writing nothing
+// either way, as that read would (TestRefreshOfSpoiledUser). Only JSON of
+// the right kind with members of another (roles of numbers) would still
+// fail after the write.
+
 // rotateIfUserPostgres rotates and returns the family with its user in one
 // statement: the rotation's UPDATE joined with the user, $8, at its etag,
 // $9.
 var rotateIfUserPostgres = `UPDATE fiberauth_sessions s ` + rotationSet + ` FROM fiberauth_users u
 	WHERE ` + rotationWhere("s") + ` AND s.user_id = $8 AND u.id = $8 AND u.etag = $9 AND NOT u.disabled
+		AND json_typeof(u.roles::json) = 'array' AND json_typeof(u.attributes::json) = 'object' AND json_typeof(u.recovery_codes::json) = 'array'
 	RETURNING ` + qualified("s", rotationKept) + `, ` + qualified("u", userColumns)
 
 // rotateIfUserSQLite is rotateIfUserPostgres on SQLite, which allows no
 // other table in RETURNING but through a subquery: the user's condition is
 // one, and each of its columns is one.
 var rotateIfUserSQLite = `UPDATE fiberauth_sessions ` + rotationSet + `
-	WHERE ` + rotationWhere("") + ` AND user_id = $8 AND EXISTS (SELECT 1 FROM fiberauth_users WHERE id = $8 AND etag = $9 AND NOT disabled)
+	WHERE ` + rotationWhere("") + ` AND user_id = $8 AND EXISTS (SELECT 1 FROM fiberauth_users WHERE id = $8 AND etag = $9 AND NOT disabled
+		AND json_type(roles) = 'array' AND json_type(attributes) = 'object' AND json_type(recovery_codes) = 'array')
 	RETURNING ` + rotationKept + `, ` + userSubqueries()
 
 // userSubqueries is userColumns, each read by a subquery of the user $8.
