@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Authenticating a request: an access token is good when its signature and
@@ -95,7 +97,7 @@ func (a *Auth) verifiedToken(raw string, now time.Time) (*cachedToken, error) {
 	if t != nil {
 		// The parser's test: refused from exp + Leeway on.
 		if !now.Before(time.Unix(t.claims.ExpiresAt, 0).Add(a.cfg.Leeway)) {
-			return nil, fmt.Errorf("%w: token is expired", ErrInvalidToken)
+			return nil, fmt.Errorf("%w: %w", ErrInvalidToken, jwt.ErrTokenExpired)
 		}
 		if k := t.key; k != nil {
 			// A reload as the keys age, as on a miss: it is what tells k it
@@ -157,8 +159,11 @@ func (a *Auth) userFor(ctx context.Context, t *cachedToken, now time.Time) (*ent
 			return nil, err
 		}
 	}
+	if e.v.disabled {
+		return nil, fmt.Errorf("%w: %w: user disabled or gone", ErrInvalidToken, errTokenRevoked)
+	}
 	if !e.v.accepts(c) {
-		return nil, fmt.Errorf("%w: stale etag", ErrInvalidToken)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, errTokenStale)
 	}
 	return e, nil
 }
@@ -184,7 +189,7 @@ func (a *Auth) checkSession(ctx context.Context, t *cachedToken, now time.Time) 
 		}
 	}
 	if !e.v.accepts(c, now) {
-		return nil, fmt.Errorf("%w: session not live", ErrInvalidToken)
+		return nil, fmt.Errorf("%w: %w: session not live", ErrInvalidToken, errTokenRevoked)
 	}
 	return e, nil
 }

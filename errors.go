@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Errors the Go API and the handlers return. Each maps to one row of the
@@ -171,6 +172,8 @@ func errorResponse(err error) (int, errorBody) {
 			var fe *FieldError
 			if errors.As(err, &fe) {
 				b.Message, b.Where, b.Reason = fe.Msg, fe.Where, fe.Reason
+			} else if r.err == ErrInvalidToken {
+				b.Reason = tokenRefusal(err).reason
 			}
 			return r.status, b
 		}
@@ -199,7 +202,42 @@ func writeErrorTo(c *fiber.Ctx, log *slog.Logger, err error) error {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(s))
 	}
 	if status == http.StatusUnauthorized && errors.Is(err, ErrInvalidToken) {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token"`)
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token", error_description="`+tokenRefusal(err).description+`"`)
 	}
 	return c.Status(status).JSON(body)
+}
+
+// Why an access token is refused, as a 401 invalid_token says it: reason
+// in the body and error_description in WWW-Authenticate (RFC 6750). They
+// tell a client what to do next (refresh, or sign in again) and nothing
+// about keys or signatures: a token whose signature does not verify is
+// "malformed" like any other token that is not one of ours, and only a
+// token whose signature verified can be "expired", "revoked" or "stale".
+var (
+	// errTokenMissing: no bearer token in the request.
+	errTokenMissing = errors.New("no bearer token")
+	// errTokenRevoked: the token's session family has ended (logout,
+	// revocation, its own expiry), or its user is disabled or gone.
+	errTokenRevoked = errors.New("session ended")
+	// errTokenStale: the user changed since the token was issued (its etag
+	// is not the user's): a refresh answers a current one.
+	errTokenStale = errors.New("stale etag")
+)
+
+// refusal is a reason and its description.
+type refusal struct{ reason, description string }
+
+// tokenRefusal is why err refuses an access token.
+func tokenRefusal(err error) refusal {
+	switch {
+	case errors.Is(err, errTokenMissing):
+		return refusal{"missing", "No access token was sent"}
+	case errors.Is(err, jwt.ErrTokenExpired) || errors.Is(err, errKeyRetired):
+		return refusal{"expired", "The access token expired"}
+	case errors.Is(err, errTokenRevoked):
+		return refusal{"revoked", "The session has ended"}
+	case errors.Is(err, errTokenStale):
+		return refusal{"stale", "The account changed since the access token was issued"}
+	}
+	return refusal{"malformed", "The access token is not valid"}
 }

@@ -227,8 +227,30 @@ func expect(t testing.TB, r response, status int, errCode string) {
 	if r.str("error") != errCode || r.str("message") == "" || r.body["code"] != float64(status) {
 		t.Fatalf("error body %s, want error %q with message and code %d", r.raw, errCode, status)
 	}
-	if errCode == "invalid_token" && r.header.Get("WWW-Authenticate") != `Bearer error="invalid_token"` {
-		t.Fatalf("WWW-Authenticate = %q", r.header.Get("WWW-Authenticate"))
+	if errCode == "invalid_token" {
+		desc, ok := tokenRefusals[r.str("reason")]
+		if want := `Bearer error="invalid_token", error_description="` + desc + `"`; !ok || r.header.Get("WWW-Authenticate") != want {
+			t.Fatalf("reason %q, WWW-Authenticate %q; body %s", r.str("reason"), r.header.Get("WWW-Authenticate"), r.raw)
+		}
+	}
+}
+
+// tokenRefusals are the reasons of a 401 invalid_token (docs/api.md) and
+// the error_description of WWW-Authenticate that goes with each.
+var tokenRefusals = map[string]string{
+	"missing":   "No access token was sent",
+	"malformed": "The access token is not valid",
+	"expired":   "The access token expired",
+	"revoked":   "The session has ended",
+	"stale":     "The account changed since the access token was issued",
+}
+
+// expectRefused fails unless r is a 401 invalid_token for reason.
+func expectRefused(t testing.TB, r response, reason string) {
+	t.Helper()
+	expect(t, r, 401, "invalid_token")
+	if r.str("reason") != reason {
+		t.Fatalf("refused for %q, want %q; body %s", r.str("reason"), reason, r.raw)
 	}
 }
 

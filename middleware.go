@@ -21,8 +21,9 @@ type MiddlewareConfig struct {
 	Roles []string
 }
 
-// Middleware protects routes: it answers 401 invalid_token (with
-// WWW-Authenticate) unless the request carries a valid access token whose
+// Middleware protects routes: it answers 401 invalid_token (with a reason,
+// missing, malformed, expired, revoked or stale, and WWW-Authenticate's
+// error_description; docs/api.md) unless the request carries a valid access token whose
 // etag is the user's current etag and whose session family is live, and 503
 // when the store cannot tell (Authenticate). Handlers behind it read the
 // caller with ClaimsFrom, UserIDFrom, SessionIDFrom and HasRole, and code
@@ -86,11 +87,11 @@ func principalOf(c *fiber.Ctx) *principal {
 func bearerToken(h string) (string, error) {
 	const prefix = "bearer "
 	if len(h) > maxTokenLength+len(prefix) {
-		return "", &FieldError{Where: fiber.HeaderAuthorization, Reason: "too_long", Err: ErrInvalidToken,
+		return "", &FieldError{Where: fiber.HeaderAuthorization, Reason: "malformed", Err: ErrInvalidToken,
 			Msg: fmt.Sprintf("The Authorization header must be at most %d bytes.", maxTokenLength)}
 	}
 	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-		return "", fmt.Errorf("%w: no bearer token", ErrInvalidToken)
+		return "", fmt.Errorf("%w: %w", ErrInvalidToken, errTokenMissing)
 	}
 	return strings.TrimSpace(h[len(prefix):]), nil
 }

@@ -394,3 +394,81 @@ func TestRoleRemovalWinsOverLookupInFlight(t *testing.T) {
 	p = pairOf(t, h.refresh(p.refresh))
 	expect(t, h.do("GET", "/api/admin/ping", nil, bearer(p.access)...), 403, "forbidden")
 }
+
+// resign is token with its header and claims signed again under key: what
+// someone without fiberauth's secret makes of a token they hold.
+func resign(t *testing.T, token string, key []byte) string {
+	t.Helper()
+	var c fiberauth.Claims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &c); err != nil {
+		t.Fatal(err)
+	}
+	forged := jwt.NewWithClaims(jwt.SigningMethodHS256, &c)
+	forged.Header["typ"] = "at+jwt"
+	s, err := forged.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A refused access token says why (docs/api.md): missing, malformed,
+// expired, revoked or stale, in the body's reason and in WWW-Authenticate's
+// error_description, so that a client knows whether to refresh or to sign
+// in again. A token whose signature does not verify is malformed whatever
+// its claims say, expired ones included: the answer tells an attacker
+// nothing about keys or signatures.
+func TestRefusalReasons(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	u := h.createUser("ada@example.com")
+	profile := func(headers ...string) response { return h.do("GET", "/api/profile", nil, headers...) }
+
+	expectRefused(t, profile(), "missing")
+	expectRefused(t, profile("Authorization", "Basic YWRhOnNlY3JldA=="), "missing")
+	expectRefused(t, profile("Authorization", "Bearer"), "missing")
+	expectRefused(t, profile("Authorization", "Bearer not.a.token"), "malformed")
+
+	p := h.login("ada@example.com", goodPassword)
+	for range 3 { // seen, then cached
+		expect(t, profile(bearer(p.access)...), 200, "")
+	}
+	wrongKey := []byte("another secret, of 32 bytes or more")
+	forged := resign(t, p.access, wrongKey)
+	expectRefused(t, profile(bearer(forged)...), "malformed")
+	flipped := p.access[:len(p.access)-2] + map[bool]string{true: "AA", false: "AB"}[strings.HasSuffix(p.access, "AB")]
+	expectRefused(t, profile(bearer(flipped)...), "malformed")
+
+	// The user changed (roles): the token's etag is stale; a refresh
+	// answers a current one.
+	if err := h.auth.SetRoles(ctx, u.ID, []string{"editor"}); err != nil {
+		t.Fatal(err)
+	}
+	expectRefused(t, profile(bearer(p.access)...), "stale")
+	p = pairOf(t, h.refresh(p.refresh))
+	expect(t, profile(bearer(p.access)...), 200, "")
+
+	// Expired: a token seen before (cached) and one never seen, signed by
+	// us; a forged one stays malformed.
+	unseen := pairOf(t, h.refresh(p.refresh))
+	expect(t, profile(bearer(unseen.access)...), 200, "")
+	expect(t, profile(bearer(unseen.access)...), 200, "")
+	h.clock.Advance(time.Hour)
+	expectRefused(t, profile(bearer(unseen.access)...), "expired")
+	expectRefused(t, profile(bearer(p.access)...), "expired")
+	expectRefused(t, profile(bearer(resign(t, unseen.access, wrongKey))...), "malformed")
+
+	// Logout ends the session: revoked.
+	p = h.login("ada@example.com", goodPassword)
+	expect(t, profile(bearer(p.access)...), 200, "")
+	expect(t, h.do("POST", "/auth/logout", nil, bearer(p.access)...), 200, "")
+	expectRefused(t, profile(bearer(p.access)...), "revoked")
+
+	// A disabled user's tokens: revoked too.
+	p = h.login("ada@example.com", goodPassword)
+	if err := h.auth.DisableUser(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	expectRefused(t, profile(bearer(p.access)...), "revoked")
+}

@@ -141,7 +141,7 @@ func (a *Auth) ChangePassword(ctx context.Context, caller Claims, in PasswordCha
 		return err
 	})
 	if errors.Is(err, ErrNotCurrent) || errors.Is(err, ErrNotFound) {
-		return Tokens{}, ErrInvalidToken // the session ended meanwhile
+		return Tokens{}, fmt.Errorf("%w: %w", ErrInvalidToken, errTokenRevoked) // the session ended meanwhile
 	}
 	if err != nil {
 		return Tokens{}, err

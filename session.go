@@ -435,13 +435,13 @@ func (a *Auth) callerSession(ctx context.Context, caller Claims) (Session, error
 	}
 	s, err := a.readSession(ctx, caller.SessionID)
 	if errors.Is(err, ErrNotFound) {
-		return Session{}, fmt.Errorf("%w: unknown session", ErrInvalidToken)
+		return Session{}, fmt.Errorf("%w: %w: unknown session", ErrInvalidToken, errTokenRevoked)
 	}
 	if err != nil {
 		return Session{}, storeErr("session by id", err)
 	}
 	if s.UserID != caller.Subject || !s.Live(a.now()) {
-		return Session{}, fmt.Errorf("%w: session not the caller's or not live", ErrInvalidToken)
+		return Session{}, fmt.Errorf("%w: %w: session not the caller's or not live", ErrInvalidToken, errTokenRevoked)
 	}
 	return s, nil
 }
