@@ -198,13 +198,45 @@ func writeErrorTo(c *fiber.Ctx, log *slog.Logger, err error) error {
 		// messages, never from request values.
 		log.Error("fiberauth: request failed", "path", c.Path(), "err", err)
 	}
+	setErrorHeaders(c, status, err)
+	return c.Status(status).JSON(body)
+}
+
+// setErrorHeaders sets the headers that go with err's answer: Retry-After
+// for a throttled or busy call, WWW-Authenticate for a refused token.
+func setErrorHeaders(c *fiber.Ctx, status int, err error) {
 	if s, ok := retryAfterSeconds(err); ok {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(s))
 	}
 	if status == http.StatusUnauthorized && errors.Is(err, ErrInvalidToken) {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token", error_description="`+tokenRefusal(err).description+`"`)
 	}
-	return c.Status(status).JSON(body)
+}
+
+// RequestError is a request Middleware refuses, as its
+// MiddlewareConfig.ErrorHandler gets it: what fiberauth's JSON error would
+// say, and the cause. Its text is Message, which is for the client (never
+// a secret, nothing about keys or signatures).
+type RequestError struct {
+	Status  int    // the HTTP status: 401, 403 or 503
+	Code    string // the error code of fiberauth's JSON (docs/api.md): invalid_token, forbidden, csrf_failed, unavailable
+	Reason  string // with invalid_token: missing, malformed, expired, revoked or stale
+	Where   string // the header, when the refusal names one
+	Message string
+	err     error
+}
+
+func (e *RequestError) Error() string { return e.Message }
+
+// Unwrap gives errors.Is the cause (ErrInvalidToken, ErrForbidden, ErrCSRF,
+// ErrUnavailable, …) and errors.As a *fiber.Error of Status and Message,
+// which Fiber's default error handler answers with that status.
+func (e *RequestError) Unwrap() []error { return []error{e.err, fiber.NewError(e.Status, e.Message)} }
+
+// requestError is err as a RequestError.
+func requestError(err error) *RequestError {
+	status, b := errorResponse(err)
+	return &RequestError{Status: status, Code: b.Error, Reason: b.Reason, Where: b.Where, Message: b.Message, err: err}
 }
 
 // Why an access token is refused, as a 401 invalid_token says it: reason

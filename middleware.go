@@ -2,14 +2,18 @@ package fiberauth
 
 import (
 	"context"
+	"crypto/hmac"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 )
 
-// MiddlewareConfig configures Middleware.
+// MiddlewareConfig configures Middleware, in the shape of Fiber's own
+// middleware and jwtware.
 type MiddlewareConfig struct {
 	// Next skips the middleware when it returns true.
 	// Optional. Default: nil (never skip).
@@ -19,6 +23,35 @@ type MiddlewareConfig struct {
 	// one of them; others get 403 forbidden.
 	// Optional. Default: none (any signed-in user).
 	Roles []string
+
+	// SuccessHandler runs for a request the middleware lets through.
+	// Optional. Default: c.Next().
+	SuccessHandler fiber.Handler
+
+	// ErrorHandler answers a request the middleware refuses. err is a
+	// *RequestError (errors.Is finds the sentinel: ErrInvalidToken,
+	// ErrForbidden, ErrCSRF, ErrUnavailable). Return err to hand it to the
+	// app's fiber.Config.ErrorHandler: it carries a *fiber.Error with the
+	// status, and its text is the message for the client.
+	// Optional. Default: fiberauth's JSON error (Auth.WriteError).
+	ErrorHandler fiber.ErrorHandler
+
+	// TokenLookup says where the access token is: "<source>:<name>"
+	// pairs, comma-separated, tried in order: "header:<name>" or
+	// "cookie:<name>". The query string is not a source: URLs end up in
+	// logs and Referer headers. A token from a cookie, which a browser
+	// sends by itself, needs the family's CSRF token (the csrf_token of
+	// cookie-mode token responses) in X-CSRF-Token on unsafe methods, and
+	// passes the Origin and Sec-Fetch-Site checks of cookie mode.
+	// Optional. Default: "header:Authorization".
+	TokenLookup string
+
+	// AuthScheme is the scheme before the token in a header source,
+	// matched case-insensitively; "" for a header that holds the bare
+	// token.
+	// Optional. Default: "Bearer" for the Authorization header, "" for
+	// others.
+	AuthScheme *string
 }
 
 // Middleware protects routes: it answers 401 invalid_token (with a reason,
@@ -27,23 +60,43 @@ type MiddlewareConfig struct {
 // etag is the user's current etag and whose session family is live, and 503
 // when the store cannot tell (Authenticate). Handlers behind it read the
 // caller with ClaimsFrom, UserIDFrom, SessionIDFrom and HasRole, and code
-// that has only the request's context with ClaimsFromContext.
+// that has only the request's context with ClaimsFromContext. It panics
+// on a TokenLookup it cannot parse, as Fiber's middleware do on bad
+// configuration.
 func (a *Auth) Middleware(config ...MiddlewareConfig) fiber.Handler {
 	var cfg MiddlewareConfig
 	if len(config) > 0 {
 		cfg = config[0]
 	}
 	roles := slices.Clone(cfg.Roles)
+	sources, err := parseTokenLookup(cfg.TokenLookup, cfg.AuthScheme)
+	if err != nil {
+		panic(err)
+	}
+	refuse := func(c *fiber.Ctx, err error) error {
+		if cfg.ErrorHandler == nil {
+			return a.writeError(c, err)
+		}
+		re := requestError(err)
+		if re.Status == http.StatusServiceUnavailable {
+			a.log.Error("fiberauth: request failed", "path", c.Path(), "err", err)
+		}
+		setErrorHeaders(c, re.Status, err)
+		return cfg.ErrorHandler(c, re)
+	}
 	return func(c *fiber.Ctx) error {
 		if cfg.Next != nil && cfg.Next(c) {
 			return c.Next()
 		}
-		p, err := a.principal(c)
+		p, err := a.principalFrom(c, sources)
 		if err != nil {
-			return a.writeError(c, err)
+			return refuse(c, err)
 		}
 		if len(roles) > 0 && !slices.ContainsFunc(roles, p.user.hasRole) {
-			return a.writeError(c, ErrForbidden)
+			return refuse(c, ErrForbidden)
+		}
+		if cfg.SuccessHandler != nil {
+			return cfg.SuccessHandler(c)
 		}
 		return c.Next()
 	}
@@ -54,21 +107,38 @@ func (a *Auth) RequireRole(roles ...string) fiber.Handler {
 	return a.Middleware(MiddlewareConfig{Roles: roles})
 }
 
-// principal authenticates the request once and keeps the result in its
-// Locals and as its user context (c.UserContext()); later calls on the same
-// request reuse it.
+// principal authenticates the request by its bearer token once and keeps
+// the result in its Locals and as its user context (c.UserContext());
+// later calls on the same request reuse it.
 func (a *Auth) principal(c *fiber.Ctx) (*principal, error) {
+	return a.principalFrom(c, defaultTokenSources)
+}
+
+// principalFrom is principal with the token from sources.
+func (a *Auth) principalFrom(c *fiber.Ctx, sources []tokenSource) (*principal, error) {
 	if p := principalOf(c); p != nil {
 		return p, nil
 	}
-	raw, err := bearerToken(c.Get(fiber.HeaderAuthorization))
+	raw, fromCookie, err := lookupToken(c, sources)
 	if err != nil {
 		return nil, err
+	}
+	if fromCookie {
+		if err := a.checkOrigin(c); err != nil {
+			return nil, err
+		}
 	}
 	ctx := c.UserContext()
 	p, err := a.authenticate(ctx, raw)
 	if err != nil {
 		return nil, err
+	}
+	if fromCookie && !safeMethod(c.Method()) {
+		// The browser sent the cookie by itself; the page proves it is ours.
+		sent := c.Get(CSRFHeader)
+		if sent == "" || !hmac.Equal([]byte(sent), []byte(a.csrfToken(p.claims.SessionID))) {
+			return nil, fmt.Errorf("%w: access token from a cookie without the session's CSRF token", ErrCSRF)
+		}
 	}
 	c.Locals(principalKey{}, p)
 	c.SetUserContext(p)
@@ -82,13 +152,19 @@ func principalOf(c *fiber.Ctx) *principal {
 	return p
 }
 
-// bearerToken extracts the token from an Authorization header value. The
-// scheme is matched case-insensitively (RFC 7235).
+// bearerToken extracts the token from an Authorization header value.
 func bearerToken(h string) (string, error) {
-	const prefix = "bearer "
+	return schemeToken(fiber.HeaderAuthorization, "Bearer", h)
+}
+
+// schemeToken extracts the token from the value h of header: the scheme,
+// matched case-insensitively (RFC 7235), a space, the token.
+// errTokenMissing when h is of another scheme, or has no token.
+func schemeToken(header, scheme, h string) (string, error) {
+	prefix := scheme + " "
 	if len(h) > maxTokenLength+len(prefix) {
-		return "", &FieldError{Where: fiber.HeaderAuthorization, Reason: "malformed", Err: ErrInvalidToken,
-			Msg: fmt.Sprintf("The Authorization header must be at most %d bytes.", maxTokenLength)}
+		return "", &FieldError{Where: header, Reason: "malformed", Err: ErrInvalidToken,
+			Msg: fmt.Sprintf("The %s header must be at most %d bytes.", header, maxTokenLength)}
 	}
 	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
 		return "", fmt.Errorf("%w: %w", ErrInvalidToken, errTokenMissing)
@@ -140,4 +216,87 @@ func SessionIDFrom(c *fiber.Ctx) string {
 func HasRole(c *fiber.Ctx, role string) bool {
 	p := principalOf(c)
 	return p != nil && p.user.hasRole(role)
+}
+
+// tokenSource is one place TokenLookup names: a header (with its scheme,
+// or none) or a cookie.
+type tokenSource struct {
+	header, cookie, scheme string
+}
+
+// defaultTokenSources is the Authorization header's bearer token.
+var defaultTokenSources = []tokenSource{{header: fiber.HeaderAuthorization, scheme: "Bearer"}}
+
+// parseTokenLookup parses MiddlewareConfig.TokenLookup and AuthScheme.
+func parseTokenLookup(lookup string, scheme *string) ([]tokenSource, error) {
+	if lookup == "" {
+		lookup = "header:" + fiber.HeaderAuthorization
+	}
+	var sources []tokenSource
+	for part := range strings.SplitSeq(lookup, ",") {
+		kind, name, ok := strings.Cut(strings.TrimSpace(part), ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("fiberauth: TokenLookup %q: want source:name pairs, such as header:Authorization or cookie:access_token", lookup)
+		}
+		switch kind {
+		case "header":
+			s := tokenSource{header: name}
+			switch {
+			case scheme != nil:
+				s.scheme = *scheme
+			case strings.EqualFold(name, fiber.HeaderAuthorization):
+				s.scheme = "Bearer"
+			}
+			sources = append(sources, s)
+		case "cookie":
+			sources = append(sources, tokenSource{cookie: name})
+		default:
+			return nil, fmt.Errorf("fiberauth: TokenLookup %q: source %q is not header or cookie (the query string is not one: URLs are logged)", lookup, kind)
+		}
+	}
+	return sources, nil
+}
+
+// lookupToken returns the token of the first source that has one, and
+// whether it came from a cookie; errTokenMissing when none has.
+func lookupToken(c *fiber.Ctx, sources []tokenSource) (token string, fromCookie bool, err error) {
+	for _, s := range sources {
+		if s.cookie != "" {
+			if v := c.Cookies(s.cookie); v != "" {
+				if len(v) > maxTokenLength {
+					return "", true, fmt.Errorf("%w: token too long", ErrInvalidToken)
+				}
+				return v, true, nil
+			}
+			continue
+		}
+		v := c.Get(s.header)
+		if v == "" {
+			continue
+		}
+		if s.scheme == "" {
+			if len(v) > maxTokenLength {
+				return "", false, &FieldError{Where: s.header, Reason: "malformed", Err: ErrInvalidToken,
+					Msg: fmt.Sprintf("The %s header must be at most %d bytes.", s.header, maxTokenLength)}
+			}
+			return strings.TrimSpace(v), false, nil
+		}
+		t, err := schemeToken(s.header, s.scheme, v)
+		if errors.Is(err, errTokenMissing) {
+			continue // another scheme: not this source's
+		}
+		return t, false, err
+	}
+	return "", false, fmt.Errorf("%w: %w", ErrInvalidToken, errTokenMissing)
+}
+
+// safeMethod reports whether a request of method changes nothing (RFC
+// 9110), so needs no CSRF token.
+func safeMethod(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
 }
