@@ -128,7 +128,7 @@ func New(cfg Config) (*Auth, error) {
 		return nil, err
 	}
 	if cfg.SendCode == nil {
-		a.log.Warn("fiberauth: Config.SendCode is not set; password reset codes will not be delivered")
+		a.log.Warn("fiberauth: Config.SendCode is not set: Mount leaves out POST /password/forgot, /password/reset, /signup and /email/confirm, which send codes")
 	}
 	return a, nil
 }

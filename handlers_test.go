@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
 
 	"github.com/fiberauth/fiberauth"
 )
@@ -497,4 +501,68 @@ func TestUnicodeNamesFold(t *testing.T) {
 		}
 		expectThrottled(t, h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": goodPassword}), 15*time.Minute)
 	})
+}
+
+// mounted lists the routes Mount registered under prefix, as "METHOD
+// /path", without the HEAD routes Fiber adds for each GET.
+func mounted(app *fiber.App, prefix string) []string {
+	var out []string
+	for _, r := range app.GetRoutes(true) {
+		if r.Method != fiber.MethodHead && strings.HasPrefix(r.Path, prefix+"/") {
+			out = append(out, r.Method+" "+strings.TrimPrefix(r.Path, prefix))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Mount serves every endpoint by default, only the groups WithEndpoints
+// names, and never the ones that send codes without Config.SendCode (New
+// says so once); an endpoint not mounted is the host's 404.
+func TestMountEndpointSets(t *testing.T) {
+	t.Parallel()
+	all := []string{
+		"DELETE /sessions/:id", "GET /me", "GET /sessions",
+		"POST /2fa/disable", "POST /2fa/enable", "POST /2fa/recovery-codes", "POST /2fa/setup",
+		"POST /email/confirm", "POST /login", "POST /login/2fa", "POST /login/new-password",
+		"POST /logout", "POST /logout/all", "POST /password/change", "POST /password/forgot",
+		"POST /password/reset", "POST /refresh", "POST /revoke", "POST /signup",
+	}
+	h := newHarness(t)
+	app := fiber.New()
+	h.auth.Mount(app.Group("/all"))
+	h.auth.Mount(app.Group("/some"), fiberauth.WithEndpoints(fiberauth.EndpointsSignIn|fiberauth.EndpointsSessions))
+	h.auth.Mount(app.Group("/no2fa"), fiberauth.WithEndpoints(fiberauth.EndpointsAll&^fiberauth.EndpointsTwoFactor))
+	if got := mounted(app, "/all"); !slices.Equal(got, all) {
+		t.Fatalf("Mount serves %v, want all 19: %v", got, all)
+	}
+	if got, want := mounted(app, "/some"), []string{"DELETE /sessions/:id", "GET /me", "GET /sessions", "POST /login", "POST /login/2fa", "POST /login/new-password", "POST /logout", "POST /logout/all", "POST /refresh", "POST /revoke"}; !slices.Equal(got, want) {
+		t.Fatalf("sign-in and sessions: %v, want %v", got, want)
+	}
+	if got := mounted(app, "/no2fa"); len(got) != 15 || slices.ContainsFunc(got, func(r string) bool { return strings.Contains(r, "/2fa/") }) {
+		t.Fatalf("all but 2FA: %v", got)
+	}
+
+	quiet := newHarness(t, func(c *fiberauth.Config) { c.AllowSignup, c.SendCode = false, nil })
+	app = fiber.New()
+	quiet.auth.Mount(app.Group("/x"))
+	quiet.auth.Mount(app.Group("/y"), fiberauth.WithEndpoints(fiberauth.EndpointsPasswordReset|fiberauth.EndpointsSignIn))
+	for _, r := range mounted(app, "/x") {
+		if strings.Contains(r, "/password/forgot") || strings.Contains(r, "/password/reset") || strings.Contains(r, "/signup") || strings.Contains(r, "/email/confirm") {
+			t.Fatalf("without SendCode Mount serves %s", r)
+		}
+	}
+	if got := mounted(app, "/x"); len(got) != 15 {
+		t.Fatalf("without SendCode: %v", got)
+	}
+	if got := mounted(app, "/y"); slices.ContainsFunc(got, func(r string) bool { return strings.Contains(r, "/password/") }) {
+		t.Fatalf("WithEndpoints(EndpointsPasswordReset) without SendCode serves %v", got)
+	}
+	if n := strings.Count(quiet.logs.String(), "Config.SendCode is not set"); n != 1 {
+		t.Fatalf("New says %d times that the code flows are left out: %s", n, quiet.logs.String())
+	}
+	res, err := app.Test(httptest.NewRequest("POST", "/x/password/forgot", strings.NewReader(`{"email":"a@example.com"}`)))
+	if err != nil || res.StatusCode != 404 {
+		t.Fatalf("POST /password/forgot not mounted: %v %v", res.StatusCode, err)
+	}
 }

@@ -26,8 +26,48 @@ const MaxBodySize = 16 << 10
 type MountOption func(*mountConfig)
 
 type mountConfig struct {
-	cookie bool // WithCookieTransport
+	cookie    bool      // WithCookieTransport
+	endpoints Endpoints // WithEndpoints; 0: EndpointsAll
 }
+
+// Endpoints is a set of Mount's endpoint groups, for WithEndpoints.
+type Endpoints uint
+
+const (
+	// EndpointsSignIn: POST /login, /login/2fa, /login/new-password,
+	// /refresh, /logout, /logout/all, /revoke; GET /me.
+	EndpointsSignIn Endpoints = 1 << iota
+	// EndpointsSessions: GET /sessions, DELETE /sessions/:id.
+	EndpointsSessions
+	// EndpointsPasswordChange: POST /password/change.
+	EndpointsPasswordChange
+	// EndpointsPasswordReset: POST /password/forgot, /password/reset.
+	// Mounted only with Config.SendCode.
+	EndpointsPasswordReset
+	// EndpointsSignup: POST /signup (which answers 403 without
+	// Config.AllowSignup), /email/confirm. Mounted only with
+	// Config.SendCode.
+	EndpointsSignup
+	// EndpointsTwoFactor: POST /2fa/setup, /2fa/enable, /2fa/disable,
+	// /2fa/recovery-codes. (A user with 2FA on still signs in through
+	// /login/2fa, which is EndpointsSignIn's.)
+	EndpointsTwoFactor
+
+	// EndpointsAll is every group: what Mount serves unless told
+	// otherwise.
+	EndpointsAll = EndpointsSignIn | EndpointsSessions | EndpointsPasswordChange | EndpointsPasswordReset | EndpointsSignup | EndpointsTwoFactor
+)
+
+// WithEndpoints mounts only the endpoint groups in set (a union of the
+// Endpoints constants), for a host that serves some flows itself or not at
+// all. The groups that need Config.SendCode are left out without it,
+// whatever set says (New says so once).
+func WithEndpoints(set Endpoints) MountOption {
+	return func(c *mountConfig) { c.endpoints = set }
+}
+
+// needsSendCode are the groups whose flows send codes.
+const needsSendCode = EndpointsPasswordReset | EndpointsSignup
 
 // mount is one Mount of an Auth: its handlers and how they answer.
 type mount struct {
@@ -51,39 +91,48 @@ type mount struct {
 // and, when access tokens are signed with asymmetric keys (SigningKeys,
 // SigningAlgorithm), GET /.well-known/jwks.json: their public keys.
 //
+// WithEndpoints mounts only some of them; without Config.SendCode the
+// password reset, signup and email confirmation endpoints are not mounted.
 // With WithCookieTransport the refresh token travels in a cookie instead of
 // the body (for browsers). Each handler decodes its request, calls the Go
 // method of the same flow (Login, Refresh, …) and encodes the answer.
 func (a *Auth) Mount(r fiber.Router, opts ...MountOption) {
-	m := &mount{a: a}
+	m := &mount{a: a, mountConfig: mountConfig{endpoints: EndpointsAll}}
 	for _, o := range opts {
 		o(&m.mountConfig)
 	}
+	serve := m.endpoints
+	if a.cfg.SendCode == nil {
+		serve &^= needsSendCode
+	}
 	for _, route := range []struct {
+		group        Endpoints
 		method, path string
 		fn           func(*fiber.Ctx) error
 	}{
-		{fiber.MethodPost, "/login", m.login},
-		{fiber.MethodPost, "/login/2fa", m.loginMFA},
-		{fiber.MethodPost, "/login/new-password", m.loginNewPassword},
-		{fiber.MethodPost, "/refresh", m.refresh},
-		{fiber.MethodPost, "/logout", m.logout},
-		{fiber.MethodPost, "/logout/all", m.logoutAll},
-		{fiber.MethodPost, "/revoke", m.revoke},
-		{fiber.MethodGet, "/me", m.me},
-		{fiber.MethodGet, "/sessions", m.sessions},
-		{fiber.MethodDelete, "/sessions/:id", m.endSession},
-		{fiber.MethodPost, "/password/change", m.passwordChange},
-		{fiber.MethodPost, "/password/forgot", m.passwordForgot},
-		{fiber.MethodPost, "/password/reset", m.passwordReset},
-		{fiber.MethodPost, "/signup", m.signup},
-		{fiber.MethodPost, "/email/confirm", m.emailConfirm},
-		{fiber.MethodPost, "/2fa/setup", m.mfaSetup},
-		{fiber.MethodPost, "/2fa/enable", m.mfaEnable},
-		{fiber.MethodPost, "/2fa/disable", m.mfaDisable},
-		{fiber.MethodPost, "/2fa/recovery-codes", m.recoveryCodes},
+		{EndpointsSignIn, fiber.MethodPost, "/login", m.login},
+		{EndpointsSignIn, fiber.MethodPost, "/login/2fa", m.loginMFA},
+		{EndpointsSignIn, fiber.MethodPost, "/login/new-password", m.loginNewPassword},
+		{EndpointsSignIn, fiber.MethodPost, "/refresh", m.refresh},
+		{EndpointsSignIn, fiber.MethodPost, "/logout", m.logout},
+		{EndpointsSignIn, fiber.MethodPost, "/logout/all", m.logoutAll},
+		{EndpointsSignIn, fiber.MethodPost, "/revoke", m.revoke},
+		{EndpointsSignIn, fiber.MethodGet, "/me", m.me},
+		{EndpointsSessions, fiber.MethodGet, "/sessions", m.sessions},
+		{EndpointsSessions, fiber.MethodDelete, "/sessions/:id", m.endSession},
+		{EndpointsPasswordChange, fiber.MethodPost, "/password/change", m.passwordChange},
+		{EndpointsPasswordReset, fiber.MethodPost, "/password/forgot", m.passwordForgot},
+		{EndpointsPasswordReset, fiber.MethodPost, "/password/reset", m.passwordReset},
+		{EndpointsSignup, fiber.MethodPost, "/signup", m.signup},
+		{EndpointsSignup, fiber.MethodPost, "/email/confirm", m.emailConfirm},
+		{EndpointsTwoFactor, fiber.MethodPost, "/2fa/setup", m.mfaSetup},
+		{EndpointsTwoFactor, fiber.MethodPost, "/2fa/enable", m.mfaEnable},
+		{EndpointsTwoFactor, fiber.MethodPost, "/2fa/disable", m.mfaDisable},
+		{EndpointsTwoFactor, fiber.MethodPost, "/2fa/recovery-codes", m.recoveryCodes},
 	} {
-		r.Add(route.method, route.path, m.handler(route.fn))
+		if serve&route.group != 0 {
+			r.Add(route.method, route.path, m.handler(route.fn))
+		}
 	}
 	if a.tokens.ring != nil {
 		r.Get(jwksPath, a.serveJWKS)
