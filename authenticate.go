@@ -36,6 +36,14 @@ type principal struct {
 	context.Context
 	claims *Claims // shared with the token cache: read only
 	user   userState
+	// auth is the Auth that authenticated it (nil: a Verifier), so that
+	// another Auth's middleware on the same request does not take it for
+	// its own.
+	auth *Auth
+	// fromCookie: the token came from a cookie (TokenLookup), so unsafe
+	// methods need the CSRF token, checked again if the request is routed
+	// anew with another method.
+	fromCookie bool
 }
 
 type principalKey struct{}
@@ -70,21 +78,24 @@ func (a *Auth) authenticate(ctx context.Context, raw string) (*principal, error)
 		if ctx == context.Background() {
 			return &m.p, nil
 		}
-		return &principal{Context: ctx, claims: &t.claims, user: m.user.v}, nil
+		return &principal{Context: ctx, claims: &t.claims, user: m.user.v, auth: a}, nil
+	}
+	// The family first: a change that ended it (a password change on
+	// another device, DisableUser) changed the etag too, and the client
+	// must hear "revoked" (sign in), not "stale" (refresh).
+	session, err := a.checkSession(ctx, t, now)
+	if err != nil {
+		return nil, err
 	}
 	user, err := a.userFor(ctx, t, now)
 	if err != nil {
 		return nil, err
 	}
-	session, err := a.checkSession(ctx, t, now)
-	if err != nil {
-		return nil, err
-	}
 	if t.cached && user.current(now) && session.current(now) {
 		t.memo.Store(&tokenMemo{user: user, session: session,
-			p: principal{Context: context.Background(), claims: &t.claims, user: user.v}})
+			p: principal{Context: context.Background(), claims: &t.claims, user: user.v, auth: a}})
 	}
-	return &principal{Context: ctx, claims: &t.claims, user: user.v}, nil
+	return &principal{Context: ctx, claims: &t.claims, user: user.v, auth: a}, nil
 }
 
 // verifiedToken returns the verification of a token whose signature and

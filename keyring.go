@@ -181,9 +181,9 @@ func (s *keySet) add(v *verifyKey) {
 }
 
 // keyFunc is the jwt.Keyfunc of asymmetric tokens: the header checks every
-// access token gets, then the key of its kid, which must be live and of
-// the token's algorithm (an EdDSA key verifies EdDSA tokens only, whatever
-// the parser allows).
+// access token gets, then the key of its kid, which must be of the token's
+// algorithm (an EdDSA key verifies EdDSA tokens only, whatever the parser
+// allows); whether it is still live is checked after the signature.
 func (r *keyRing) keyFunc(t *jwt.Token) (any, error) {
 	if err := checkHeader(t); err != nil {
 		return nil, err
@@ -203,9 +203,10 @@ func (r *keyRing) keyFunc(t *jwt.Token) (any, error) {
 	if t.Method.Alg() != k.pub.Algorithm {
 		return nil, errAlgNotKeys
 	}
-	if !k.live(now) {
-		return nil, errKeyRetired
-	}
+	// A key that has retired still verifies here: tokenSigner.verify
+	// refuses its tokens after the signature (errKeyRetired, "expired"), so
+	// that a token nobody signed with it is "malformed" like any other
+	// forgery, and tells nothing of which kids are retired keys.
 	return k.pub.Key, nil
 }
 

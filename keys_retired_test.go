@@ -35,3 +35,34 @@ func TestRetiredKeyTokenLeavesCache(t *testing.T) {
 	}
 	w.refused(t, late)
 }
+
+// Once a retired key has stopped verifying, a token it signed is
+// "expired" (its holder refreshes), but a token signed by anyone else that
+// names its kid is "malformed", like one that names no key at all: the
+// answer does not tell which kids are retired keys.
+func TestRetiredKeyRefusalReasons(t *testing.T) {
+	t.Parallel()
+	old, cur := newHostKey(t, fiberauth.AlgorithmEdDSA, "old"), newHostKey(t, fiberauth.AlgorithmEdDSA, "new")
+	attacker := newHostKey(t, fiberauth.AlgorithmEdDSA, "whatever")
+	w := newTokenWorld(t, withKeys(cur.key, old.key.Retired(testEpoch)))
+	w.h.clock.Advance(15 * time.Minute)
+	now := w.h.clock.Now().Unix()
+	claims := w.claims().set("iat", jint(now)).set("exp", jint(now+900))
+	genuine := signAs(t, "EdDSA", old.priv, asymHeader("EdDSA", "old"), claims)
+	w.accepted(t, genuine, w.ada.ID)
+	w.h.clock.Advance(31 * time.Second) // the old key has stopped verifying
+	now = w.h.clock.Now().Unix()
+	fresh := w.claims().set("iat", jint(now)).set("exp", jint(now+900))
+	unseen := signAs(t, "EdDSA", old.priv, asymHeader("EdDSA", "old"), fresh)
+	for name, tc := range map[string]struct{ token, reason string }{
+		"a cached token of the retired key":     {genuine, "expired"},
+		"an unseen token of the retired key":    {unseen, "expired"},
+		"a forged token naming the retired kid": {signAs(t, "EdDSA", attacker.priv, asymHeader("EdDSA", "old"), fresh), "malformed"},
+		"a forged token naming no key":          {signAs(t, "EdDSA", attacker.priv, asymHeader("EdDSA", "nosuch"), fresh), "malformed"},
+	} {
+		r := w.h.do("GET", "/api/profile", nil, bearer(tc.token)...)
+		if r.status != 401 || r.str("reason") != tc.reason {
+			t.Errorf("%s: %d %s, want 401 %s", name, r.status, r.raw, tc.reason)
+		}
+	}
+}

@@ -116,28 +116,31 @@ func (a *Auth) principal(c *fiber.Ctx) (*principal, error) {
 
 // principalFrom is principal with the token from sources.
 func (a *Auth) principalFrom(c *fiber.Ctx, sources []tokenSource) (*principal, error) {
-	if p := principalOf(c); p != nil {
+	if p := principalOf(c); p != nil && p.auth == a {
+		if p.fromCookie {
+			// The method may have changed since (an override that routes
+			// the request anew).
+			if err := a.checkCookieRequest(c, p); err != nil {
+				return nil, err
+			}
+		}
 		return p, nil
 	}
 	raw, fromCookie, err := lookupToken(c, sources)
 	if err != nil {
 		return nil, err
 	}
-	if fromCookie {
-		if err := a.checkOrigin(c); err != nil {
-			return nil, err
-		}
-	}
 	ctx := c.UserContext()
 	p, err := a.authenticate(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
-	if fromCookie && !safeMethod(c.Method()) {
-		// The browser sent the cookie by itself; the page proves it is ours.
-		sent := c.Get(CSRFHeader)
-		if sent == "" || !hmac.Equal([]byte(sent), []byte(a.csrfToken(p.claims.SessionID))) {
-			return nil, fmt.Errorf("%w: access token from a cookie without the session's CSRF token", ErrCSRF)
+	if fromCookie {
+		cp := *p // not the principal requests share
+		cp.fromCookie = true
+		p = &cp
+		if err := a.checkCookieRequest(c, p); err != nil {
+			return nil, err
 		}
 	}
 	c.Locals(principalKey{}, p)
@@ -218,6 +221,24 @@ func HasRole(c *fiber.Ctx, role string) bool {
 	return p != nil && p.user.hasRole(role)
 }
 
+// checkCookieRequest is what a request whose access token came from a
+// cookie, which the browser sends by itself, must also pass: the origin
+// checks of cookie mode, and on an unsafe method the family's CSRF token,
+// which only the page that signed in has.
+func (a *Auth) checkCookieRequest(c *fiber.Ctx, p *principal) error {
+	if err := a.checkOrigin(c); err != nil {
+		return err
+	}
+	if safeMethod(c.Method()) {
+		return nil
+	}
+	sent := c.Get(CSRFHeader)
+	if sent == "" || !hmac.Equal([]byte(sent), []byte(a.csrfToken(p.claims.SessionID))) {
+		return fmt.Errorf("%w: access token from a cookie without the session's CSRF token", ErrCSRF)
+	}
+	return nil
+}
+
 // tokenSource is one place TokenLookup names: a header (with its scheme,
 // or none) or a cookie.
 type tokenSource struct {
@@ -234,8 +255,8 @@ func parseTokenLookup(lookup string, scheme *string) ([]tokenSource, error) {
 	}
 	var sources []tokenSource
 	for part := range strings.SplitSeq(lookup, ",") {
-		kind, name, ok := strings.Cut(strings.TrimSpace(part), ":")
-		name = strings.TrimSpace(name)
+		kind, name, ok := strings.Cut(part, ":")
+		kind, name = strings.TrimSpace(kind), strings.TrimSpace(name)
 		if !ok || name == "" {
 			return nil, fmt.Errorf("fiberauth: TokenLookup %q: want source:name pairs, such as header:Authorization or cookie:access_token", lookup)
 		}

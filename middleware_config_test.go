@@ -170,3 +170,46 @@ func TestMiddlewareTokenLookupRefused(t *testing.T) {
 		}()
 	}
 }
+
+// A request routed anew with another method (a method override that
+// tunnels DELETE through GET) is checked again: a token from a cookie
+// needs the CSRF token for the unsafe method it now is.
+func TestCookieTokenRoutedAnew(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.createUser("ada@example.com")
+	b := h.cookieLogin("ada@example.com")
+	app := fiber.New()
+	app.Use(h.auth.Middleware(fiberauth.MiddlewareConfig{TokenLookup: "cookie:access"}))
+	app.Use(func(c *fiber.Ctx) error {
+		if m := c.Query("_method"); m != "" && c.Method() == fiber.MethodGet {
+			c.Method(m)
+			return c.RestartRouting()
+		}
+		return c.Next()
+	})
+	deleted := 0
+	app.Delete("/thing", func(c *fiber.Ctx) error { deleted++; return c.SendString("deleted") })
+	cookie := "access=" + b.access
+	if res, body := send(t, app, "GET", "/thing?_method=DELETE", "Cookie", cookie); res.StatusCode != 403 || deleted != 0 {
+		t.Fatalf("GET?_method=DELETE with the cookie and no CSRF token: %d %s, %d deleted", res.StatusCode, body, deleted)
+	}
+	if res, body := send(t, app, "GET", "/thing?_method=DELETE", "Cookie", cookie, fiberauth.CSRFHeader, b.csrf); res.StatusCode != 200 || deleted != 1 {
+		t.Fatalf("GET?_method=DELETE with the CSRF token: %d %s, %d deleted", res.StatusCode, body, deleted)
+	}
+}
+
+// Two Auths (two realms) in one app: one's middleware does not take the
+// caller another's has found for its own.
+func TestTwoAuthsOneRequest(t *testing.T) {
+	t.Parallel()
+	users, admins := newHarness(t), newHarness(t)
+	users.createUser("ada@example.com", "admin") // an admin of the users' realm only
+	p := users.login("ada@example.com", goodPassword)
+	app := fiber.New()
+	app.Use(users.auth.Middleware())
+	app.Get("/admin", admins.auth.Middleware(fiberauth.MiddlewareConfig{Roles: []string{"admin"}}), func(c *fiber.Ctx) error { return c.SendString("admin realm") })
+	if res, body := send(t, app, "GET", "/admin", bearer(p.access)...); res.StatusCode != 401 {
+		t.Fatalf("a token of the users' realm through the admins' middleware: %d %s", res.StatusCode, body)
+	}
+}

@@ -472,3 +472,21 @@ func TestRefusalReasons(t *testing.T) {
 	}
 	expectRefused(t, profile(bearer(p.access)...), "revoked")
 }
+
+// A change that ends the other sessions (a password change, enabling 2FA)
+// changes the etag too: their tokens are "revoked" (sign in), not "stale"
+// (refresh, which would fail); the session that made the change goes on,
+// and its token from before the change is "stale".
+func TestRefusalReasonAfterPasswordChange(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.createUser("ada@example.com")
+	a := h.login("ada@example.com", goodPassword)
+	b := h.login("ada@example.com", goodPassword)
+	expect(t, h.do("GET", "/api/profile", nil, bearer(b.access)...), 200, "")
+	changed := pairOf(t, h.do("POST", "/auth/password/change", map[string]any{"previous_password": goodPassword, "proposed_password": "a new long passphrase"}, bearer(a.access)...))
+	expectRefused(t, h.do("GET", "/api/profile", nil, bearer(b.access)...), "revoked")
+	expect(t, h.refresh(b.refresh), 401, "invalid_grant")
+	expectRefused(t, h.do("GET", "/api/profile", nil, bearer(a.access)...), "stale")
+	expect(t, h.do("GET", "/api/profile", nil, bearer(changed.access)...), 200, "")
+}

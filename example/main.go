@@ -8,7 +8,9 @@
 //
 // The example mails nothing. With the development outbox on (-dev, the
 // default on a loopback address only) it keeps each one-time code it "sends"
-// in memory and shows it at /dev/outbox, to anyone who can reach the server.
+// in memory and shows it at /dev/outbox (every message, or ?to= one
+// address's), to anyone who can reach the server and names it by address or
+// as localhost (a name rebound to it, as a hostile page can, reads nothing).
 // With it off (the default on any other address, or -dev=false) /dev/outbox
 // is a 404 and a code is shown nowhere: the log says only that one was sent.
 // A real host plugs in its mailer as Config.SendCode.

@@ -34,6 +34,7 @@ func (c client) call(method, path, access string, body any) (int, map[string]any
 		rd = bytes.NewReader(b)
 	}
 	req := httptest.NewRequest(method, path, rd)
+	req.Host = "localhost:3000" // as a browser on the developer's machine names the example
 	req.Header.Set("Content-Type", "application/json")
 	if access != "" {
 		req.Header.Set("Authorization", "Bearer "+access)
@@ -314,6 +315,16 @@ func TestDevOutbox(t *testing.T) {
 		signupAndForgot(c)
 		if msgs := c.must(200, "GET", "/dev/outbox?to="+email, "", nil)["messages"].([]any); len(msgs) != 2 {
 			t.Fatalf("outbox after signup and forgot: %v", msgs)
+		}
+		// Only to a request that names the server by address or as
+		// localhost: not to a page on a name rebound to it.
+		for host, want := range map[string]int{"evil.example": 403, "evil.example:3000": 403, "127.0.0.1:3000": 200, "[::1]:3000": 200, "LOCALHOST": 200} {
+			req := httptest.NewRequest("GET", "/dev/outbox", nil)
+			req.Host = host
+			res, err := srv.app.Test(req, -1)
+			if err != nil || res.StatusCode != want {
+				t.Fatalf("/dev/outbox to Host %s: %v %v, want %d", host, res.StatusCode, err, want)
+			}
 		}
 		// Without ?to= it lists every message, to every address.
 		c.must(202, "POST", "/auth/signup", "", map[string]any{"email": "bob@example.com", "password": "correct horse battery"})

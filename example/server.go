@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -103,6 +104,11 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 
 	if box != nil {
 		app.Get("/dev/outbox", func(c *fiber.Ctx) error {
+			// Only to a request that names the server by address: a page
+			// on a name rebound to 127.0.0.1 (DNS rebinding) reads nothing.
+			if !namedByAddress(c.Get(fiber.HeaderHost)) {
+				return fiber.NewError(fiber.StatusForbidden, "The dev outbox answers requests to localhost or an IP address only.")
+			}
 			// fiberauth sends codes just after answering a signup or a
 			// reset request: let those on their way arrive first.
 			ctx, cancel := context.WithTimeout(c.UserContext(), 5*time.Second)
@@ -229,6 +235,16 @@ func logSent(log *slog.Logger) func(context.Context, fiberauth.CodeMessage) erro
 		log.InfoContext(ctx, "code sent (the example mails nothing: plug in a mailer as SendCode)", "user_id", m.UserID, "purpose", m.Purpose)
 		return nil
 	}
+}
+
+// namedByAddress reports whether a Host header names the server by an IP
+// address or as localhost, not by a DNS name that could point anywhere.
+func namedByAddress(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return strings.EqualFold(host, "localhost") || net.ParseIP(host) != nil
 }
 
 // outbox is the development mailbox (-dev): codes are kept in memory and
