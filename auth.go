@@ -114,7 +114,7 @@ func New(cfg Config) (*Auth, error) {
 	if a.proxies, err = parseTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, err
 	}
-	if a.hasher, err = newPasswordHasher(cfg.PasswordHashParams, cfg.HashConcurrency); err != nil {
+	if a.hasher, err = newPasswordHasher(cfg.PasswordHashParams, cfg.HashConcurrency, cfg.OnHashWait); err != nil {
 		return nil, err
 	}
 	a.verified = newTokenCache(cfg.TokenCacheSize)
@@ -266,6 +266,13 @@ const (
 	EventMFADisabled              EventType = "mfa_disabled"
 	EventRecoveryCodeUsed         EventType = "recovery_code_used"
 	EventRecoveryCodesRegenerated EventType = "recovery_codes_regenerated"
+	// EventThrottled: a request went over a limit (429, or a code not
+	// sent); Reason names the limit: login_account, login_ip, code,
+	// code_ip, code_sends, reset_ip or signup_ip.
+	EventThrottled EventType = "throttled"
+	// EventChallenge: a login answered a challenge; Reason is its name
+	// (ChallengeMFA, ChallengeNewPassword).
+	EventChallenge EventType = "challenge"
 )
 
 // Event is one audit record. It carries ids and request metadata only, never

@@ -222,6 +222,12 @@ type Config struct {
 	// Optional. Default: none.
 	OnEvent func(Event)
 
+	// OnHashWait is told, for each password hash or check, how long it
+	// waited for one of the HashConcurrency slots (0 when one was free):
+	// the queue a login flood builds. Called synchronously, off the hash.
+	// Optional. Default: none.
+	OnHashWait func(wait time.Duration)
+
 	// cheapHashing replaces PasswordHashParams with parameters far below
 	// OWASP's, for tests that are not about the hasher (export_test.go).
 	cheapHashing bool

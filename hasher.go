@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/alexedwards/argon2id"
 )
@@ -21,10 +22,12 @@ type passwordHasher struct {
 	// ops counts argon2 runs (hash and verify), for tests that check a
 	// login costs exactly one.
 	ops atomic.Int64
+	// onWait is Config.OnHashWait.
+	onWait func(time.Duration)
 }
 
-func newPasswordHasher(p argon2id.Params, concurrency int) (*passwordHasher, error) {
-	h := &passwordHasher{params: p, slots: make(chan struct{}, concurrency)}
+func newPasswordHasher(p argon2id.Params, concurrency int, onWait func(time.Duration)) (*passwordHasher, error) {
+	h := &passwordHasher{params: p, slots: make(chan struct{}, concurrency), onWait: onWait}
 	if p == minHashParams {
 		h.dummy = dummyHashDefault
 		return h, nil
@@ -50,10 +53,26 @@ const dummyHashDefault = "$argon2id$v=19$m=19456,t=2,p=1$QXqS0lI9RJXf0fZ9ItSiWw$
 // debug.SetMemoryLimit), which makes the collector reclaim them in time.
 func (h *passwordHasher) acquire(ctx context.Context) error {
 	select {
+	case h.slots <- struct{}{}: // free: no clock read
+		h.waited(0)
+		return nil
+	default:
+	}
+	start := time.Now()
+	select {
 	case h.slots <- struct{}{}:
+		h.waited(time.Since(start))
 		return nil
 	case <-ctx.Done():
+		h.waited(time.Since(start))
 		return fmt.Errorf("%w: waiting for a password hash slot: %w", ErrUnavailable, ctx.Err())
+	}
+}
+
+// waited tells Config.OnHashWait of a wait for a slot.
+func (h *passwordHasher) waited(d time.Duration) {
+	if h.onWait != nil {
+		h.onWait(d)
 	}
 }
 

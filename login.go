@@ -158,6 +158,7 @@ func (a *Auth) signIn(ctx context.Context, u *User, sliding bool) (SignIn, error
 			return SignIn{}, storeErr("create challenge", err)
 		}
 		a.maybeSweep()
+		a.emit(ctx, Event{Type: EventChallenge, UserID: u.ID, Reason: kind})
 		return SignIn{Challenge: &PendingChallenge{Name: kind, Session: token, ExpiresAt: ch.ExpiresAt}}, nil
 	}
 	t, err := a.startSession(ctx, u, sliding)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -25,6 +26,22 @@ func sendKey(userID string) string          { return "send:" + userID }
 func sendEmailKey(email string) string      { return "send:email:" + email }
 func resetNetKey(ip string) string          { return "reset:net:" + network(ip) }
 func signupNetKey(ip string) string         { return "signup:net:" + network(ip) }
+
+// limitName is the name of the limit a throttling key counts under, for
+// EventThrottled: never the account name or address in the key.
+func limitName(key string) string {
+	for _, l := range []struct{ prefix, name string }{
+		{"login:net:", "login_ip"}, {"login:", "login_account"},
+		{"code:net:", "code_ip"}, {"code:", "code"},
+		{"send:", "code_sends"}, {"reset:net:", "reset_ip"}, {"signup:net:", "signup_ip"},
+	} {
+		if strings.HasPrefix(key, l.prefix) {
+			return l.name
+		}
+	}
+	return "other"
+}
+
 func loginKey(u *User, found bool, name string) string {
 	if found {
 		return loginUserKey(u.ID)
@@ -74,6 +91,7 @@ func (a *Auth) reserve(ctx context.Context, limits ...limit) (*reservation, erro
 		ok, ends, err := a.attempts.ReserveAttempt(ctx, l.key, l.max, r.at, l.window)
 		if err == nil && !ok {
 			err = &RateLimitError{RetryAfter: ends.Sub(r.at)}
+			a.emit(ctx, Event{Type: EventThrottled, Reason: limitName(l.key)})
 		}
 		if err != nil {
 			_ = r.release(ctx) // logged; the caller has err

@@ -548,3 +548,21 @@ func TestAdminCreatesUser(t *testing.T) {
 	c.must(200, "GET", "/api/profile", tokens["access"].(string), nil)
 	c.must(403, "POST", "/api/admin/users", tokens["access"].(string), body)
 }
+
+// /metrics serves fiberauth's metrics (and the Go runtime's) in
+// Prometheus's text format: a failed login shows there.
+func TestMetrics(t *testing.T) {
+	c := newTestServer(t, options{})
+	c.must(401, "POST", "/auth/login", "", map[string]any{"email": "nobody@example.com", "password": "correct horse battery"})
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	res, err := c.srv.app.Test(req, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	for _, want := range []string{`fiberauth_logins_total{outcome="failed",reason="unknown_user"} 1`, "fiberauth_hash_queue_wait_seconds_count 1", "go_goroutines"} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("/metrics: %d, no %q in:\n%s", res.StatusCode, want, body)
+		}
+	}
+}

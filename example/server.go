@@ -17,11 +17,16 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 	"github.com/gofiber/fiber/v2/utils"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fiberauth/fiberauth"
 	"github.com/fiberauth/fiberauth/memstore"
+	"github.com/fiberauth/fiberauth/metrics"
 	"github.com/fiberauth/fiberauth/sqlstore"
 )
 
@@ -58,6 +63,16 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 		SendCode:             send,
 		Logger:               log,
 	}
+	// fiberauth's metrics, and the Go runtime's, at /metrics: a registry
+	// per server (tests start several in one process).
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m, err := metrics.New(reg)
+	if err != nil {
+		_ = closeStore()
+		return nil, err
+	}
+	m.Instrument(&cfg)
 	err = signingKeys(&cfg, opts.signingKey)
 	var auth *fiberauth.Auth
 	if err == nil {
@@ -117,6 +132,7 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 			return c.JSON(fiber.Map{"messages": box.to(strings.ToLower(c.Query("to")))})
 		})
 	}
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	app.Get("/healthz", func(c *fiber.Ctx) error {
 		// A lookup of an id nobody has: ErrNotFound means the store answers.
 		if _, err := auth.UserByID(c.UserContext(), "healthz"); !errors.Is(err, fiberauth.ErrNotFound) {
