@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"os"
@@ -29,25 +28,14 @@ func TestCurlSession(t *testing.T) {
 		t.Fatalf("found %d commands in the curl session of main.go", len(steps))
 	}
 
-	rec := &recorder{started: make(chan slog.Record, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, options{addr: "127.0.0.1:0", store: "memory", dev: true}, slog.New(rec))
-	}()
+	_, started, cancel, done := startRun(t)
 	var addr string
-	select {
-	case started := <-rec.started:
-		started.Attrs(func(a slog.Attr) bool {
-			if a.Key == "addr" {
-				addr = a.Value.String()
-			}
-			return true
-		})
-	case err := <-done:
-		t.Fatalf("run ended before listening: %v", err)
-	}
+	started.Attrs(func(a slog.Attr) bool {
+		if a.Key == "addr" {
+			addr = a.Value.String()
+		}
+		return true
+	})
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -351,19 +351,8 @@ func TestDevOutbox(t *testing.T) {
 // where it listens and that the dev outbox is on, the server answers there,
 // and it stops when its context ends.
 func TestRun(t *testing.T) {
-	rec := &recorder{started: make(chan slog.Record, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
+	rec, started, cancel, done := startRun(t)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, options{addr: "127.0.0.1:0", store: "memory", dev: true}, slog.New(rec))
-	}()
-	var started slog.Record
-	select {
-	case started = <-rec.started:
-	case err := <-done:
-		t.Fatalf("run ended before listening: %v", err)
-	}
 	attrs := map[string]string{}
 	started.Attrs(func(a slog.Attr) bool { attrs[a.Key] = a.Value.String(); return true })
 	if !strings.HasPrefix(attrs["addr"], "127.0.0.1:") || attrs["addr"] == "127.0.0.1:0" || attrs["dev_outbox"] != "on" {
@@ -565,4 +554,24 @@ func TestMetrics(t *testing.T) {
 			t.Fatalf("/metrics: %d, no %q in:\n%s", res.StatusCode, want, body)
 		}
 	}
+}
+
+// startRun runs the example as main does, on a free loopback port with the
+// memory store and the dev outbox, and returns once it listens: its log,
+// the startup line, what ends it, and where run's error arrives.
+func startRun(t *testing.T) (rec *recorder, started slog.Record, cancel context.CancelFunc, done chan error) {
+	t.Helper()
+	rec = &recorder{started: make(chan slog.Record, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done = make(chan error, 1)
+	go func() {
+		done <- run(ctx, options{addr: "127.0.0.1:0", store: "memory", dev: true}, slog.New(rec))
+	}()
+	select {
+	case started = <-rec.started:
+	case err := <-done:
+		cancel()
+		t.Fatalf("run ended before listening: %v", err)
+	}
+	return rec, started, cancel, done
 }
