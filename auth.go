@@ -287,6 +287,17 @@ type Event struct {
 	Reason    string // for failures: e.g. "unknown_user", "wrong_password"
 }
 
+// trace begins the service call named call (Config.Trace): the call's
+// context, and what to call with its error as it ends.
+func (a *Auth) trace(ctx context.Context, call string) (context.Context, func(error)) {
+	if a.cfg.Trace == nil {
+		return ctx, endNothing
+	}
+	return a.cfg.Trace(ctx, call)
+}
+
+func endNothing(error) {}
+
 // emit records e with the client ctx carries, in the log and through
 // Config.OnEvent.
 func (a *Auth) emit(ctx context.Context, e Event) {

@@ -21,7 +21,9 @@ import (
 // required iat; exact, unrepeated names), then that its etag is the user's
 // current etag and its family is live. docs/api.md lists every rule. It
 // fails with ErrInvalidToken, or ErrUnavailable when the store cannot tell.
-func (a *Auth) Authenticate(ctx context.Context, accessToken string) (Claims, error) {
+func (a *Auth) Authenticate(ctx context.Context, accessToken string) (_ Claims, err error) {
+	ctx, end := a.trace(ctx, "Authenticate")
+	defer func() { end(err) }()
 	p, err := a.authenticate(ctx, accessToken)
 	if err != nil {
 		return Claims{}, err

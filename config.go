@@ -222,6 +222,14 @@ type Config struct {
 	// Optional. Default: none.
 	OnEvent func(Event)
 
+	// Trace, when set, is called as each service call begins (Login,
+	// Refresh, Authenticate, CreateUser, …: the Go methods the handlers
+	// call) with the call's name, and the function it returns as the call
+	// ends, with its error (nil on success). The ctx it returns is the
+	// call's. The tracing subpackage makes each an OpenTelemetry span.
+	// Optional. Default: none.
+	Trace func(ctx context.Context, call string) (context.Context, func(err error))
+
 	// OnHashWait is told, for each password hash or check, how long it
 	// waited for one of the HashConcurrency slots (0 when one was free):
 	// the queue a login flood builds. Called synchronously, off the hash.

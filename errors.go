@@ -181,6 +181,15 @@ func errorResponse(err error) (int, errorBody) {
 	return http.StatusServiceUnavailable, errorBody{Error: "unavailable", Message: "The service is temporarily unavailable.", Code: http.StatusServiceUnavailable}
 }
 
+// ErrorCode is the error code of fiberauth's JSON answer to err
+// (docs/api.md: invalid_token, rate_limited, …; unavailable for an error
+// that is none of fiberauth's), for a host's logs, metrics and traces: it
+// carries nothing of the request.
+func ErrorCode(err error) string {
+	_, b := errorResponse(err)
+	return b.Error
+}
+
 // WriteError answers err in fiberauth's error shape (docs/api.md), for host
 // routes that want their errors to look like fiberauth's: a *FieldError is a
 // 400 with where and reason, a sentinel of this package its own status, and

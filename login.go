@@ -46,7 +46,9 @@ type LoginInput struct {
 // wrong name or password (about the same time whether or not the account
 // exists), ErrRateLimited (a *RateLimitError) over a limit, and
 // ErrEmailNotVerified where Config.RequireVerifiedEmail wants it.
-func (a *Auth) Login(ctx context.Context, in LoginInput) (SignIn, error) {
+func (a *Auth) Login(ctx context.Context, in LoginInput) (_ SignIn, err error) {
+	ctx, end := a.trace(ctx, "Login")
+	defer func() { end(err) }()
 	name, err := normalizeName(in.Name)
 	if err != nil {
 		return SignIn{}, err
@@ -193,7 +195,9 @@ type ChallengeInput struct {
 // answer fails with ErrInvalidGrant and counts against the challenge
 // (CodeMaxAttempts burn it) and, for codes, against the account's limit on
 // wrong codes. Answering ChallengeNewPassword may lead to ChallengeMFA.
-func (a *Auth) CompleteChallenge(ctx context.Context, in ChallengeInput) (SignIn, error) {
+func (a *Auth) CompleteChallenge(ctx context.Context, in ChallengeInput) (_ SignIn, err error) {
+	ctx, end := a.trace(ctx, "CompleteChallenge")
+	defer func() { end(err) }()
 	if err := required("session", in.Session); err != nil {
 		return SignIn{}, err
 	}

@@ -183,7 +183,9 @@ type TOTPSetup struct {
 // SetupTOTP makes a new TOTP secret for the caller's user once the current
 // password checks out (up.Password), to be confirmed by EnableTOTP. It does
 // not switch 2FA on; while 2FA is on it fails with ErrMFAEnabled.
-func (a *Auth) SetupTOTP(ctx context.Context, caller Claims, up StepUp) (TOTPSetup, error) {
+func (a *Auth) SetupTOTP(ctx context.Context, caller Claims, up StepUp) (_ TOTPSetup, err error) {
+	ctx, end := a.trace(ctx, "SetupTOTP")
+	defer func() { end(err) }()
 	u, err := a.stepUp(ctx, caller, up, false)
 	if err != nil {
 		return TOTPSetup{}, err
@@ -217,7 +219,9 @@ func (a *Auth) SetupTOTP(ctx context.Context, caller Claims, up StepUp) (TOTPSet
 // which exist nowhere else: show them once. The etag changes and every
 // other session of the user ends, so that whoever held one must pass the
 // second factor from now on.
-func (a *Auth) EnableTOTP(ctx context.Context, caller Claims, code string, up StepUp) ([]string, error) {
+func (a *Auth) EnableTOTP(ctx context.Context, caller Claims, code string, up StepUp) (_ []string, err error) {
+	ctx, end := a.trace(ctx, "EnableTOTP")
+	defer func() { end(err) }()
 	if err := required("code", code); err != nil {
 		return nil, err
 	}
@@ -260,7 +264,9 @@ func (a *Auth) EnableTOTP(ctx context.Context, caller Claims, code string, up St
 // TOTP or recovery code check out (ErrInvalidCredentials for a wrong
 // password, ErrInvalidGrant for a wrong code); the etag changes. Without
 // 2FA on, the password alone forgets a secret SetupTOTP made.
-func (a *Auth) DisableTOTP(ctx context.Context, caller Claims, up StepUp) error {
+func (a *Auth) DisableTOTP(ctx context.Context, caller Claims, up StepUp) (err error) {
+	ctx, end := a.trace(ctx, "DisableTOTP")
+	defer func() { end(err) }()
 	if _, err := a.stepUp(ctx, caller, up, true); err != nil {
 		return err
 	}
@@ -280,7 +286,9 @@ func (a *Auth) DisableTOTP(ctx context.Context, caller Claims, up StepUp) error 
 // once the current password and a current TOTP or recovery code check out,
 // and answers them (show them once); the old ones stop working and the
 // etag changes. Without 2FA on it fails with ErrInvalidRequest.
-func (a *Auth) RegenerateRecoveryCodes(ctx context.Context, caller Claims, up StepUp) ([]string, error) {
+func (a *Auth) RegenerateRecoveryCodes(ctx context.Context, caller Claims, up StepUp) (_ []string, err error) {
+	ctx, end := a.trace(ctx, "RegenerateRecoveryCodes")
+	defer func() { end(err) }()
 	u, err := a.stepUp(ctx, caller, up, true)
 	if err != nil {
 		return nil, err

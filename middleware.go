@@ -157,14 +157,13 @@ func principalOf(c *fiber.Ctx) *principal {
 
 // bearerToken extracts the token from an Authorization header value.
 func bearerToken(h string) (string, error) {
-	return schemeToken(fiber.HeaderAuthorization, "Bearer", h)
+	return schemeToken(fiber.HeaderAuthorization, "Bearer ", h)
 }
 
-// schemeToken extracts the token from the value h of header: the scheme,
-// matched case-insensitively (RFC 7235), a space, the token.
-// errTokenMissing when h is of another scheme, or has no token.
-func schemeToken(header, scheme, h string) (string, error) {
-	prefix := scheme + " "
+// schemeToken extracts the token from the value h of header: prefix (the
+// scheme and a space), matched case-insensitively (RFC 7235), then the
+// token. errTokenMissing when h is of another scheme, or has no token.
+func schemeToken(header, prefix, h string) (string, error) {
 	if len(h) > maxTokenLength+len(prefix) {
 		return "", &FieldError{Where: header, Reason: "malformed", Err: ErrInvalidToken,
 			Msg: fmt.Sprintf("The %s header must be at most %d bytes.", header, maxTokenLength)}
@@ -242,11 +241,12 @@ func (a *Auth) checkCookieRequest(c *fiber.Ctx, p *principal) error {
 // tokenSource is one place TokenLookup names: a header (with its scheme,
 // or none) or a cookie.
 type tokenSource struct {
-	header, cookie, scheme string
+	header, cookie string
+	prefix         string // the scheme and a space; "" for a bare token
 }
 
 // defaultTokenSources is the Authorization header's bearer token.
-var defaultTokenSources = []tokenSource{{header: fiber.HeaderAuthorization, scheme: "Bearer"}}
+var defaultTokenSources = []tokenSource{{header: fiber.HeaderAuthorization, prefix: "Bearer "}}
 
 // parseTokenLookup parses MiddlewareConfig.TokenLookup and AuthScheme.
 func parseTokenLookup(lookup string, scheme *string) ([]tokenSource, error) {
@@ -264,10 +264,10 @@ func parseTokenLookup(lookup string, scheme *string) ([]tokenSource, error) {
 		case "header":
 			s := tokenSource{header: name}
 			switch {
-			case scheme != nil:
-				s.scheme = *scheme
-			case strings.EqualFold(name, fiber.HeaderAuthorization):
-				s.scheme = "Bearer"
+			case scheme != nil && *scheme != "":
+				s.prefix = *scheme + " "
+			case scheme == nil && strings.EqualFold(name, fiber.HeaderAuthorization):
+				s.prefix = "Bearer "
 			}
 			sources = append(sources, s)
 		case "cookie":
@@ -296,14 +296,14 @@ func lookupToken(c *fiber.Ctx, sources []tokenSource) (token string, fromCookie 
 		if v == "" {
 			continue
 		}
-		if s.scheme == "" {
+		if s.prefix == "" {
 			if len(v) > maxTokenLength {
 				return "", false, &FieldError{Where: s.header, Reason: "malformed", Err: ErrInvalidToken,
 					Msg: fmt.Sprintf("The %s header must be at most %d bytes.", s.header, maxTokenLength)}
 			}
 			return strings.TrimSpace(v), false, nil
 		}
-		t, err := schemeToken(s.header, s.scheme, v)
+		t, err := schemeToken(s.header, s.prefix, v)
 		if errors.Is(err, errTokenMissing) {
 			continue // another scheme: not this source's
 		}

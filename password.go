@@ -103,7 +103,9 @@ type PasswordChangeInput struct {
 // it answers. The caller's previous refresh token gets no replay: within
 // Config.ReuseGrace it is ErrInvalidGrant (a refresh that was in flight
 // ends nothing), later it is reuse.
-func (a *Auth) ChangePassword(ctx context.Context, caller Claims, in PasswordChangeInput) (Tokens, error) {
+func (a *Auth) ChangePassword(ctx context.Context, caller Claims, in PasswordChangeInput) (_ Tokens, err error) {
+	ctx, end := a.trace(ctx, "ChangePassword")
+	defer func() { end(err) }()
 	if err := checkPresentedPassword("previous_password", in.PreviousPassword); err != nil {
 		return Tokens{}, err
 	}
@@ -157,8 +159,10 @@ func (a *Auth) ChangePassword(ctx context.Context, caller Claims, in PasswordCha
 // sends nothing for an unknown or disabled account. Over
 // Config.MaxResetRequestsPerIP calls an hour from the client's network it
 // fails with ErrRateLimited.
-func (a *Auth) StartPasswordReset(ctx context.Context, name string) error {
-	name, err := normalizeName(name)
+func (a *Auth) StartPasswordReset(ctx context.Context, name string) (err error) {
+	ctx, end := a.trace(ctx, "StartPasswordReset")
+	defer func() { end(err) }()
+	name, err = normalizeName(name)
 	if err != nil {
 		return err
 	}
@@ -205,7 +209,9 @@ type PasswordResetInput struct {
 // wrong codes. It also marks the email verified (the code proved the
 // mailbox), revokes every family and changes the etag. A wrong, spent or
 // expired code, or an unknown account, fails with ErrInvalidGrant.
-func (a *Auth) ResetPassword(ctx context.Context, in PasswordResetInput) error {
+func (a *Auth) ResetPassword(ctx context.Context, in PasswordResetInput) (err error) {
+	ctx, end := a.trace(ctx, "ResetPassword")
+	defer func() { end(err) }()
 	name, err := normalizeName(in.Name)
 	if err != nil {
 		return err

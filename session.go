@@ -148,7 +148,9 @@ func (in *RefreshInput) check() error {
 // family is revoked and Refresh fails with ErrRefreshTokenReused. A token
 // that is unknown, expired or revoked, or whose user is disabled, fails with
 // ErrInvalidGrant.
-func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (Tokens, error) {
+func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (_ Tokens, err error) {
+	ctx, end := a.trace(ctx, "Refresh")
+	defer func() { end(err) }()
 	sid, gen, err := a.refreshTokenOf(in)
 	if err != nil {
 		return Tokens{}, err
@@ -406,11 +408,10 @@ type LogoutInput struct {
 // do its access tokens, at once in this process and in others whose store
 // has Notifier (within Config.CacheTTL in others otherwise). A refresh
 // token whose family is not live fails with ErrInvalidGrant.
-func (a *Auth) Logout(ctx context.Context, in LogoutInput) error {
-	var (
-		s   Session
-		err error
-	)
+func (a *Auth) Logout(ctx context.Context, in LogoutInput) (err error) {
+	ctx, end := a.trace(ctx, "Logout")
+	defer func() { end(err) }()
+	var s Session
 	if in.Caller != nil {
 		s, err = a.callerSession(ctx, *in.Caller)
 	} else {
@@ -449,7 +450,9 @@ func (a *Auth) callerSession(ctx context.Context, caller Claims) (Session, error
 // RevokeRefreshToken ends the family of a refresh token (RFC 7009). A token
 // that is unknown or whose family is not live is no error: the answer tells
 // nothing about it.
-func (a *Auth) RevokeRefreshToken(ctx context.Context, in RefreshInput) error {
+func (a *Auth) RevokeRefreshToken(ctx context.Context, in RefreshInput) (err error) {
+	ctx, end := a.trace(ctx, "RevokeRefreshToken")
+	defer func() { end(err) }()
 	s, err := a.liveSessionByToken(ctx, in)
 	if errors.Is(err, ErrInvalidGrant) {
 		return nil
@@ -465,7 +468,9 @@ func (a *Auth) RevokeRefreshToken(ctx context.Context, in RefreshInput) error {
 }
 
 // LogoutAll ends every session family of the caller's user.
-func (a *Auth) LogoutAll(ctx context.Context, caller Claims) error {
+func (a *Auth) LogoutAll(ctx context.Context, caller Claims) (err error) {
+	ctx, end := a.trace(ctx, "LogoutAll")
+	defer func() { end(err) }()
 	if err := checkCaller(caller); err != nil {
 		return err
 	}
@@ -478,7 +483,9 @@ func (a *Auth) LogoutAll(ctx context.Context, caller Claims) error {
 
 // Sessions returns the caller's user's live session families, oldest
 // first.
-func (a *Auth) Sessions(ctx context.Context, caller Claims) ([]Session, error) {
+func (a *Auth) Sessions(ctx context.Context, caller Claims) (_ []Session, err error) {
+	ctx, end := a.trace(ctx, "Sessions")
+	defer func() { end(err) }()
 	if err := checkCaller(caller); err != nil {
 		return nil, err
 	}
@@ -489,7 +496,9 @@ func (a *Auth) Sessions(ctx context.Context, caller Claims) ([]Session, error) {
 // EndSession ends one of the caller's user's live families. Another user's
 // family, an unknown id or a family that is no longer live fail alike with
 // ErrNotFound.
-func (a *Auth) EndSession(ctx context.Context, caller Claims, sessionID string) error {
+func (a *Auth) EndSession(ctx context.Context, caller Claims, sessionID string) (err error) {
+	ctx, end := a.trace(ctx, "EndSession")
+	defer func() { end(err) }()
 	if err := checkCaller(caller); err != nil {
 		return err
 	}
@@ -511,7 +520,9 @@ func (a *Auth) EndSession(ctx context.Context, caller Claims, sessionID string) 
 }
 
 // Me returns the caller's user and session family, as they are now.
-func (a *Auth) Me(ctx context.Context, caller Claims) (User, Session, error) {
+func (a *Auth) Me(ctx context.Context, caller Claims) (_ User, _ Session, err error) {
+	ctx, end := a.trace(ctx, "Me")
+	defer func() { end(err) }()
 	s, err := a.callerSession(ctx, caller)
 	if err != nil {
 		return User{}, Session{}, err

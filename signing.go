@@ -95,7 +95,9 @@ func (a *Auth) useSigningKeys() error {
 // another reload for an unknown kid began there less than a second
 // before, from the first one after that second (keyring.go). ErrNotRotatable when fiberauth does not generate the keys
 // (Config.SigningAlgorithm is not set).
-func (a *Auth) RotateSigningKey(ctx context.Context) error {
+func (a *Auth) RotateSigningKey(ctx context.Context) (err error) {
+	ctx, end := a.trace(ctx, "RotateSigningKey")
+	defer func() { end(err) }()
 	r := a.tokens.ring
 	if r == nil || r.store == nil {
 		return ErrNotRotatable

@@ -30,7 +30,9 @@ const maxDisplayNameLength = 256
 // public), and ErrRateLimited over Config.MaxSignupsPerIP an hour for the
 // client's network. Past Config.MaxCodeSends an hour for one address it
 // sends nothing, and answers the same.
-func (a *Auth) Signup(ctx context.Context, in SignupInput) error {
+func (a *Auth) Signup(ctx context.Context, in SignupInput) (err error) {
+	ctx, end := a.trace(ctx, "Signup")
+	defer func() { end(err) }()
 	if !a.cfg.AllowSignup {
 		return ErrSignupDisabled
 	}
@@ -110,7 +112,9 @@ type ConfirmEmailInput struct {
 // ConfirmEmail marks the email verified with the code Signup sent, under
 // the limit on wrong codes; the etag changes. A wrong, spent or expired
 // code, or an unknown email, fails with ErrInvalidGrant.
-func (a *Auth) ConfirmEmail(ctx context.Context, in ConfirmEmailInput) error {
+func (a *Auth) ConfirmEmail(ctx context.Context, in ConfirmEmailInput) (err error) {
+	ctx, end := a.trace(ctx, "ConfirmEmail")
+	defer func() { end(err) }()
 	email, err := normalizeEmail("email", in.Email)
 	if err != nil {
 		return err

@@ -31,7 +31,9 @@ type NewUser struct {
 
 // CreateUser adds an account. It returns a *FieldError for an invalid email,
 // username or password and ErrConflict when the email or username is taken.
-func (a *Auth) CreateUser(ctx context.Context, nu NewUser) (User, error) {
+func (a *Auth) CreateUser(ctx context.Context, nu NewUser) (_ User, err error) {
+	ctx, end := a.trace(ctx, "CreateUser")
+	defer func() { end(err) }()
 	u, err := a.newUser(ctx, nu)
 	if err != nil {
 		return User{}, err
@@ -98,21 +100,27 @@ func (a *Auth) storeNewUser(ctx context.Context, u *User) error {
 }
 
 // UserByID returns the user with that id, or ErrNotFound.
-func (a *Auth) UserByID(ctx context.Context, id string) (User, error) {
+func (a *Auth) UserByID(ctx context.Context, id string) (_ User, err error) {
+	ctx, end := a.trace(ctx, "UserByID")
+	defer func() { end(err) }()
 	u, err := a.readUser(ctx, a.store.UserByID, id)
 	return u, storeErr("user by id", err)
 }
 
 // UserByEmail returns the user with that email (any case), or ErrNotFound.
-func (a *Auth) UserByEmail(ctx context.Context, email string) (User, error) {
+func (a *Auth) UserByEmail(ctx context.Context, email string) (_ User, err error) {
+	ctx, end := a.trace(ctx, "UserByEmail")
+	defer func() { end(err) }()
 	u, err := a.store.UserByEmail(ctx, foldName(email))
 	return u, storeErr("user by email", err)
 }
 
 // SetRoles replaces the user's roles. The etag changes, so access tokens
 // issued before stop working and clients refresh to pick up the new roles.
-func (a *Auth) SetRoles(ctx context.Context, userID string, roles []string) error {
-	_, err := a.modifyUser(ctx, userID, userChange{}, func(u *User) error {
+func (a *Auth) SetRoles(ctx context.Context, userID string, roles []string) (err error) {
+	ctx, end := a.trace(ctx, "SetRoles")
+	defer func() { end(err) }()
+	_, err = a.modifyUser(ctx, userID, userChange{}, func(u *User) error {
 		u.Roles = slices.Clone(roles)
 		return nil
 	})
@@ -124,8 +132,10 @@ func (a *Auth) SetRoles(ctx context.Context, userID string, roles []string) erro
 
 // DisableUser disables the account: its etag changes, every session family is
 // revoked, and login answers invalid_credentials from then on.
-func (a *Auth) DisableUser(ctx context.Context, userID string) error {
-	_, err := a.modifyUser(ctx, userID, userChange{revoke: true}, func(u *User) error {
+func (a *Auth) DisableUser(ctx context.Context, userID string) (err error) {
+	ctx, end := a.trace(ctx, "DisableUser")
+	defer func() { end(err) }()
+	_, err = a.modifyUser(ctx, userID, userChange{revoke: true}, func(u *User) error {
 		u.Disabled = true
 		return nil
 	})
@@ -136,8 +146,10 @@ func (a *Auth) DisableUser(ctx context.Context, userID string) error {
 }
 
 // EnableUser lets a disabled account sign in again.
-func (a *Auth) EnableUser(ctx context.Context, userID string) error {
-	_, err := a.modifyUser(ctx, userID, userChange{}, func(u *User) error {
+func (a *Auth) EnableUser(ctx context.Context, userID string) (err error) {
+	ctx, end := a.trace(ctx, "EnableUser")
+	defer func() { end(err) }()
+	_, err = a.modifyUser(ctx, userID, userChange{}, func(u *User) error {
 		u.Disabled = false
 		return nil
 	})
@@ -146,8 +158,10 @@ func (a *Auth) EnableUser(ctx context.Context, userID string) error {
 
 // MarkEmailVerified marks the user's email confirmed, as POST /email/confirm
 // does; the etag changes.
-func (a *Auth) MarkEmailVerified(ctx context.Context, userID string) error {
-	_, err := a.modifyUser(ctx, userID, userChange{}, func(u *User) error {
+func (a *Auth) MarkEmailVerified(ctx context.Context, userID string) (err error) {
+	ctx, end := a.trace(ctx, "MarkEmailVerified")
+	defer func() { end(err) }()
+	_, err = a.modifyUser(ctx, userID, userChange{}, func(u *User) error {
 		u.EmailVerified = true
 		return nil
 	})
@@ -157,7 +171,9 @@ func (a *Auth) MarkEmailVerified(ctx context.Context, userID string) error {
 // RevokeAllSessions ends every session family of the user; their access
 // tokens stop working at once in this process and in others whose store has
 // Notifier (within CacheTTL in others otherwise).
-func (a *Auth) RevokeAllSessions(ctx context.Context, userID string) error {
+func (a *Auth) RevokeAllSessions(ctx context.Context, userID string) (err error) {
+	ctx, end := a.trace(ctx, "RevokeAllSessions")
+	defer func() { end(err) }()
 	ids, err := a.store.RevokeUserSessions(ctx, userID, "", a.now())
 	if err != nil {
 		return storeErr("revoke user sessions", err)
