@@ -184,20 +184,7 @@ func TestBrowserSession(t *testing.T) {
 		t.Fatalf("profile shows %q", got)
 	}
 
-	ctx, cancelShot := step()
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 is PNG
-	cancelShot()
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	artifact := filepath.Join(t.TempDir(), "signed-in.png")
-	if err := os.WriteFile(artifact, shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("signed-in screenshot: %s", artifact)
-	if dir := os.Getenv("FIBERAUTH_SCREENSHOT_DIR"); dir != "" {
-		_ = os.WriteFile(filepath.Join(dir, "signed-in.png"), shot, 0o644)
-	}
+	saveScreenshot(t, step, "signed-in.png")
 
 	do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("view-home")))
 	if got := text("profile-email"); got != email {
@@ -235,6 +222,35 @@ func TestBrowserSession(t *testing.T) {
 	)
 	if status := profileStatus(t, base, other.access); status != 401 {
 		t.Fatalf("the ended session's token still gets %d", status)
+	}
+
+	// Sessions are named by device; "sign out all other sessions" ends
+	// every one but this.
+	second, third := apiLogin(t, base, email, password, iPhoneSafari), apiLogin(t, base, email, password, "curl/8.5.0")
+	do("list three sessions",
+		chromedp.Click(chromedp.ID("sessions-reload")),
+		chromedp.WaitVisible(chromedp.CSS(`#sessions li[data-id="`+third.sid+`"]`)),
+		chromedp.WaitVisible(chromedp.ID("sign-out-others")),
+	)
+	if here, _ := eval(`document.querySelector("#sessions li:has(.current) .device").textContent`).(string); !strings.HasPrefix(here, "Chrome on Linux") {
+		t.Fatalf("this device is listed as %q", here)
+	}
+	for sid, want := range map[string]string{second.sid: "Safari on iPhone", third.sid: "curl"} {
+		if there, _ := eval(`document.querySelector('#sessions li[data-id="` + sid + `"] .device').textContent`).(string); !strings.HasPrefix(there, want+" · ") {
+			t.Fatalf("a session is listed as %q, want %q", there, want)
+		}
+	}
+	saveScreenshot(t, step, "sessions.png")
+	do("sign out the other sessions",
+		chromedp.Click(chromedp.ID("sign-out-others")),
+		chromedp.WaitNotPresent(chromedp.CSS(`#sessions li[data-id="`+second.sid+`"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#sessions li[data-id="`+third.sid+`"]`)),
+		chromedp.WaitNotVisible(chromedp.ID("sign-out-others")),
+	)
+	for _, p := range []apiSession{second, third} {
+		if status := profileStatus(t, base, p.access); status != 401 {
+			t.Fatalf("a signed-out session's token still gets %d", status)
+		}
 	}
 
 	do("sign out",
@@ -325,12 +341,20 @@ func outboxCode(t *testing.T, base, email string) string {
 
 type apiSession struct{ access, sid string }
 
-func apiLogin(t *testing.T, base, email, password string) apiSession {
+// iPhoneSafari is the User-Agent of Safari on an iPhone.
+const iPhoneSafari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+
+// apiLogin signs in through the API, as another device whose User-Agent
+// is userAgent (a made-up one when none).
+func apiLogin(t *testing.T, base, email, password string, userAgent ...string) apiSession {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
 	req, _ := http.NewRequest("POST", base+"/auth/login", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "second-device")
+	if len(userAgent) > 0 {
+		req.Header.Set("User-Agent", userAgent[0])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -369,4 +393,24 @@ func refreshStatus(t *testing.T, base, token string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// saveScreenshot saves the page as name in the test's directory (and in
+// FIBERAUTH_SCREENSHOT_DIR when set), and says where in the test log.
+func saveScreenshot(t *testing.T, step func() (context.Context, context.CancelFunc), name string) {
+	t.Helper()
+	ctx, cancel := step()
+	defer cancel()
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 is PNG
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	artifact := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(artifact, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s: %s", name, artifact)
+	if dir := os.Getenv("FIBERAUTH_SCREENSHOT_DIR"); dir != "" {
+		_ = os.WriteFile(filepath.Join(dir, name), shot, 0o644)
+	}
 }

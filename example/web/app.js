@@ -148,16 +148,44 @@ function when(iso) {
   return isNaN(d) ? "" : d.toLocaleString();
 }
 
+// deviceName is a User-Agent as a person names a device: "Chrome on
+// Linux", "Safari on iPhone", "curl". The full string is the row's title.
+function deviceName(ua) {
+  if (!ua) return "Unknown device";
+  const browser =
+    /Edg\//.test(ua) ? "Edge" :
+    /OPR\/|Opera/.test(ua) ? "Opera" :
+    /Firefox\//.test(ua) ? "Firefox" :
+    /Chrome\/|Chromium\/|CriOS\//.test(ua) ? "Chrome" :
+    /Safari\//.test(ua) ? "Safari" :
+    /^curl\//.test(ua) ? "curl" :
+    /^Go-http-client\//.test(ua) ? "A Go program" : null;
+  const os =
+    /iPhone/.test(ua) ? "iPhone" :
+    /iPad/.test(ua) ? "iPad" :
+    /Android/.test(ua) ? "Android" :
+    /Windows/.test(ua) ? "Windows" :
+    /Mac OS X|Macintosh/.test(ua) ? "macOS" :
+    /CrOS/.test(ua) ? "ChromeOS" :
+    /Linux/.test(ua) ? "Linux" : null;
+  if (browser && os) return `${browser} on ${os}`;
+  return browser || os || ua.slice(0, 40);
+}
+
 async function loadSessions() {
   const data = await call("GET", AUTH + "/sessions", null, { auth: true });
   const list = $("sessions");
   list.replaceChildren();
+  let others = 0;
   for (const s of data.sessions) {
     const li = document.createElement("li");
     li.dataset.id = s.session_family_id;
+    li.title = s.user_agent || "";
     const info = document.createElement("span");
-    info.textContent = `${s.user_agent || "unknown device"} · ${s.ip} · since ${when(s.created_at)}`;
+    info.className = "device";
+    info.textContent = `${deviceName(s.user_agent)} · ${s.ip} · since ${when(s.created_at)}`;
     li.append(info);
+    if (!s.current) others++;
     if (s.current) {
       const here = document.createElement("span");
       here.className = "current";
@@ -172,6 +200,22 @@ async function loadSessions() {
       li.append(end);
     }
     list.append(li);
+  }
+  $("sign-out-others").hidden = others === 0;
+}
+
+// signOutOthers ends every session but this one.
+async function signOutOthers() {
+  try {
+    const data = await call("GET", AUTH + "/sessions", null, { auth: true });
+    const others = data.sessions.filter((s) => !s.current);
+    for (const s of others) {
+      await call("DELETE", AUTH + "/sessions/" + encodeURIComponent(s.session_family_id), null, { auth: true });
+    }
+    say(others.length === 1 ? "The other session was signed out." : `${others.length} other sessions were signed out.`);
+    await loadSessions();
+  } catch (e) {
+    say(e.message, true);
   }
 }
 
@@ -254,6 +298,7 @@ form("password-form", async () => {
 });
 
 $("sessions-reload").addEventListener("click", () => loadSessions().catch((e) => say(e.message, true)));
+$("sign-out-others").addEventListener("click", signOutOthers);
 
 $("logout-btn").addEventListener("click", async () => {
   try {
