@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/fiberauth/fiberauth"
 )
@@ -253,6 +254,43 @@ func TestBrowserSession(t *testing.T) {
 		}
 	}
 
+	// Two-factor authentication: set up from the QR code the page shows,
+	// turned on with a code from the authenticator, the recovery codes
+	// shown once.
+	do("set up two-factor authentication",
+		chromedp.SendKeys(chromedp.ID("mfa-setup-password"), password),
+		chromedp.Click(chromedp.ID("mfa-setup-btn")),
+		chromedp.WaitVisible(chromedp.ID("mfa-enable-form")),
+		chromedp.Poll[chromedp.Void](`document.getElementById("mfa-qr").complete && document.getElementById("mfa-qr").naturalWidth === 240`),
+	)
+	secret := text("mfa-secret")
+	if len(secret) < 16 {
+		t.Fatalf("the page shows the key %q", secret)
+	}
+	saveScreenshot(t, step, "2fa-setup.png")
+	code, err = totp.GenerateCode(secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	do("turn it on",
+		chromedp.SendKeys(chromedp.ID("mfa-enable-code"), code),
+		chromedp.Click(chromedp.ID("mfa-enable-btn")),
+		chromedp.WaitVisible(chromedp.CSS("#mfa-recovery-codes li")),
+	)
+	recovery, _ := eval(`Array.from(document.querySelectorAll("#mfa-recovery-codes li")).map((li) => li.textContent)`).([]any)
+	if len(recovery) != 10 {
+		t.Fatalf("the page shows %d recovery codes", len(recovery))
+	}
+	saveScreenshot(t, step, "2fa-recovery-codes.png")
+	do("the codes are saved",
+		chromedp.Click(chromedp.ID("mfa-recovery-done")),
+		chromedp.WaitVisible(chromedp.ID("mfa-on")),
+		chromedp.WaitNotVisible(chromedp.ID("mfa-setup-form")),
+	)
+	if n, _ := eval(`document.querySelectorAll("#mfa-recovery-codes li").length`).(float64); n != 0 {
+		t.Fatalf("the recovery codes are still in the page: %v", n)
+	}
+
 	do("sign out",
 		chromedp.Click(chromedp.ID("logout-btn")),
 		chromedp.WaitVisible(chromedp.ID("view-login")),
@@ -280,6 +318,19 @@ func TestBrowserSession(t *testing.T) {
 		t.Fatalf("the page says %q after a wrong password", got)
 	}
 	consoleErrors() // the 401 of the wrong password
+
+	// With 2FA on, the password leads to the second step; a recovery code
+	// passes it.
+	do("sign in with the second factor",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("login-password").value = ""; document.getElementById("message").hidden = true`),
+		chromedp.SendKeys(chromedp.ID("login-password"), password),
+		chromedp.Click(chromedp.ID("login-btn")),
+		chromedp.WaitVisible(chromedp.ID("view-mfa")),
+		chromedp.SendKeys(chromedp.ID("mfa-code"), recovery[0].(string)),
+		chromedp.Click(chromedp.ID("mfa-btn")),
+		chromedp.WaitVisible(chromedp.ID("view-home")),
+		chromedp.WaitVisible(chromedp.ID("mfa-on")),
+	)
 
 	// Without the dev outbox the page never asks for it, and tells the
 	// person to check their email.

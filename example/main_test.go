@@ -575,3 +575,48 @@ func startRun(t *testing.T) (rec *recorder, started slog.Record, cancel context.
 	}
 	return rec, started, cancel, done
 }
+
+// /api/2fa/qr draws the QR code of an otpauth://totp URL for a signed-in
+// caller, and refuses anything else.
+func TestQRCode(t *testing.T) {
+	c := newTestServer(t, options{})
+	post := func(access, body string) *http.Response {
+		t.Helper()
+		req := httptest.NewRequest("POST", "/api/2fa/qr", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if access != "" {
+			req.Header.Set("Authorization", "Bearer "+access)
+		}
+		res, err := c.srv.app.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	const url = `{"otpauth_url":"otpauth://totp/fiberauth:ada@example.com?secret=JBSWY3DPEHPK3PXP&issuer=fiberauth"}`
+	if res := post("", url); res.StatusCode != 401 {
+		t.Fatalf("without a token: %d", res.StatusCode)
+	}
+	access := signedIn(t, c)
+	res := post(access, url)
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/png" || !bytes.HasPrefix(body, []byte("\x89PNG")) || res.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("QR code: %d %s %q", res.StatusCode, res.Header, body[:min(len(body), 8)])
+	}
+	for _, bad := range []string{`{}`, `not json`, `{"otpauth_url":"https://example.com"}`, `{"otpauth_url":"otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP"}`, `{"otpauth_url":"otpauth://totp/x"}`, `{"otpauth_url":"` + strings.Repeat("a", 2000) + `"}`} {
+		if res := post(access, bad); res.StatusCode != 400 {
+			t.Fatalf("%.40s: %d, want 400", bad, res.StatusCode)
+		}
+	}
+}
+
+// signedIn creates a verified account on c's server and signs it in: its
+// access token.
+func signedIn(t *testing.T, c client) string {
+	t.Helper()
+	const email, pw = "qr@example.com", "correct horse battery"
+	if _, err := c.srv.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: email, Password: pw, Verified: true}); err != nil {
+		t.Fatal(err)
+	}
+	return c.must(200, "POST", "/auth/login", "", map[string]any{"email": email, "password": pw})["access"].(string)
+}

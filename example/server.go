@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/png"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 	"github.com/gofiber/fiber/v2/utils"
+	"github.com/pquerna/otp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -111,6 +113,9 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 		}
 		return c.JSON(fiber.Map{"user_id": u.ID, "email": u.Email})
 	})
+	// The QR code of an authenticator's otpauth:// URL (from /2fa/setup),
+	// for the page to show: rendered here, so no third party sees it.
+	api.Post("/2fa/qr", func(c *fiber.Ctx) error { return qrCode(c) })
 	admin := api.Group("/admin", auth.RequireRole("admin"))
 	admin.Get("/ping", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"ok": true})
@@ -253,6 +258,32 @@ func logSent(log *slog.Logger) func(context.Context, fiberauth.CodeMessage) erro
 	}
 }
 
+// qrCode answers the PNG QR code of the otpauth:// URL in the body
+// ({"otpauth_url": "…"}): 400 for anything else.
+func qrCode(c *fiber.Ctx) error {
+	var req struct {
+		URL string `json:"otpauth_url"`
+	}
+	if len(c.Body()) > 1024 || json.Unmarshal(c.Body(), &req) != nil {
+		return fiber.NewError(fiber.StatusBadRequest, "The body must be {\"otpauth_url\": \"otpauth://totp/…\"}.")
+	}
+	key, err := otp.NewKeyFromURL(req.URL)
+	if err != nil || key.Type() != "totp" || key.Secret() == "" {
+		return fiber.NewError(fiber.StatusBadRequest, "otpauth_url must be an otpauth://totp/ URL with a secret.")
+	}
+	img, err := key.Image(240, 240)
+	if err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, "That URL is too long for a QR code.")
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store") // it carries the secret
+	c.Type("png")
+	return c.Send(buf.Bytes())
+}
+
 // namedByAddress reports whether a Host header names the server by an IP
 // address or as localhost, not by a DNS name that could point anywhere.
 func namedByAddress(host string) bool {
@@ -320,7 +351,7 @@ func indexPage(outbox bool) []byte {
 // securityHeaders keeps the page's scripts to its own: no inline script, no
 // other origin, no framing.
 func securityHeaders(c *fiber.Ctx) error {
-	c.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	c.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 	c.Set("X-Content-Type-Options", "nosniff")
 	c.Set("Referrer-Policy", "no-referrer")
 	return c.Next()

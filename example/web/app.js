@@ -137,6 +137,7 @@ async function home() {
     $("profile-email").textContent = p.email;
     $("profile-id").textContent = p.user_id;
     await loadSessions();
+    await loadMFA();
   } catch (e) {
     if (e.status === 401 && (await refresh())) return home();
     say(e.message, true);
@@ -202,6 +203,55 @@ async function loadSessions() {
     list.append(li);
   }
   $("sign-out-others").hidden = others === 0;
+}
+
+// loadMFA shows whether two-factor authentication is on, or the form that
+// sets it up.
+async function loadMFA() {
+  const me = await call("GET", AUTH + "/me", null, { auth: true });
+  const on = !!me.user.mfa_enabled;
+  $("mfa-on").hidden = !on;
+  $("mfa-setup-form").hidden = on || !$("mfa-recovery").hidden;
+  $("mfa-enable-form").hidden = true;
+}
+
+let mfaPassword = "";   // between setup and enable only
+
+async function setupMFA() {
+  mfaPassword = $("mfa-setup-password").value;
+  const setup = await call("POST", AUTH + "/2fa/setup", { password: mfaPassword }, { auth: true });
+  $("mfa-setup-password").value = "";
+  const res = await fetch("/api/2fa/qr", {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Authorization: "Bearer " + access },
+    body: JSON.stringify({ otpauth_url: setup.otpauth_url }),
+  });
+  if (!res.ok) throw new Error(describe(null, res.status));
+  const old = $("mfa-qr").src;
+  $("mfa-qr").src = URL.createObjectURL(await res.blob());
+  if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+  $("mfa-secret").textContent = setup.secret;
+  $("mfa-setup-form").hidden = true;
+  $("mfa-enable-form").hidden = false;
+  $("mfa-enable-code").focus();
+}
+
+async function enableMFA() {
+  const data = await call("POST", AUTH + "/2fa/enable", { password: mfaPassword, code: $("mfa-enable-code").value.trim() }, { auth: true });
+  mfaPassword = "";
+  $("mfa-enable-code").value = "";
+  $("mfa-secret").textContent = "";
+  $("mfa-enable-form").hidden = true;
+  const list = $("mfa-recovery-codes");
+  list.replaceChildren(...data.recovery_codes.map((c) => Object.assign(document.createElement("li"), { textContent: c })));
+  $("mfa-recovery").hidden = false;
+  // The account changed (its etag), and the other sessions ended: a fresh
+  // access token, and the list again.
+  if (await refresh()) {
+    say("Two-factor authentication is on. Your other sessions were signed out.");
+    await loadSessions();
+    await loadMFA();
+  }
 }
 
 // signOutOthers ends every session but this one.
@@ -286,6 +336,21 @@ form("newpw-form", async () => {
   const data = await call("POST", AUTH + "/login/new-password", { session: challenge.session, email: challenge.email, new_password: $("newpw-password").value });
   $("newpw-password").value = "";
   await afterLogin(data, challenge.email);
+});
+
+form("mfa-setup-form", setupMFA);
+form("mfa-enable-form", async () => {
+  try {
+    await enableMFA();
+  } catch (e) {
+    if (e.code === "invalid_grant" || e.status === 400) e.message = "That code did not work. Check the app's clock and try the next code.";
+    throw e;
+  }
+});
+$("mfa-recovery-done").addEventListener("click", () => {
+  $("mfa-recovery-codes").replaceChildren();
+  $("mfa-recovery").hidden = true;
+  loadMFA().catch((e) => say(e.message, true));
 });
 
 form("password-form", async () => {
