@@ -270,8 +270,10 @@ const (
 	// sent); Reason names the limit: login_account, login_ip, code,
 	// code_ip, code_sends, reset_ip or signup_ip.
 	EventThrottled EventType = "throttled"
-	// EventChallenge: a login answered a challenge; Reason is its name
-	// (ChallengeMFA, ChallengeNewPassword).
+	// EventChallenge: a login's first step answered a challenge instead of
+	// tokens; Reason is its name (ChallengeMFA, ChallengeNewPassword). A
+	// challenge answered right is then EventLoginSucceeded, a wrong code
+	// EventLoginFailed with Reason "wrong_code".
 	EventChallenge EventType = "challenge"
 )
 

@@ -232,8 +232,9 @@ type Config struct {
 
 	// OnHashWait is told, for each password hash or check, how long it
 	// waited for one of the HashConcurrency slots (0 when one was free):
-	// the queue a login flood builds. Called synchronously, off the hash.
-	// Optional. Default: none.
+	// the queue a login flood builds. It is called on the request's
+	// goroutine, concurrently, with the slot already taken: keep it quick
+	// (a histogram's Observe). Optional. Default: none.
 	OnHashWait func(wait time.Duration)
 
 	// cheapHashing replaces PasswordHashParams with parameters far below

@@ -183,9 +183,12 @@ func errorResponse(err error) (int, errorBody) {
 
 // ErrorCode is the error code of fiberauth's JSON answer to err
 // (docs/api.md: invalid_token, rate_limited, …; unavailable for an error
-// that is none of fiberauth's), for a host's logs, metrics and traces: it
-// carries nothing of the request.
+// that is none of fiberauth's; "" for nil), for a host's logs, metrics and
+// traces: it carries nothing of the request.
 func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
 	_, b := errorResponse(err)
 	return b.Error
 }

@@ -27,7 +27,7 @@ type MountOption func(*mountConfig)
 
 type mountConfig struct {
 	cookie    bool      // WithCookieTransport
-	endpoints Endpoints // WithEndpoints; 0: EndpointsAll
+	endpoints Endpoints // EndpointsAll, or WithEndpoints's set
 }
 
 // Endpoints is a set of Mount's endpoint groups, for WithEndpoints.
@@ -91,8 +91,10 @@ type mount struct {
 // and, when access tokens are signed with asymmetric keys (SigningKeys,
 // SigningAlgorithm), GET /.well-known/jwks.json: their public keys.
 //
-// WithEndpoints mounts only some of them; without Config.SendCode the
-// password reset, signup and email confirmation endpoints are not mounted.
+// WithEndpoints mounts only some of them (the JWKS is not one of its
+// groups: it is mounted whenever there are asymmetric keys); without
+// Config.SendCode the password reset, signup and email confirmation
+// endpoints are not mounted.
 // With WithCookieTransport the refresh token travels in a cookie instead of
 // the body (for browsers). Each handler decodes its request, calls the Go
 // method of the same flow (Login, Refresh, …) and encodes the answer.

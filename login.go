@@ -380,6 +380,7 @@ func (a *Auth) failChallenge(ctx context.Context, ch *Challenge) error {
 	if err := a.challenges.FailChallenge(ctx, ch.Hash); err != nil && !errors.Is(err, ErrNotFound) {
 		return storeErr("fail challenge", err)
 	}
+	a.emit(ctx, Event{Type: EventLoginFailed, UserID: ch.UserID, Reason: "wrong_code"})
 	return ErrInvalidGrant
 }
 

@@ -474,7 +474,7 @@ func (a *Auth) LogoutAll(ctx context.Context, caller Claims) (err error) {
 	if err := checkCaller(caller); err != nil {
 		return err
 	}
-	if err := a.RevokeAllSessions(ctx, caller.Subject); err != nil {
+	if err := a.revokeAllSessions(ctx, caller.Subject); err != nil {
 		return err
 	}
 	a.emit(ctx, Event{Type: EventLogoutAll, UserID: caller.Subject, SessionID: caller.SessionID})
@@ -527,7 +527,7 @@ func (a *Auth) Me(ctx context.Context, caller Claims) (_ User, _ Session, err er
 	if err != nil {
 		return User{}, Session{}, err
 	}
-	u, err := a.UserByID(ctx, caller.Subject)
+	u, err := a.userByID(ctx, caller.Subject)
 	if err != nil {
 		return User{}, Session{}, err
 	}

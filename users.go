@@ -103,6 +103,11 @@ func (a *Auth) storeNewUser(ctx context.Context, u *User) error {
 func (a *Auth) UserByID(ctx context.Context, id string) (_ User, err error) {
 	ctx, end := a.trace(ctx, "UserByID")
 	defer func() { end(err) }()
+	return a.userByID(ctx, id)
+}
+
+// userByID is UserByID for the other calls (one traced call each).
+func (a *Auth) userByID(ctx context.Context, id string) (User, error) {
 	u, err := a.readUser(ctx, a.store.UserByID, id)
 	return u, storeErr("user by id", err)
 }
@@ -174,6 +179,11 @@ func (a *Auth) MarkEmailVerified(ctx context.Context, userID string) (err error)
 func (a *Auth) RevokeAllSessions(ctx context.Context, userID string) (err error) {
 	ctx, end := a.trace(ctx, "RevokeAllSessions")
 	defer func() { end(err) }()
+	return a.revokeAllSessions(ctx, userID)
+}
+
+// revokeAllSessions is RevokeAllSessions for the other calls.
+func (a *Auth) revokeAllSessions(ctx context.Context, userID string) error {
 	ids, err := a.store.RevokeUserSessions(ctx, userID, "", a.now())
 	if err != nil {
 		return storeErr("revoke user sessions", err)

@@ -544,6 +544,11 @@ func TestMetrics(t *testing.T) {
 	c := newTestServer(t, options{})
 	c.must(401, "POST", "/auth/login", "", map[string]any{"email": "nobody@example.com", "password": "correct horse battery"})
 	req := httptest.NewRequest("GET", "/metrics", nil)
+	if res, err := c.srv.app.Test(req, -1); err != nil || res.StatusCode != 403 {
+		t.Fatalf("/metrics to Host %s: %v %v, want 403", req.Host, res.StatusCode, err)
+	}
+	req = httptest.NewRequest("GET", "/metrics", nil)
+	req.Host = "127.0.0.1:3000"
 	res, err := c.srv.app.Test(req, -1)
 	if err != nil {
 		t.Fatal(err)

@@ -137,7 +137,14 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 			return c.JSON(fiber.Map{"messages": box.to(strings.ToLower(c.Query("to")))})
 		})
 	}
-	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	metricsHandler := adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	app.Get("/metrics", func(c *fiber.Ctx) error {
+		// As the dev outbox: not to a page on a name rebound to the server.
+		if !namedByAddress(c.Get(fiber.HeaderHost)) {
+			return fiber.NewError(fiber.StatusForbidden, "/metrics answers requests to localhost or an IP address only.")
+		}
+		return metricsHandler(c)
+	})
 	app.Get("/healthz", func(c *fiber.Ctx) error {
 		// A lookup of an id nobody has: ErrNotFound means the store answers.
 		if _, err := auth.UserByID(c.UserContext(), "healthz"); !errors.Is(err, fiberauth.ErrNotFound) {

@@ -8,12 +8,16 @@
 // Every label takes a value from a fixed set: no user id, address, token,
 // code or password ever becomes a label.
 //
-//	fiberauth_logins_total{outcome, reason}     sign-ins: outcome succeeded, failed or challenged;
-//	                                            reason why a login failed, or the challenge's name
+//	fiberauth_logins_total{outcome, reason}     sign-in steps: succeeded (tokens issued), failed (reason:
+//	                                            unknown_user, wrong_password, wrong_code, disabled, …)
+//	                                            or challenged (a first step that asked for a second;
+//	                                            reason: the challenge), which then also counts as
+//	                                            succeeded or failed
 //	fiberauth_refreshes_total                   refresh tokens rotated
 //	fiberauth_refresh_reuse_total               refresh tokens reused: families revoked
-//	fiberauth_throttled_total{limit}            requests over a limit, by limit
-//	fiberauth_challenges_total{challenge}       login challenges answered, by name
+//	fiberauth_throttled_total{limit}            requests over a limit, by limit (429s, and the codes
+//	                                            not sent past code_sends, answered 202)
+//	fiberauth_challenges_total{challenge}       login challenges issued, by name
 //	fiberauth_events_total{type}                every event, by type
 //	fiberauth_hash_queue_wait_seconds           how long password hashes waited for a slot
 package metrics
@@ -46,7 +50,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fiberauth_logins_total",
-			Help: "Sign-ins, by outcome (succeeded, failed, challenged) and reason (why one failed, or the challenge's name).",
+			Help: "Sign-in steps, by outcome (succeeded: tokens issued; failed, with why; challenged: a first step that asked for a second, with its name, which then also counts as succeeded or failed).",
 		}, []string{"outcome", "reason"}),
 		refreshes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "fiberauth_refreshes_total",
@@ -58,11 +62,11 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fiberauth_throttled_total",
-			Help: "Requests over a limit, by limit.",
+			Help: "Requests over a limit, by limit (429s, and codes not sent past code_sends).",
 		}, []string{"limit"}),
 		challenges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fiberauth_challenges_total",
-			Help: "Login challenges answered, by name.",
+			Help: "Login challenges issued, by name.",
 		}, []string{"challenge"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fiberauth_events_total",

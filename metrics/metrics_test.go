@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
@@ -70,6 +71,36 @@ func TestMetricsFollowTheFlows(t *testing.T) {
 	if ch, err := a.Login(ctx, fiberauth.LoginInput{Name: "bob@example.com", Password: pw}); err != nil || ch.Challenge == nil {
 		t.Fatalf("temporary password: %+v, %v", ch, err)
 	}
+	// Cy turns 2FA on; a sign-in with a wrong code is a failed login.
+	if _, err := a.CreateUser(ctx, fiberauth.NewUser{Email: "cy@example.com", Password: pw, Verified: true}); err != nil {
+		t.Fatal(err)
+	}
+	cy, err := a.Login(ctx, fiberauth.LoginInput{Name: "cy@example.com", Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller, err := a.Authenticate(ctx, cy.Tokens.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup, err := a.SetupTOTP(ctx, caller, fiberauth.StepUp{Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := totp.GenerateCode(setup.Secret, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.EnableTOTP(ctx, caller, code, fiberauth.StepUp{Password: pw}); err != nil {
+		t.Fatal(err)
+	}
+	mfa, err := a.Login(ctx, fiberauth.LoginInput{Name: "cy@example.com", Password: pw})
+	if err != nil || mfa.Challenge == nil {
+		t.Fatalf("login with 2FA on: %+v, %v", mfa, err)
+	}
+	if _, err := a.CompleteChallenge(ctx, fiberauth.ChallengeInput{Challenge: mfa.Challenge.Name, Session: mfa.Challenge.Session, Code: "000000"}); !errors.Is(err, fiberauth.ErrInvalidGrant) {
+		t.Fatalf("a wrong code: %v", err)
+	}
 	if _, err := a.Refresh(ctx, fiberauth.RefreshInput{RefreshToken: in.Tokens.RefreshToken}); err != nil {
 		t.Fatal(err)
 	}
@@ -85,11 +116,13 @@ func TestMetricsFollowTheFlows(t *testing.T) {
 		got  prometheus.Collector
 		want float64
 	}{
-		{"logins succeeded", m.logins.WithLabelValues("succeeded", ""), 1},
+		{"logins succeeded", m.logins.WithLabelValues("succeeded", ""), 2},
 		{"logins failed wrong_password", m.logins.WithLabelValues("failed", "wrong_password"), 2},
 		{"logins failed throttled", m.logins.WithLabelValues("failed", "throttled"), 1},
 		{"logins challenged", m.logins.WithLabelValues("challenged", fiberauth.ChallengeNewPassword), 1},
 		{"challenges", m.challenges.WithLabelValues(fiberauth.ChallengeNewPassword), 1},
+		{"logins challenged for 2FA", m.logins.WithLabelValues("challenged", fiberauth.ChallengeMFA), 1},
+		{"logins failed wrong_code", m.logins.WithLabelValues("failed", "wrong_code"), 1},
 		{"throttled login_account", m.throttled.WithLabelValues("login_account"), 1},
 		{"refreshes", m.refreshes, 1},
 		{"reuse", m.reuse, 1},
@@ -99,11 +132,11 @@ func TestMetricsFollowTheFlows(t *testing.T) {
 			t.Errorf("%s = %v, want %v", c.name, got, c.want)
 		}
 	}
-	// Each login that checked a password, and each user created, hashed
-	// once: 2 creations, 1 + 2 logins of ada (the throttled one hashes
-	// nothing) and 1 of bob.
-	if got := histogramCount(t, reg, "fiberauth_hash_queue_wait_seconds"); got != 6 || waits != 6 {
-		t.Errorf("hash waits: %d observed, %d told to the Config's hook; want 6", got, waits)
+	// Each password hash or check waited for a slot once: 3 creations,
+	// 1 + 2 logins of ada (the throttled one hashes nothing), 1 of bob, 2
+	// of cy and its 2 step-ups (setup, enable).
+	if got := histogramCount(t, reg, "fiberauth_hash_queue_wait_seconds"); got != 11 || waits != 11 {
+		t.Errorf("hash waits: %d observed, %d told to the Config's hook; want 11", got, waits)
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -48,10 +48,14 @@ func TestSpans(t *testing.T) {
 	if _, err := a.Login(ctx, fiberauth.LoginInput{Name: "ada@example.com", Password: "wrong password!"}); !errors.Is(err, fiberauth.ErrInvalidCredentials) {
 		t.Fatal(err)
 	}
-	if _, err := a.Authenticate(ctx, in.Tokens.AccessToken); err != nil {
+	claims, err := a.Authenticate(ctx, in.Tokens.AccessToken)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.Refresh(ctx, fiberauth.RefreshInput{RefreshToken: in.Tokens.RefreshToken}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Me(ctx, claims); err != nil { // one call: no span of the user lookup inside
 		t.Fatal(err)
 	}
 	parent.End()
@@ -81,11 +85,21 @@ func TestSpans(t *testing.T) {
 			t.Errorf("failed login: status %v, attributes %v", s.Status(), s.Attributes())
 		}
 	}
-	want := []string{"fiberauth.CreateUser", "fiberauth.Login", "fiberauth.Login", "fiberauth.Authenticate", "fiberauth.Refresh"}
+	want := []string{"fiberauth.CreateUser", "fiberauth.Login", "fiberauth.Login", "fiberauth.Authenticate", "fiberauth.Refresh", "fiberauth.Me"}
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Fatalf("spans %v, want %v", names, want)
 	}
-	if strings.Join(outer, " ") != "CreateUser Login Login Authenticate Refresh" {
+	if strings.Join(outer, " ") != "CreateUser Login Login Authenticate Refresh Me" {
 		t.Fatalf("the Config's own Trace saw %v", outer)
+	}
+}
+
+// ErrorCode names fiberauth's errors as the JSON answers do, and nil as
+// nothing.
+func TestErrorCode(t *testing.T) {
+	for err, want := range map[error]string{nil: "", fiberauth.ErrInvalidCredentials: "invalid_credentials", fiberauth.ErrRateLimited: "rate_limited", errors.New("driver: connection refused"): "unavailable"} {
+		if got := fiberauth.ErrorCode(err); got != want {
+			t.Errorf("ErrorCode(%v) = %q, want %q", err, got, want)
+		}
 	}
 }
