@@ -118,7 +118,7 @@ func storeErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, known := range []error{ErrNotFound, ErrConflict, ErrETagMismatch, ErrNotCurrent, ErrCodeMismatch, ErrCodeSpent, ErrStepUsed} {
+	for _, known := range []error{ErrNotFound, ErrConflict, ErrETagMismatch, ErrNotCurrent, ErrCodeMismatch, ErrCodeSpent, ErrStepUsed, ErrRateLimited} {
 		if errors.Is(err, known) {
 			return err
 		}
