@@ -57,10 +57,12 @@ var (
 // so an unreachable database answers 503 instead of hanging.
 const DefaultQueryTimeout = 5 * time.Second
 
-// sqlitePragmas are applied to every SQLite connection Open makes:
-//   - WAL, so readers never wait for the writer;
+// sqlitePragmas are applied to every SQLite connection Open makes, in this
+// order:
 //   - busy_timeout (the query timeout, see call), so a writer waits for the
-//     lock instead of failing with SQLITE_BUSY;
+//     lock instead of failing with SQLITE_BUSY; first, as switching to WAL
+//     takes a lock too (several processes opening a new file at once);
+//   - WAL, so readers never wait for the writer;
 //   - synchronous=FULL, so a rotation a client has seen survives power loss
 //     (NORMAL is faster but may lose the last transactions on power loss,
 //     which would bring back refresh tokens already rotated);
@@ -70,7 +72,7 @@ const DefaultQueryTimeout = 5 * time.Second
 //
 // They come first in the DSN, and the driver takes the first value of a
 // key, so a caller's query parameters cannot turn them off.
-const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(%d)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
+const sqlitePragmas = "_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
 
 // Store is a fiberauth.Store, with every optional capability, on a SQL
 // database. It is safe for concurrent use.
