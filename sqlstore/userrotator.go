@@ -45,7 +45,10 @@ var rotateIfUserSQLite = `UPDATE fiberauth_sessions ` + rotationSet + `
 func userSubqueries() string {
 	cols := strings.Split(userColumns, ",")
 	for i, c := range cols {
-		cols[i] = "(SELECT " + strings.TrimSpace(c) + " FROM fiberauth_users WHERE id = $8)"
+		c = strings.TrimSpace(c)
+		// Named, or the driver builds each column's name from the whole
+		// subquery on every call.
+		cols[i] = "(SELECT " + c + " FROM fiberauth_users WHERE id = $8) AS user_" + c
 	}
 	return strings.Join(cols, ", ")
 }
