@@ -173,7 +173,7 @@ func errorResponse(err error) (int, errorBody) {
 			if errors.As(err, &fe) {
 				b.Message, b.Where, b.Reason = fe.Msg, fe.Where, fe.Reason
 			} else if r.err == ErrInvalidToken {
-				b.Reason = tokenRefusal(err).reason
+				b.Reason = tokenRefusal(err)
 			}
 			return r.status, b
 		}
@@ -204,25 +204,28 @@ func (a *Auth) writeError(c *fiber.Ctx, err error) error { return writeErrorTo(c
 
 // writeErrorTo is writeError for an Auth or a Verifier, logging to log.
 func writeErrorTo(c *fiber.Ctx, log *slog.Logger, err error) error {
+	status, body := prepareError(c, log, err)
+	return c.Status(status).JSON(body)
+}
+
+// prepareError is what every answer to err does but write its body: it
+// logs a 503 and sets the headers that go with err (Retry-After for a
+// throttled or busy call, WWW-Authenticate for a refused token), and
+// returns the status and body.
+func prepareError(c *fiber.Ctx, log *slog.Logger, err error) (int, errorBody) {
 	status, body := errorResponse(err)
 	if status == http.StatusServiceUnavailable {
 		// Store errors carry no secrets: they are built from ids and driver
 		// messages, never from request values.
 		log.Error("fiberauth: request failed", "path", c.Path(), "err", err)
 	}
-	setErrorHeaders(c, status, err)
-	return c.Status(status).JSON(body)
-}
-
-// setErrorHeaders sets the headers that go with err's answer: Retry-After
-// for a throttled or busy call, WWW-Authenticate for a refused token.
-func setErrorHeaders(c *fiber.Ctx, status int, err error) {
 	if s, ok := retryAfterSeconds(err); ok {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(s))
 	}
-	if status == http.StatusUnauthorized && errors.Is(err, ErrInvalidToken) {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token", error_description="`+tokenRefusal(err).description+`"`)
+	if status == http.StatusUnauthorized && body.Error == "invalid_token" {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token", error_description="`+refusalDescriptions[body.Reason]+`"`)
 	}
+	return status, body
 }
 
 // RequestError is a request Middleware refuses, as its
@@ -245,12 +248,6 @@ func (e *RequestError) Error() string { return e.Message }
 // which Fiber's default error handler answers with that status.
 func (e *RequestError) Unwrap() []error { return []error{e.err, fiber.NewError(e.Status, e.Message)} }
 
-// requestError is err as a RequestError.
-func requestError(err error) *RequestError {
-	status, b := errorResponse(err)
-	return &RequestError{Status: status, Code: b.Error, Reason: b.Reason, Where: b.Where, Message: b.Message, err: err}
-}
-
 // Why an access token is refused, as a 401 invalid_token says it: reason
 // in the body and error_description in WWW-Authenticate (RFC 6750). They
 // tell a client what to do next (refresh, or sign in again) and nothing
@@ -268,20 +265,26 @@ var (
 	errTokenStale = errors.New("stale etag")
 )
 
-// refusal is a reason and its description.
-type refusal struct{ reason, description string }
+// refusalDescriptions are the error_description of each reason.
+var refusalDescriptions = map[string]string{
+	"missing":   "No access token was sent",
+	"malformed": "The access token is not valid",
+	"expired":   "The access token expired",
+	"revoked":   "The session has ended",
+	"stale":     "The account changed since the access token was issued",
+}
 
-// tokenRefusal is why err refuses an access token.
-func tokenRefusal(err error) refusal {
+// tokenRefusal is the reason err refuses an access token for.
+func tokenRefusal(err error) string {
 	switch {
 	case errors.Is(err, errTokenMissing):
-		return refusal{"missing", "No access token was sent"}
+		return "missing"
 	case errors.Is(err, jwt.ErrTokenExpired) || errors.Is(err, errKeyRetired):
-		return refusal{"expired", "The access token expired"}
+		return "expired"
 	case errors.Is(err, errTokenRevoked):
-		return refusal{"revoked", "The session has ended"}
+		return "revoked"
 	case errors.Is(err, errTokenStale):
-		return refusal{"stale", "The account changed since the access token was issued"}
+		return "stale"
 	}
-	return refusal{"malformed", "The access token is not valid"}
+	return "malformed"
 }

@@ -77,12 +77,8 @@ func (a *Auth) Middleware(config ...MiddlewareConfig) fiber.Handler {
 		if cfg.ErrorHandler == nil {
 			return a.writeError(c, err)
 		}
-		re := requestError(err)
-		if re.Status == http.StatusServiceUnavailable {
-			a.log.Error("fiberauth: request failed", "path", c.Path(), "err", err)
-		}
-		setErrorHeaders(c, re.Status, err)
-		return cfg.ErrorHandler(c, re)
+		status, b := prepareError(c, a.log, err)
+		return cfg.ErrorHandler(c, &RequestError{Status: status, Code: b.Error, Reason: b.Reason, Where: b.Where, Message: b.Message, err: err})
 	}
 	return func(c *fiber.Ctx) error {
 		if cfg.Next != nil && cfg.Next(c) {
