@@ -158,10 +158,11 @@ func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (_ Tokens, err erro
 	if t, done, err := a.refreshCached(ctx, in, sid, gen); done {
 		return t, err
 	}
-	s, u, hash, gen, err := a.familyWithUser(ctx, in)
+	s, u, err := a.familyWithUser(ctx, sid)
 	if err != nil {
 		return Tokens{}, err
 	}
+	hash := hashToken(in.RefreshToken)
 	if err := a.checkCSRF(&s, in); err != nil {
 		return Tokens{}, err
 	}
@@ -289,39 +290,44 @@ func (a *Auth) familyOf(ctx context.Context, in RefreshInput) (Session, []byte, 
 	if err != nil {
 		return Session{}, nil, 0, err
 	}
-	s, err := a.readSession(ctx, sid)
-	if errors.Is(err, ErrNotFound) {
-		return Session{}, nil, 0, ErrInvalidGrant
-	}
+	s, err := a.family(ctx, sid)
 	if err != nil {
-		return Session{}, nil, 0, storeErr("session by id", err)
+		return Session{}, nil, 0, err
 	}
 	return s, hashToken(in.RefreshToken), gen, nil
 }
 
-// familyWithUser is familyOf for Refresh, which needs the family's user
+// family reads the family sid; ErrInvalidGrant when it is gone.
+func (a *Auth) family(ctx context.Context, sid string) (Session, error) {
+	s, err := a.readSession(ctx, sid)
+	if errors.Is(err, ErrNotFound) {
+		return Session{}, ErrInvalidGrant
+	}
+	if err != nil {
+		return Session{}, storeErr("session by id", err)
+	}
+	return s, nil
+}
+
+// familyWithUser is family for Refresh, which needs the family's user
 // too: where the store reads both in one step (SessionUserReader), the user
 // comes with the family. It is nil otherwise, and when that read finds
-// nothing: familyOf then tells an unknown family from an unknown user, and
+// nothing: family then tells an unknown family from an unknown user, and
 // the caller reads the user as it would without the capability.
-func (a *Auth) familyWithUser(ctx context.Context, in RefreshInput) (Session, *User, []byte, int64, error) {
+func (a *Auth) familyWithUser(ctx context.Context, sid string) (Session, *User, error) {
 	if a.sessionUsers == nil {
-		s, hash, gen, err := a.familyOf(ctx, in)
-		return s, nil, hash, gen, err
-	}
-	sid, gen, err := a.refreshTokenOf(in)
-	if err != nil {
-		return Session{}, nil, nil, 0, err
+		s, err := a.family(ctx, sid)
+		return s, nil, err
 	}
 	s, u, err := a.readSessionWithUser(ctx, sid)
 	if errors.Is(err, ErrNotFound) {
-		s, hash, gen, err := a.familyOf(ctx, in)
-		return s, nil, hash, gen, err
+		s, err := a.family(ctx, sid)
+		return s, nil, err
 	}
 	if err != nil {
-		return Session{}, nil, nil, 0, storeErr("session with user", err)
+		return Session{}, nil, storeErr("session with user", err)
 	}
-	return s, &u, hashToken(in.RefreshToken), gen, nil
+	return s, &u, nil
 }
 
 // refreshTokenOf checks in and returns the family and generation of its
