@@ -8,6 +8,7 @@ import (
 	"github.com/fiberauth/fiberauth"
 	"github.com/fiberauth/fiberauth/internal/testdb"
 	"github.com/fiberauth/fiberauth/sqlstore"
+	"github.com/fiberauth/fiberauth/sqlstore/sqlite"
 )
 
 // 600 parallel refreshes, each of its own family, on a SQLite file store
@@ -25,7 +26,7 @@ func TestRefreshBurstSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	setupStore, err := sqlstore.New(fast, sqlstore.SQLite)
+	setupStore, err := sqlstore.New(fast, sqlite.Dialect)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestRefreshBurstSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	store, err := sqlstore.Open(context.Background(), "sqlite", path)
+	store, err := sqlstore.Open(context.Background(), sqlite.Dialect, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -363,7 +363,7 @@ var storeKinds = []struct {
 
 func openSQL(t testing.TB, db testdb.Database) fiberauth.Store {
 	t.Helper()
-	s, err := sqlstore.Open(context.Background(), db.Driver, db.DSN(t))
+	s, err := sqlstore.Open(context.Background(), db.Dialect, db.DSN(t))
 	if err != nil {
 		t.Fatalf("sqlstore.Open(%s): %v", db.Name, err)
 	}

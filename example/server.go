@@ -29,7 +29,8 @@ import (
 	"github.com/fiberauth/fiberauth"
 	"github.com/fiberauth/fiberauth/memstore"
 	"github.com/fiberauth/fiberauth/metrics"
-	"github.com/fiberauth/fiberauth/sqlstore"
+	"github.com/fiberauth/fiberauth/sqlstore/postgres"
+	"github.com/fiberauth/fiberauth/sqlstore/sqlite"
 )
 
 // server is the example app and what it must close.
@@ -166,7 +167,7 @@ func openStore(ctx context.Context, opts options) (fiberauth.Store, func() error
 	case "memory":
 		return memstore.New(), func() error { return nil }, nil
 	case "sqlite":
-		s, err := sqlstore.Open(ctx, "sqlite", opts.dsn)
+		s, err := sqlite.Open(ctx, opts.dsn)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -175,7 +176,7 @@ func openStore(ctx context.Context, opts options) (fiberauth.Store, func() error
 		if !strings.Contains(opts.dsn, "://") && !strings.Contains(opts.dsn, "=") {
 			return nil, nil, fmt.Errorf("-store postgres needs -dsn postgres://…, got %q", opts.dsn)
 		}
-		s, err := sqlstore.Open(ctx, "pgx", opts.dsn)
+		s, err := postgres.Open(ctx, opts.dsn)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fiberauth/fiberauth"
 	"github.com/fiberauth/fiberauth/sqlstore"
+	"github.com/fiberauth/fiberauth/sqlstore/postgres"
 )
 
 var secret = []byte("0123456789abcdef0123456789abcdef")
@@ -111,8 +112,8 @@ func TestTwoInstancesRefreshOneToken(t *testing.T) {
 			t.Parallel()
 			dsn := db.DSN(t)
 			clk := newClock()
-			a := newInstance(t, open(t, db.Driver, dsn), time.Second, clk)
-			b := newInstance(t, open(t, db.Driver, dsn), time.Second, clk)
+			a := newInstance(t, open(t, db.Dialect, dsn), time.Second, clk)
+			b := newInstance(t, open(t, db.Dialect, dsn), time.Second, clk)
 			if _, err := a.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {
 				t.Fatal(err)
 			}
@@ -176,8 +177,8 @@ func TestRevocationSeenByOtherInstance(t *testing.T) {
 			t.Parallel()
 			dsn := db.DSN(t)
 			clk := newClock()
-			a := newInstance(t, open(t, db.Driver, dsn), 500*time.Millisecond, clk)
-			b := newInstance(t, open(t, db.Driver, dsn), 500*time.Millisecond, clk)
+			a := newInstance(t, open(t, db.Dialect, dsn), 500*time.Millisecond, clk)
+			b := newInstance(t, open(t, db.Dialect, dsn), 500*time.Millisecond, clk)
 			if _, err := a.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {
 				t.Fatal(err)
 			}
@@ -296,7 +297,7 @@ func (p *proxy) up() {
 func TestDatabaseDownAndBack(t *testing.T) {
 	t.Parallel()
 	px, dsn := proxied(t, postgresDSN(t))
-	store := open(t, "pgx", dsn, sqlstore.WithQueryTimeout(2*time.Second))
+	store := open(t, postgres.Dialect, dsn, sqlstore.WithQueryTimeout(2*time.Second))
 	// No cache: every request asks the database.
 	in := newInstance(t, store, -1, newClock())
 	if _, err := in.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {
@@ -354,8 +355,8 @@ func TestThrottleSharedAcrossInstances(t *testing.T) {
 			t.Parallel()
 			dsn := db.DSN(t)
 			clk := newClock()
-			a := newInstance(t, open(t, db.Driver, dsn), time.Second, clk)
-			b := newInstance(t, open(t, db.Driver, dsn), time.Second, clk)
+			a := newInstance(t, open(t, db.Dialect, dsn), time.Second, clk)
+			b := newInstance(t, open(t, db.Dialect, dsn), time.Second, clk)
 			if _, err := a.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {
 				t.Fatal(err)
 			}

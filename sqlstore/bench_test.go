@@ -11,6 +11,8 @@ import (
 
 	"github.com/fiberauth/fiberauth"
 	"github.com/fiberauth/fiberauth/memstore"
+	"github.com/fiberauth/fiberauth/sqlstore/postgres"
+	"github.com/fiberauth/fiberauth/sqlstore/sqlite"
 )
 
 // benchStores are the stores the benchmarks compare; PostgreSQL only where
@@ -24,8 +26,8 @@ func benchStores() []struct {
 		open func(t testing.TB) fiberauth.Store
 	}{
 		{"memory", func(testing.TB) fiberauth.Store { return memstore.New() }},
-		{"sqlite", func(t testing.TB) fiberauth.Store { return open(t, "sqlite", sqliteDSN(t)) }},
-		{"postgres", func(t testing.TB) fiberauth.Store { return open(t, "pgx", postgresDSN(t)) }},
+		{"sqlite", func(t testing.TB) fiberauth.Store { return open(t, sqlite.Dialect, sqliteDSN(t)) }},
+		{"postgres", func(t testing.TB) fiberauth.Store { return open(t, postgres.Dialect, postgresDSN(t)) }},
 	}
 }
 

@@ -163,7 +163,7 @@ type floor struct {
 
 func newFloor(b *testing.B, store *sqlstore.Store, like *fiberauth.Session, clients int) *floor {
 	f := &floor{b: b, store: store, replay: make([]byte, len(like.Replay)), hashes: len(like.TokenHash)}
-	if sqlstore.DialectOf(store).String() == sqlstore.SQLite.String() {
+	if sqlstore.DialectName(store) == "sqlite" {
 		f.mu = new(sync.Mutex)
 	}
 	rand.Read(f.replay)

@@ -14,6 +14,8 @@ import (
 	"github.com/fiberauth/fiberauth"
 	"github.com/fiberauth/fiberauth/internal/testdb"
 	"github.com/fiberauth/fiberauth/sqlstore"
+	"github.com/fiberauth/fiberauth/sqlstore/postgres"
+	"github.com/fiberauth/fiberauth/sqlstore/sqlite"
 )
 
 // Two instances on one database, each with its own Store (its own pool and
@@ -74,7 +76,7 @@ var changeKinds = []string{"SetRoles", "reuse detected", "logout", "password cha
 func crossInstance(t testing.TB, db testdb.Database, trials int) map[string][]time.Duration {
 	t.Helper()
 	dsn := db.DSN(t)
-	a, b := newAuth(t, open(t, db.Driver, dsn)), newAuth(t, open(t, db.Driver, dsn))
+	a, b := newAuth(t, open(t, db.Dialect, dsn)), newAuth(t, open(t, db.Dialect, dsn))
 	ctx := context.Background()
 	u, err := a.CreateUser(ctx, fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true})
 	if err != nil {
@@ -213,8 +215,8 @@ func TestNoticesLostWhileListenerDown(t *testing.T) {
 	t.Parallel()
 	dsn := postgresDSN(t)
 	px, throughProxy := proxied(t, dsn)
-	a := newAuth(t, open(t, "pgx", dsn))
-	b := newAuth(t, open(t, "pgx", throughProxy, sqlstore.WithQueryTimeout(2*time.Second)))
+	a := newAuth(t, open(t, postgres.Dialect, dsn))
+	b := newAuth(t, open(t, postgres.Dialect, throughProxy, sqlstore.WithQueryTimeout(2*time.Second)))
 	tok := signedIn(t, a, b)
 	ctx := context.Background()
 
@@ -236,7 +238,7 @@ func TestNoticesLostWhileListenerDown(t *testing.T) {
 func TestSQLiteChangeLogGap(t *testing.T) {
 	t.Parallel()
 	dsn := sqliteDSN(t)
-	sa, sb := open(t, "sqlite", dsn), open(t, "sqlite", dsn)
+	sa, sb := open(t, sqlite.Dialect, dsn), open(t, sqlite.Dialect, dsn)
 	a, b := newAuth(t, sa), newAuth(t, sb)
 	tok := signedIn(t, a, b)
 	ctx := context.Background()
@@ -260,7 +262,7 @@ func TestSQLiteChangeLogGap(t *testing.T) {
 // subscribing (and with it fiberauth.New) is refused with a reason.
 func TestSQLitePollerNeedsTwoConnections(t *testing.T) {
 	t.Parallel()
-	s := open(t, "sqlite", sqliteDSN(t))
+	s := open(t, sqlite.Dialect, sqliteDSN(t))
 	s.DB().SetMaxOpenConns(1)
 	_, err := fiberauth.New(fiberauth.Config{Store: s, Secret: secret, Logger: slog.New(slog.DiscardHandler)})
 	if err == nil || !strings.Contains(err.Error(), "at least 2") {

@@ -32,7 +32,7 @@ func (s *Store) AddSigningKey(ctx context.Context, k fiberauth.StoredSigningKey)
 			VALUES ($1, $2, $3, $4, $5, $6)`, k.Generation, k.ID, k.Algorithm, k.Sealed, micros(k.CreatedAt), micros(k.NotBefore))
 		return err
 	})
-	if err != nil && s.d.isUnique(err) {
+	if err != nil && s.drv.IsUnique(err) {
 		return fiberauth.ErrConflict
 	}
 	return err

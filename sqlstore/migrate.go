@@ -50,7 +50,7 @@ func loadMigrations() ([]migration, error) {
 // transaction. On PostgreSQL an advisory lock makes processes that open the
 // database at once take turns; on SQLite each transaction holds the write
 // lock. Applying twice is a no-op.
-func migrate(ctx context.Context, db *sql.DB, d Dialect) (err error) {
+func migrate(ctx context.Context, db *sql.DB, d family) (err error) {
 	list, err := loadMigrations()
 	if err != nil {
 		return err

@@ -11,10 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/fiberauth/fiberauth"
+	"github.com/fiberauth/fiberauth/sqlstore/internal/driver"
 )
 
 // Change notices (fiberauth.Notifier). Every change that another instance
@@ -93,7 +91,7 @@ func (s *Store) announce(ctx context.Context, tx *sql.Tx, at time.Time, c fibera
 		return err
 	}
 	for _, p := range payloads {
-		if s.d.name == Postgres.name {
+		if s.pg {
 			_, err = tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, s.channel, p)
 		} else {
 			_, err = tx.ExecContext(ctx, `INSERT INTO fiberauth_changes (seq, at, payload)
@@ -213,7 +211,7 @@ func (s *Store) startListener() error {
 		run func()
 		err error
 	)
-	if s.d.name == Postgres.name {
+	if s.pg {
 		run, err = s.pgListener(ctx)
 	} else {
 		run, err = s.sqlitePoller(ctx)
@@ -242,11 +240,11 @@ const (
 
 // pgListener connects the listener and returns its loop.
 func (s *Store) pgListener(ctx context.Context) (func(), error) {
-	cfg, err := s.pgConfig(ctx)
+	connect, err := s.pgConnector(ctx)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := s.listen(ctx, cfg)
+	conn, err := s.listen(ctx, connect)
 	if err != nil {
 		return nil, err
 	}
@@ -255,16 +253,16 @@ func (s *Store) pgListener(ctx context.Context) (func(), error) {
 		for {
 			connected := time.Now()
 			for {
-				n, err := conn.WaitForNotification(ctx)
+				payload, err := conn.Wait(ctx)
 				if err != nil {
 					if ctx.Err() == nil {
 						s.log.Warn("sqlstore: the change listener lost its connection; reconnecting (until it is back, other instances' changes are seen within CacheTTL)", "err", err)
 					}
 					break
 				}
-				s.subs.tellPayload(n.Payload)
+				s.subs.tellPayload(payload)
 			}
-			_ = conn.Close(context.Background())
+			conn.Close()
 			// A connection that lasted keeps the next try quick; one that
 			// broke at once (a server that drops it) waits as after a
 			// failure, so that instances do not empty their caches in a loop.
@@ -280,7 +278,7 @@ func (s *Store) pgListener(ctx context.Context) (func(), error) {
 				case <-time.After(retry):
 				}
 				retry = min(2*retry, lastRetry)
-				if conn, err = s.listen(ctx, cfg); err == nil {
+				if conn, err = s.listen(ctx, connect); err == nil {
 					break
 				}
 				if retry == lastRetry && !warned {
@@ -294,9 +292,12 @@ func (s *Store) pgListener(ctx context.Context) (func(), error) {
 	}, nil
 }
 
-// pgConfig is the configuration of the pool's connections, for the
-// listener's own.
-func (s *Store) pgConfig(ctx context.Context) (*pgx.ConnConfig, error) {
+// pgConnector is how to open the listener's connections, configured as
+// those of the pool.
+func (s *Store) pgConnector(ctx context.Context) (driver.Listen, error) {
+	if s.drv.Listener == nil {
+		return nil, fmt.Errorf("sqlstore: the %s driver cannot listen for change notices", s.drv)
+	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	c, err := s.db.Conn(ctx)
@@ -304,38 +305,24 @@ func (s *Store) pgConfig(ctx context.Context) (*pgx.ConnConfig, error) {
 		return nil, fmt.Errorf("sqlstore: listener: %w", err)
 	}
 	defer c.Close()
-	var cfg *pgx.ConnConfig
+	var connect driver.Listen
 	err = c.Raw(func(dc any) error {
-		pc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("sqlstore: change notices need the pgx driver (github.com/jackc/pgx/v5/stdlib), not %T", dc)
-		}
-		cfg = pc.Conn().Config()
-		return nil
+		var err error
+		connect, err = s.drv.Listener(dc, listenerName(s.channel))
+		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	// The pool's connection delivers notices to itself: the listener's
-	// own buffers them for WaitForNotification.
-	cfg.OnNotification = nil
-	cfg.RuntimeParams["application_name"] = listenerName(s.channel)
-	return cfg, nil
+	return connect, err
 }
 
 // listenerName is the application_name of a listener's connection.
 func listenerName(channel string) string { return "fiberauth listener " + channel }
 
 // listen opens a connection that LISTENs on the store's channel.
-func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
+func (s *Store) listen(ctx context.Context, connect driver.Listen) (driver.Listening, error) {
 	cctx, cancel := s.call(ctx)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, cfg)
+	conn, err := connect(cctx, s.channel)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: listener: %w", err)
-	}
-	if _, err := conn.Exec(cctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize()); err != nil {
-		_ = conn.Close(context.Background())
 		return nil, fmt.Errorf("sqlstore: listener: %w", err)
 	}
 	return conn, nil

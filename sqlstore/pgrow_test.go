@@ -12,6 +12,7 @@ import (
 
 	"github.com/fiberauth/fiberauth"
 	"github.com/fiberauth/fiberauth/sqlstore"
+	"github.com/fiberauth/fiberauth/sqlstore/postgres"
 )
 
 // pgxConn is what pgx's stdlib connections do that database/sql uses.
@@ -50,7 +51,7 @@ func TestPostgresThroughAnotherDriver(t *testing.T) {
 	}
 	db := sql.OpenDB(opaqueConnector{connector})
 	t.Cleanup(func() { _ = db.Close() })
-	s, err := sqlstore.New(db, sqlstore.Postgres)
+	s, err := sqlstore.New(db, postgres.Dialect)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fiberauth/fiberauth"
 	"github.com/fiberauth/fiberauth/sqlstore"
+	"github.com/fiberauth/fiberauth/sqlstore/sqlite"
 )
 
 // eventually waits, without sleeping, until cond holds; it fails t after
@@ -56,7 +57,7 @@ func (in instance) refreshAnswer(t *testing.T, token string) refreshAnswer {
 func TestWriteQueueBound(t *testing.T) {
 	t.Parallel()
 	path := sqliteDSN(t)
-	store := open(t, "sqlite", path, sqlstore.WithMaxQueuedWrites(2))
+	store := open(t, sqlite.Dialect, path, sqlstore.WithMaxQueuedWrites(2))
 	in := newInstance(t, store, 0, nil)
 	ctx := context.Background()
 	if _, err := in.auth.CreateUser(ctx, fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {
@@ -97,7 +98,7 @@ func TestWriteQueueBound(t *testing.T) {
 
 func TestWithMaxQueuedWritesRefusesZero(t *testing.T) {
 	t.Parallel()
-	if _, err := sqlstore.Open(context.Background(), "sqlite", sqliteDSN(t), sqlstore.WithMaxQueuedWrites(0)); err == nil {
+	if _, err := sqlstore.Open(context.Background(), sqlite.Dialect, sqliteDSN(t), sqlstore.WithMaxQueuedWrites(0)); err == nil {
 		t.Fatal("a write queue bound of 0 was accepted")
 	}
 }
@@ -109,7 +110,7 @@ func TestWithMaxQueuedWritesRefusesZero(t *testing.T) {
 func TestSQLiteLockWaitBoundedByQueryTimeout(t *testing.T) {
 	t.Parallel()
 	path := sqliteDSN(t)
-	store := open(t, "sqlite", path, sqlstore.WithQueryTimeout(100*time.Millisecond))
+	store := open(t, sqlite.Dialect, path, sqlstore.WithQueryTimeout(100*time.Millisecond))
 	var busy int
 	if err := store.DB().QueryRow(`PRAGMA busy_timeout`).Scan(&busy); err != nil || busy != 100 {
 		t.Fatalf("busy_timeout = %d (%v); want the query timeout, 100 ms", busy, err)
@@ -132,7 +133,7 @@ func TestSQLiteLockWaitBoundedByQueryTimeout(t *testing.T) {
 // ends the transaction.
 func holdWriteLock(t *testing.T, path string) *sql.Tx {
 	t.Helper()
-	other, err := sql.Open("sqlite", sqlstore.SQLiteDSN(path))
+	other, err := sql.Open("sqlite", sqlite.DSN(path, sqlstore.DefaultQueryTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,7 +155,7 @@ func (s *Store) commitRotations(ctx context.Context, batch []*rotation) {
 // rotateOne does x by row and sets its answer.
 func (s *Store) rotateOne(x *rotation, row func(query string, args ...any) scanner) {
 	if x.check != nil {
-		rotateChecked(x, s.d.name == Postgres.name, row)
+		rotateChecked(x, s.pg, row)
 		return
 	}
 	x.out, x.err = rotateProbed(x.r, row)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fiberauth/fiberauth"
 	"github.com/fiberauth/fiberauth/sqlstore"
+	"github.com/fiberauth/fiberauth/sqlstore/sqlite"
 )
 
 // lockedSQLite is a SQLite store (counting its statements) whose database
@@ -17,7 +18,7 @@ import (
 func lockedSQLite(t *testing.T, families int, setup ...string) (s *sqlstore.Store, st *statements, unlock func()) {
 	t.Helper()
 	path := sqliteDSN(t)
-	s, st = countingStore(t, "sqlite", path)
+	s, st = countingStore(t, sqlite.Dialect, path)
 	ctx := context.Background()
 	now := time.Now()
 	if err := s.CreateUser(ctx, fiberauth.User{ID: "u1", Email: "ada@example.com", ETag: "e", CreatedAt: now, UpdatedAt: now}); err != nil {
@@ -34,7 +35,7 @@ func lockedSQLite(t *testing.T, families int, setup ...string) (s *sqlstore.Stor
 			t.Fatal(err)
 		}
 	}
-	other, err := sql.Open("sqlite", sqlstore.SQLiteDSN(path))
+	other, err := sql.Open("sqlite", sqlite.DSN(path, sqlstore.DefaultQueryTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}

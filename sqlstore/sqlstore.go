@@ -1,6 +1,10 @@
 // Package sqlstore is a fiberauth.Store over database/sql: SQLite embedded
 // (modernc.org/sqlite, pure Go) for one machine, PostgreSQL (pgx) for apps
-// that run several instances against one database.
+// that run several instances against one database. The drivers are in
+// packages of their own, so that a program links only the one it uses:
+//
+//	store, err := sqlite.Open(ctx, "fiberauth.db")        // sqlstore/sqlite
+//	store, err := postgres.Open(ctx, "postgres://app@db/app") // sqlstore/postgres
 //
 // Besides the core Store, a *Store has every optional capability: CodeStore,
 // ChallengeStore, AttemptStore, TOTPStore, KeyStore, Cleaner and Notifier,
@@ -35,10 +39,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/stdlib" // driver "pgx"
-	_ "modernc.org/sqlite"           // driver "sqlite"
-
 	"github.com/fiberauth/fiberauth"
+	"github.com/fiberauth/fiberauth/sqlstore/internal/driver"
 )
 
 var (
@@ -57,28 +59,13 @@ var (
 // so an unreachable database answers 503 instead of hanging.
 const DefaultQueryTimeout = 5 * time.Second
 
-// sqlitePragmas are applied to every SQLite connection Open makes, in this
-// order:
-//   - busy_timeout (the query timeout, see call), so a writer waits for the
-//     lock instead of failing with SQLITE_BUSY; first, as switching to WAL
-//     takes a lock too (several processes opening a new file at once);
-//   - WAL, so readers never wait for the writer;
-//   - synchronous=FULL, so a rotation a client has seen survives power loss
-//     (NORMAL is faster but may lose the last transactions on power loss,
-//     which would bring back refresh tokens already rotated);
-//   - _txlock=immediate, so every transaction takes the write lock at BEGIN:
-//     read-then-write transactions (CheckCode) take turns, and two writers
-//     never deadlock upgrading their locks.
-//
-// They come first in the DSN, and the driver takes the first value of a
-// key, so a caller's query parameters cannot turn them off.
-const sqlitePragmas = "_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
-
 // Store is a fiberauth.Store, with every optional capability, on a SQL
 // database. It is safe for concurrent use.
 type Store struct {
 	db        *sql.DB
-	d         Dialect
+	drv       *driver.Driver
+	pg        bool   // PostgreSQL, else SQLite
+	sql       family // what the SQL of pg or SQLite needs
 	ownDB     bool
 	timeout   time.Duration
 	closeOnce sync.Once
@@ -109,14 +96,6 @@ const DefaultMaxQueuedWrites = 4096
 
 // errWriteQueueFull is a write refused because too many are waiting.
 var errWriteQueueFull = fmt.Errorf("sqlstore: too many writes waiting for the database: %w", fiberauth.ErrBusy)
-
-// Connection pool bounds for Open: PostgreSQL gets enough connections for
-// the concurrency a server has, so that a burst queues for them instead of
-// opening hundreds; SQLite needs few (readers; writes take turns).
-const (
-	postgresMaxConns = 16
-	sqliteMaxConns   = 8
-)
 
 // Option configures a Store.
 type Option func(*options) error
@@ -189,39 +168,31 @@ func WithPollInterval(d time.Duration) Option {
 	}
 }
 
-// Open opens the database and migrates it. driver is "sqlite" (dsn: a file
-// path, optionally with query parameters; fiberauth's pragmas are added) or
-// "pgx" (dsn: a PostgreSQL URL or key=value string). Close closes it.
-func Open(ctx context.Context, driver, dsn string, opts ...Option) (*Store, error) {
+// Open opens the database at dsn with d's driver (sqlite.Dialect: a file
+// path, optionally with query parameters, to which fiberauth's pragmas are
+// added; postgres.Dialect: a PostgreSQL URL or key=value string), and
+// migrates it. Close closes it. sqlite.Open and postgres.Open are this with
+// their Dialect.
+func Open(ctx context.Context, d Dialect, dsn string, opts ...Option) (*Store, error) {
+	if d == nil || d.Driver() == nil {
+		return nil, errNoDialect
+	}
 	o, err := newOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	var d Dialect
-	switch driver {
-	case "sqlite":
-		d = SQLite
-		dsn = sqliteDSN(dsn, o.timeout)
-	case "pgx", "postgres":
-		d, driver = Postgres, "pgx"
-	default:
-		return nil, fmt.Errorf("sqlstore: unknown driver %q (want sqlite or pgx)", driver)
-	}
-	db, err := sql.Open(driver, dsn)
+	drv := d.Driver()
+	db, err := sql.Open(drv.SQLDriver, drv.DSN(dsn, o.timeout))
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open: %w", err)
 	}
-	conns := postgresMaxConns
-	if d.name == SQLite.name {
-		conns = sqliteMaxConns
-	}
-	db.SetMaxOpenConns(conns)
-	db.SetMaxIdleConns(conns)
+	db.SetMaxOpenConns(drv.MaxConns)
+	db.SetMaxIdleConns(drv.MaxConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: connect: %w", err)
 	}
-	s, err := newStore(ctx, db, d, o)
+	s, err := newStore(ctx, db, drv, o)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -230,34 +201,25 @@ func Open(ctx context.Context, driver, dsn string, opts ...Option) (*Store, erro
 	return s, nil
 }
 
-// sqliteDSN adds fiberauth's pragmas to a SQLite path or file: URI, with
-// busy_timeout set to timeout.
-func sqliteDSN(dsn string, timeout time.Duration) string {
-	path, query, _ := strings.Cut(dsn, "?")
-	if !strings.HasPrefix(path, "file:") {
-		path = "file:" + path
-	}
-	pragmas := fmt.Sprintf(sqlitePragmas, max(1, timeout.Milliseconds()))
-	if query != "" {
-		return path + "?" + pragmas + "&" + query
-	}
-	return path + "?" + pragmas
-}
+var errNoDialect = errors.New("sqlstore: no dialect; use sqlite.Dialect or postgres.Dialect")
 
-// New uses a database the caller opened, and migrates it; Close leaves db
-// open. For SQLite, the caller's DSN should set what Open sets (WAL,
-// busy_timeout as long as the query timeout, synchronous=FULL,
-// _txlock=immediate): without _txlock=immediate the store stays correct
-// (SQLite transactions are serializable), but concurrent calls may fail
-// with SQLITE_BUSY instead of waiting their turn.
+// New uses a database the caller opened with d's driver, and migrates it;
+// Close leaves db open. For SQLite, open it with sqlite.DSN, which sets
+// what Open sets (WAL, busy_timeout as long as the query timeout,
+// synchronous=FULL, _txlock=immediate): without _txlock=immediate the store
+// stays correct (SQLite transactions are serializable), but concurrent
+// calls may fail with SQLITE_BUSY instead of waiting their turn.
 func New(db *sql.DB, d Dialect, opts ...Option) (*Store, error) {
+	if d == nil || d.Driver() == nil {
+		return nil, errNoDialect
+	}
 	o, err := newOptions(opts)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return newStore(ctx, db, d, o)
+	return newStore(ctx, db, d.Driver(), o)
 }
 
 func newOptions(opts []Option) (options, error) {
@@ -270,15 +232,15 @@ func newOptions(opts []Option) (options, error) {
 	return o, nil
 }
 
-func newStore(ctx context.Context, db *sql.DB, d Dialect, o options) (*Store, error) {
-	if d.isUnique == nil {
-		return nil, errors.New("sqlstore: unknown dialect; use sqlstore.SQLite or sqlstore.Postgres")
+func newStore(ctx context.Context, db *sql.DB, drv *driver.Driver, o options) (*Store, error) {
+	s := &Store{db: db, drv: drv, pg: drv.Postgres, sql: sqliteSQL, timeout: o.timeout, poll: o.poll, log: o.log, maxQueued: int64(o.maxQueued)}
+	if s.pg {
+		s.sql = postgresSQL
 	}
-	if err := migrate(ctx, db, d); err != nil {
+	if err := migrate(ctx, db, s.sql); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, d: d, timeout: o.timeout, poll: o.poll, log: o.log, maxQueued: int64(o.maxQueued)}
-	if d.name == SQLite.name {
+	if !s.pg {
 		s.writer = make(chan struct{}, 1)
 		s.stmts.m = map[string]*sql.Stmt{}
 	} else {
@@ -375,13 +337,13 @@ func (p *prepared) close() {
 //   - on SQLite each is prepared once per connection: modernc.org/sqlite
 //     parses a statement at every call otherwise, which costs more than
 //     running these;
-//   - on PostgreSQL it runs through pgx itself, on a connection of the pool
-//     (pgRow): database/sql would start a goroutine per query to watch its
-//     context and scan through reflection, a third of a point read's time.
-//     pgx prepares and caches statements on its own.
+//   - on PostgreSQL it runs through the driver's own QueryRow, on a
+//     connection of the pool (rawRow): database/sql would start a goroutine
+//     per query to watch its context and scan through reflection, a third
+//     of a point read's time.
 func (s *Store) queryRow(ctx context.Context, query string, args ...any) scanner {
-	if s.writer == nil {
-		return pgRow{s.db, ctx, query, args}
+	if s.drv.QueryRow != nil {
+		return rawRow{s, ctx, query, args}
 	}
 	if st := s.prepare(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
@@ -409,32 +371,29 @@ func (s *Store) prepare(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
-// pgRow is a one-row query that Scan runs through pgx on a connection of
-// the pool (through database/sql when the pool's driver is not pgx's
-// stdlib).
-type pgRow struct {
-	db    *sql.DB
+// rawRow is a one-row query that Scan runs through the driver's QueryRow
+// on a connection of the pool (through database/sql when the pool's driver
+// is another).
+type rawRow struct {
+	s     *Store
 	ctx   context.Context
 	query string
 	args  []any
 }
 
-func (r pgRow) Scan(dest ...any) error {
-	conn, err := r.db.Conn(r.ctx)
+func (r rawRow) Scan(dest ...any) error {
+	conn, err := r.s.db.Conn(r.ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	other := false
+	handled := true
 	err = conn.Raw(func(dc any) error {
-		pc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			other = true
-			return nil
-		}
-		return pc.Conn().QueryRow(r.ctx, r.query, r.args...).Scan(dest...)
+		var err error
+		handled, err = r.s.drv.QueryRow(r.ctx, dc, r.query, r.args, dest)
+		return err
 	})
-	if other {
+	if !handled {
 		return conn.QueryRowContext(r.ctx, r.query, r.args...).Scan(dest...)
 	}
 	return err
@@ -576,7 +535,7 @@ func (s *Store) CreateUser(ctx context.Context, u fiberauth.User) error {
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO fiberauth_users (`+userColumns+`, totp_last_step)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 0)`, args...)
-	if s.d.isUnique(err) {
+	if s.drv.IsUnique(err) {
 		return fiberauth.ErrConflict
 	}
 	return err
@@ -651,7 +610,7 @@ func (s *Store) update(ctx context.Context, c *fiberauth.Code, up *fiberauth.Use
 		}
 		return s.announce(ctx, tx, up.At, fiberauth.Change{UserID: up.User.ID, ETag: up.User.ETag, Sessions: res.Revoked})
 	})
-	if s.d.isUnique(err) {
+	if s.drv.IsUnique(err) {
 		return fiberauth.UpdateResult{}, fiberauth.ErrConflict
 	}
 	if err != nil {
@@ -670,7 +629,7 @@ func (s *Store) updateTx(ctx context.Context, tx *sql.Tx, up *fiberauth.UserUpda
 		email_verified = $6, mfa_enabled = $7, roles = $8, attributes = $9, disabled = $10, etag = $11, created_at = $12, updated_at = $13,
 		password_temporary = $14, password_expires_at = $15, totp_secret = $16, recovery_codes = $17
 		WHERE id = $1 AND etag = $18`, append(args, up.IfETag)...)
-	if s.d.isUnique(err) {
+	if s.drv.IsUnique(err) {
 		return res, fiberauth.ErrConflict
 	}
 	if err := changedOr(ctx, tx, r, err, fiberauth.ErrETagMismatch, `SELECT 1 FROM fiberauth_users WHERE id = $1`, up.User.ID); err != nil {
@@ -805,7 +764,7 @@ func (s *Store) CreateSession(ctx context.Context, x fiberauth.Session) error {
 	}
 	defer done()
 	err = s.inTx(ctx, func(tx *sql.Tx) error { return createSessionTx(ctx, tx, &x) })
-	if s.d.isUnique(err) {
+	if s.drv.IsUnique(err) {
 		return fiberauth.ErrConflict
 	}
 	return err
@@ -952,7 +911,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) erro
 	}
 	defer done()
 	change := fiberauth.Change{Sessions: []string{id}}
-	if payloads, err := encodeChange(change); err == nil && len(payloads) == 1 && s.d.name == Postgres.name {
+	if payloads, err := encodeChange(change); err == nil && len(payloads) == 1 && s.pg {
 		// One statement (its own transaction): the revocation, and its
 		// notice only when it revoked.
 		res, err := s.db.ExecContext(ctx, `WITH r AS (UPDATE fiberauth_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at = 0 RETURNING id)
@@ -1045,7 +1004,7 @@ func (s *Store) CheckCode(ctx context.Context, userID, purpose string, hash []by
 		// attempts < max only hides rows an older sqlstore counted without
 		// deleting; this one deletes a code with the failure that burns it.
 		err := tx.QueryRowContext(ctx, `SELECT hash, attempts FROM fiberauth_codes
-			WHERE user_id = $1 AND purpose = $2 AND expires_at > $3 AND attempts < $4`+s.d.forUpdate,
+			WHERE user_id = $1 AND purpose = $2 AND expires_at > $3 AND attempts < $4`+s.sql.forUpdate,
 			userID, purpose, micros(now), fiberauth.CodeMaxAttempts).Scan(&stored, &attempts)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):

@@ -11,6 +11,8 @@ import (
 	"github.com/fiberauth/fiberauth"
 	"github.com/fiberauth/fiberauth/internal/testdb"
 	"github.com/fiberauth/fiberauth/sqlstore"
+	"github.com/fiberauth/fiberauth/sqlstore/postgres"
+	"github.com/fiberauth/fiberauth/sqlstore/sqlite"
 	"github.com/fiberauth/fiberauth/storetest"
 )
 
@@ -20,9 +22,9 @@ var databases = testdb.All
 func sqliteDSN(t testing.TB) string   { return testdb.SQLite(t) }
 func postgresDSN(t testing.TB) string { return testdb.Postgres(t) }
 
-func open(t testing.TB, driver, dsn string, opts ...sqlstore.Option) *sqlstore.Store {
+func open(t testing.TB, d sqlstore.Dialect, dsn string, opts ...sqlstore.Option) *sqlstore.Store {
 	t.Helper()
-	s, err := sqlstore.Open(context.Background(), driver, dsn, opts...)
+	s, err := sqlstore.Open(context.Background(), d, dsn, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -37,7 +39,7 @@ func TestConformance(t *testing.T) {
 	for _, db := range databases {
 		t.Run(db.Name, func(t *testing.T) {
 			t.Parallel()
-			storetest.Run(t, func(t *testing.T) fiberauth.Store { return open(t, db.Driver, db.DSN(t)) })
+			storetest.Run(t, func(t *testing.T) fiberauth.Store { return open(t, db.Dialect, db.DSN(t)) })
 		})
 	}
 }
@@ -55,7 +57,7 @@ func TestMigrationsConcurrentAndIdempotent(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					s, err := sqlstore.Open(context.Background(), db.Driver, dsn)
+					s, err := sqlstore.Open(context.Background(), db.Dialect, dsn)
 					if err != nil {
 						errs <- err
 						return
@@ -70,7 +72,7 @@ func TestMigrationsConcurrentAndIdempotent(t *testing.T) {
 					t.Fatalf("concurrent Open: %v", err)
 				}
 			}
-			s := open(t, db.Driver, dsn)
+			s := open(t, db.Dialect, dsn)
 			var n, distinct int
 			if err := s.DB().QueryRow(`SELECT COUNT(*), COUNT(DISTINCT version) FROM fiberauth_schema_migrations`).Scan(&n, &distinct); err != nil {
 				t.Fatal(err)
@@ -84,16 +86,16 @@ func TestMigrationsConcurrentAndIdempotent(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	t.Parallel()
-	if _, err := sqlstore.Open(context.Background(), "mysql", "x"); err == nil {
-		t.Fatal("an unknown driver was accepted")
+	if _, err := sqlstore.Open(context.Background(), nil, "x"); err == nil {
+		t.Fatal("no dialect was accepted")
 	}
-	if _, err := sqlstore.Open(context.Background(), "sqlite", filepath.Join(t.TempDir(), "no", "such", "dir", "x.db")); err == nil {
+	if _, err := sqlstore.Open(context.Background(), sqlite.Dialect, filepath.Join(t.TempDir(), "no", "such", "dir", "x.db")); err == nil {
 		t.Fatal("an unreachable SQLite path was accepted")
 	}
-	if _, err := sqlstore.Open(context.Background(), "pgx", "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"); err == nil {
+	if _, err := sqlstore.Open(context.Background(), postgres.Dialect, "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"); err == nil {
 		t.Fatal("an unreachable PostgreSQL was accepted")
 	}
-	if _, err := sqlstore.Open(context.Background(), "sqlite", sqliteDSN(t), sqlstore.WithQueryTimeout(0)); err == nil {
+	if _, err := sqlstore.Open(context.Background(), sqlite.Dialect, sqliteDSN(t), sqlstore.WithQueryTimeout(0)); err == nil {
 		t.Fatal("a zero query timeout was accepted")
 	}
 }
@@ -101,7 +103,7 @@ func TestOpenErrors(t *testing.T) {
 // The pragmas Open promises are in force on its connections.
 func TestSQLitePragmas(t *testing.T) {
 	t.Parallel()
-	s := open(t, "sqlite", sqliteDSN(t))
+	s := open(t, sqlite.Dialect, sqliteDSN(t))
 	var mode string
 	var sync, busy int
 	db := s.DB()

@@ -12,10 +12,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
-	"modernc.org/sqlite"
+	msqlite "modernc.org/sqlite"
 
 	"github.com/fiberauth/fiberauth"
 	"github.com/fiberauth/fiberauth/sqlstore"
+	"github.com/fiberauth/fiberauth/sqlstore/postgres"
+	"github.com/fiberauth/fiberauth/sqlstore/sqlite"
 )
 
 // Statement counting: what one call sends to the database. Only statements
@@ -67,29 +69,26 @@ func total(n map[string]int) int {
 
 // countingStore is a Store on a fresh database of db's kind whose counted
 // statements go to the returned counter.
-func countingStore(t testing.TB, driverName, dsn string) (*sqlstore.Store, *statements) {
+func countingStore(t testing.TB, dialect sqlstore.Dialect, dsn string) (*sqlstore.Store, *statements) {
 	t.Helper()
 	st := &statements{}
-	var (
-		db *sql.DB
-		d  sqlstore.Dialect
-	)
-	switch driverName {
-	case "sqlite":
-		db, d = sql.OpenDB(&countingConnector{dsn: sqlstore.SQLiteDSN(dsn), st: st}), sqlstore.SQLite
-	case "pgx":
+	var db *sql.DB
+	switch dialect {
+	case sqlite.Dialect:
+		db = sql.OpenDB(&countingConnector{dsn: sqlite.DSN(dsn, sqlstore.DefaultQueryTimeout), st: st})
+	case postgres.Dialect:
 		cfg, err := pgx.ParseConfig(dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg.Tracer = pgTracer{st}
-		db, d = stdlib.OpenDB(*cfg), sqlstore.Postgres
+		db = stdlib.OpenDB(*cfg)
 	default:
-		t.Fatalf("unknown driver %s", driverName)
+		t.Fatalf("unknown dialect %v", dialect)
 	}
 	db.SetMaxOpenConns(8)
 	t.Cleanup(func() { _ = db.Close() })
-	s, err := sqlstore.New(db, d)
+	s, err := sqlstore.New(db, dialect)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,14 +125,14 @@ type countingConnector struct {
 }
 
 func (c *countingConnector) Connect(context.Context) (driver.Conn, error) {
-	conn, err := (&sqlite.Driver{}).Open(c.dsn)
+	conn, err := (&msqlite.Driver{}).Open(c.dsn)
 	if err != nil {
 		return nil, err
 	}
 	return &countingConn{conn.(sqliteConn), c.st}, nil
 }
 
-func (c *countingConnector) Driver() driver.Driver { return &sqlite.Driver{} }
+func (c *countingConnector) Driver() driver.Driver { return &msqlite.Driver{} }
 
 // sqliteConn is what modernc.org/sqlite's connections do that database/sql
 // uses.
@@ -251,7 +250,7 @@ func TestRefreshStatements(t *testing.T) {
 		} {
 			t.Run(db.Name+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
-				store, st := countingStore(t, db.Driver, db.DSN(t))
+				store, st := countingStore(t, db.Dialect, db.DSN(t))
 				in := newInstance(t, store, tc.cacheTTL, nil)
 				ctx := context.Background()
 				if _, err := in.auth.CreateUser(ctx, fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true}); err != nil {

@@ -67,7 +67,7 @@ func (s *Store) RotateSessionIfUser(ctx context.Context, r fiberauth.Rotation, u
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	x := &rotation{r: r, check: check}
-	rotateChecked(x, s.d.name == Postgres.name, func(query string, args ...any) scanner { return s.queryRow(ctx, query, args...) })
+	rotateChecked(x, s.pg, func(query string, args ...any) scanner { return s.queryRow(ctx, query, args...) })
 	return x.out, x.user, x.err
 }
 

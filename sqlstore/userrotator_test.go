@@ -24,7 +24,7 @@ func TestRefreshOfSpoiledUser(t *testing.T) {
 		} {
 			t.Run(db.Name+"/"+spoil.column+"="+spoil.value, func(t *testing.T) {
 				t.Parallel()
-				store := open(t, db.Driver, db.DSN(t))
+				store := open(t, db.Dialect, db.DSN(t))
 				in := newInstance(t, store, time.Hour, nil)
 				ctx := context.Background()
 				user, err := in.auth.CreateUser(ctx, fiberauth.NewUser{Email: "ada@example.com", Password: password, Verified: true})

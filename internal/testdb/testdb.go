@@ -12,7 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
+	"github.com/fiberauth/fiberauth/sqlstore"
+	"github.com/fiberauth/fiberauth/sqlstore/postgres"
+	"github.com/fiberauth/fiberauth/sqlstore/sqlite"
 )
 
 // PostgresEnv names the PostgreSQL server the tests use.
@@ -20,16 +22,16 @@ const PostgresEnv = "FIBERAUTH_TEST_POSTGRES_DSN"
 
 // A Database is a kind of database a test runs on.
 type Database struct {
-	Name   string // "sqlite" or "postgres"
-	Driver string // for sqlstore.Open
+	Name    string           // "sqlite" or "postgres"
+	Dialect sqlstore.Dialect // for sqlstore.Open and New
 	// DSN returns the DSN of a fresh, empty database, removed when t ends.
 	DSN func(t testing.TB) string
 }
 
 // All are the databases sqlstore supports.
 var All = []Database{
-	{"sqlite", "sqlite", SQLite},
-	{"postgres", "pgx", Postgres},
+	{"sqlite", sqlite.Dialect, SQLite},
+	{"postgres", postgres.Dialect, Postgres},
 }
 
 // SQLite is a new SQLite file in t's temporary directory.
