@@ -522,7 +522,7 @@ func mounted(app *fiber.App, prefix string) []string {
 func TestMountEndpointSets(t *testing.T) {
 	t.Parallel()
 	all := []string{
-		"DELETE /sessions/:id", "GET /me", "GET /sessions",
+		"DELETE /sessions/:id", "GET /me", "GET /openapi.json", "GET /sessions",
 		"POST /2fa/disable", "POST /2fa/enable", "POST /2fa/recovery-codes", "POST /2fa/setup",
 		"POST /email/confirm", "POST /login", "POST /login/2fa", "POST /login/new-password",
 		"POST /logout", "POST /logout/all", "POST /password/change", "POST /password/forgot",
@@ -534,12 +534,12 @@ func TestMountEndpointSets(t *testing.T) {
 	h.auth.Mount(app.Group("/some"), fiberauth.WithEndpoints(fiberauth.EndpointsSignIn|fiberauth.EndpointsSessions))
 	h.auth.Mount(app.Group("/no2fa"), fiberauth.WithEndpoints(fiberauth.EndpointsAll&^fiberauth.EndpointsTwoFactor))
 	if got := mounted(app, "/all"); !slices.Equal(got, all) {
-		t.Fatalf("Mount serves %v, want all 19: %v", got, all)
+		t.Fatalf("Mount serves %v, want all 20: %v", got, all)
 	}
 	if got, want := mounted(app, "/some"), []string{"DELETE /sessions/:id", "GET /me", "GET /sessions", "POST /login", "POST /login/2fa", "POST /login/new-password", "POST /logout", "POST /logout/all", "POST /refresh", "POST /revoke"}; !slices.Equal(got, want) {
 		t.Fatalf("sign-in and sessions: %v, want %v", got, want)
 	}
-	if got := mounted(app, "/no2fa"); len(got) != 15 || slices.ContainsFunc(got, func(r string) bool { return strings.Contains(r, "/2fa/") }) {
+	if got := mounted(app, "/no2fa"); len(got) != 16 || slices.ContainsFunc(got, func(r string) bool { return strings.Contains(r, "/2fa/") }) {
 		t.Fatalf("all but 2FA: %v", got)
 	}
 
@@ -552,7 +552,7 @@ func TestMountEndpointSets(t *testing.T) {
 			t.Fatalf("without SendCode Mount serves %s", r)
 		}
 	}
-	if got := mounted(app, "/x"); len(got) != 15 {
+	if got := mounted(app, "/x"); len(got) != 16 {
 		t.Fatalf("without SendCode: %v", got)
 	}
 	if got := mounted(app, "/y"); slices.ContainsFunc(got, func(r string) bool { return strings.Contains(r, "/password/") }) {

@@ -174,21 +174,21 @@ func (r response) obj(key string) map[string]any {
 // headers come in name, value pairs.
 func (h *harness) do(method, path string, body any, headers ...string) response {
 	h.t.Helper()
-	var rd io.Reader
+	var sent []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		sent = []byte(b)
 	case []byte:
-		rd = bytes.NewReader(b)
+		sent = b
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		rd = bytes.NewReader(j)
+		sent = j
 	}
-	req := httptest.NewRequest(method, path, rd)
+	req := httptest.NewRequest(method, path, bytes.NewReader(sent))
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -201,6 +201,7 @@ func (h *harness) do(method, path string, body any, headers ...string) response 
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	checkOpenAPI(h.t, h.mounted, openAPIRequest(method, path, sent, req.Header), resp.StatusCode, resp.Header, raw)
 	r := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &r.body); err != nil {
@@ -211,6 +212,32 @@ func (h *harness) do(method, path string, body any, headers ...string) response 
 	h.secrets = append(h.secrets, r.str("access_token"), r.str("refresh_token"))
 	h.mu.Unlock()
 	return r
+}
+
+// mounted reports whether the app has a route (not middleware) for method
+// and path.
+func (h *harness) mounted(method, path string) bool {
+	for _, r := range h.app.GetRoutes(true) {
+		if r.Method == method && routeMatches(r.Path, path) {
+			return true
+		}
+	}
+	return false
+}
+
+// routeMatches reports whether a Fiber route path (with :params) matches
+// path, segment by segment.
+func routeMatches(route, path string) bool {
+	rs, ps := strings.Split(route, "/"), strings.Split(path, "/")
+	if len(rs) != len(ps) {
+		return false
+	}
+	for i := range rs {
+		if rs[i] != ps[i] && !(strings.HasPrefix(rs[i], ":") && ps[i] != "") {
+			return false
+		}
+	}
+	return true
 }
 
 func bearer(access string) []string { return []string{"Authorization", "Bearer " + access} }

@@ -52,10 +52,13 @@ const (
 	// /2fa/recovery-codes. (A user with 2FA on still signs in through
 	// /login/2fa, which is EndpointsSignIn's.)
 	EndpointsTwoFactor
+	// EndpointsOpenAPI: GET /openapi.json, the OpenAPI 3.1 document of the
+	// endpoints this Mount serves (openapi.go).
+	EndpointsOpenAPI
 
 	// EndpointsAll is every group: what Mount serves unless told
 	// otherwise.
-	EndpointsAll = EndpointsSignIn | EndpointsSessions | EndpointsPasswordChange | EndpointsPasswordReset | EndpointsSignup | EndpointsTwoFactor
+	EndpointsAll = EndpointsSignIn | EndpointsSessions | EndpointsPasswordChange | EndpointsPasswordReset | EndpointsSignup | EndpointsTwoFactor | EndpointsOpenAPI
 )
 
 // WithEndpoints mounts only the endpoint groups in set (a union of the
@@ -86,10 +89,13 @@ type mount struct {
 //	POST   /revoke             POST /2fa/enable
 //	GET    /me                 POST /2fa/disable
 //	GET    /sessions           POST /2fa/recovery-codes
-//	DELETE /sessions/:id
+//	DELETE /sessions/:id       GET  /openapi.json
 //
 // and, when access tokens are signed with asymmetric keys (SigningKeys,
 // SigningAlgorithm), GET /.well-known/jwks.json: their public keys.
+// GET /openapi.json is the OpenAPI 3.1 document (docs/openapi.json in the
+// repository) of the endpoints this Mount serves, and only those, with
+// the group's prefix as its server.
 //
 // WithEndpoints mounts only some of them (the JWKS is not one of its
 // groups: it is mounted whenever there are asymmetric keys); without
@@ -107,6 +113,7 @@ func (a *Auth) Mount(r fiber.Router, opts ...MountOption) {
 	if a.cfg.SendCode == nil {
 		serve &^= needsSendCode
 	}
+	var mounted []mountedRoute
 	for _, route := range []struct {
 		group        Endpoints
 		method, path string
@@ -134,10 +141,15 @@ func (a *Auth) Mount(r fiber.Router, opts ...MountOption) {
 	} {
 		if serve&route.group != 0 {
 			r.Add(route.method, route.path, m.handler(route.fn))
+			mounted = append(mounted, mountedRoute{route.method, route.path})
 		}
 	}
 	if a.tokens.ring != nil {
 		r.Get(jwksPath, a.serveJWKS)
+		mounted = append(mounted, mountedRoute{fiber.MethodGet, jwksPath})
+	}
+	if serve&EndpointsOpenAPI != 0 {
+		m.a.mountOpenAPI(r, mounted)
 	}
 }
 
