@@ -12,11 +12,9 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	jwtware "github.com/gofiber/contrib/jwt"
 	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/valyala/fasthttp"
@@ -25,20 +23,8 @@ import (
 	"github.com/fiberauth/fiberauth/memstore"
 )
 
-// The middleware benchmarks run one GET through app.Handler() with a
-// *fasthttp.RequestCtx, no network, so they measure the handler chain:
-//
-//	Bare             the route alone
-//	Jwtware          behind github.com/gofiber/contrib/jwt (HS256), one token
-//	JwtwarePool      the same, cycling through the tokens of FiberauthUnseen
-//	JwtwareStrict    jwtware as a user configures it to check what fiberauth
-//	                 checks of the token itself: HS256 pinned, typed claims,
-//	                 exp required, issuer and audience (strictClaims)
-//	JwtwareStrictPool  the same, cycling through the tokens of FiberauthUnseen
-//	FiberauthSeen    behind fiberauth with every check, on a token it has seen
-//	FiberauthUnseen  behind fiberauth, each request a token it has not seen
-//
-// and each again under b.RunParallel. Compare with benchstat (BENCHMARKS.md).
+// The benchmarks of logins (login_bench_test.go and below); those of the
+// middleware against jwtware are in the bench module (bench/guards_test.go).
 
 // benchWorld is one user signed in, and a way to mint more of their tokens.
 type benchWorld struct {
@@ -145,148 +131,6 @@ func indexAfter(s, sub string) int {
 	}
 	return -1
 }
-
-func ok200(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusOK) }
-
-// bareApp, jwtwareApp and fiberauthApp serve GET /p behind each guard.
-func bareApp() *fiber.App {
-	app := fiber.New()
-	app.Get("/p", ok200)
-	return app
-}
-
-func jwtwareApp() *fiber.App {
-	app := fiber.New()
-	app.Get("/p", jwtware.New(jwtware.Config{SigningKey: jwtware.SigningKey{JWTAlg: jwtware.HS256, Key: testSecret}}), ok200)
-	return app
-}
-
-// strictClaims are the claims a jwtware user checks iss, aud and a required
-// exp with: golang-jwt calls Validate after its own checks.
-type strictClaims struct {
-	jwt.RegisteredClaims
-}
-
-var errStrictClaims = errors.New("wrong issuer or audience, or no exp")
-
-func (c *strictClaims) Validate() error {
-	if c.Issuer != "fiberauth" || !slices.Contains(c.Audience, "fiberauth") || c.ExpiresAt == nil {
-		return errStrictClaims
-	}
-	return nil
-}
-
-func jwtwareStrictApp() *fiber.App {
-	app := fiber.New()
-	app.Get("/p", jwtware.New(jwtware.Config{SigningKey: jwtware.SigningKey{JWTAlg: jwtware.HS256, Key: testSecret}, Claims: &strictClaims{}}), ok200)
-	return app
-}
-
-func fiberauthApp(a *fiberauth.Auth) *fiber.App {
-	app := fiber.New()
-	app.Get("/p", a.Middleware(), ok200)
-	return app
-}
-
-// request is a reusable GET /p with an Authorization header (none if
-// authorization is ""). The header is copied in, as a server reads it from
-// the connection.
-func request(ctx *fasthttp.RequestCtx, authorization string) {
-	ctx.Request.Reset()
-	ctx.ResetUserValues() // as fasthttp's server does between requests
-	ctx.Response.Reset()
-	ctx.Request.Header.SetMethod("GET")
-	ctx.Request.SetRequestURI("/p")
-	if authorization != "" {
-		ctx.Request.Header.Set("Authorization", authorization)
-	}
-}
-
-// bearers are the Authorization headers of tokens, built before timing so
-// that the benchmarks time the guards and not the harness.
-func bearers(tokens ...string) []string {
-	h := make([]string, len(tokens))
-	for i, t := range tokens {
-		h[i] = "Bearer " + t
-	}
-	return h
-}
-
-// runSerial serves requests with the Authorization headers in turn (a
-// single one: the same each time; none: no header).
-func runSerial(b *testing.B, app *fiber.App, headers []string) {
-	h := app.Handler()
-	var ctx fasthttp.RequestCtx
-	b.ReportAllocs()
-	b.ResetTimer()
-	i := 0
-	for b.Loop() {
-		auth := ""
-		if len(headers) > 0 {
-			auth = headers[i%len(headers)]
-			i++
-		}
-		request(&ctx, auth)
-		h(&ctx)
-		if ctx.Response.StatusCode() != 200 {
-			b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
-		}
-	}
-}
-
-// runParallel is runSerial on every core. Each goroutine walks the headers
-// from a place of its own, with a counter of its own: a counter shared by
-// the goroutines would cost each request a cache line passed between
-// cores, which is the harness's cost, not the guard's.
-func runParallel(b *testing.B, app *fiber.App, headers []string) {
-	h := app.Handler()
-	b.ReportAllocs()
-	b.ResetTimer()
-	var goroutines atomicCounter
-	b.RunParallel(func(pb *testing.PB) {
-		var ctx fasthttp.RequestCtx
-		i := goroutines.inc() * 104729 // a prime: spread the starts
-		for pb.Next() {
-			auth := ""
-			if len(headers) > 0 {
-				auth = headers[i%len(headers)]
-				i++
-			}
-			request(&ctx, auth)
-			h(&ctx)
-			if ctx.Response.StatusCode() != 200 {
-				b.Errorf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
-				return
-			}
-		}
-	})
-}
-
-// unseenPool is how many distinct tokens the "unseen" benchmarks cycle
-// through: more than the middleware's token cache holds, so every request
-// misses it.
-const unseenPool = 1 << 16
-
-func BenchmarkMiddleware(b *testing.B) {
-	w := newBenchWorld(b)
-	unseen, one := bearers(w.mint(b, unseenPool)...), bearers(w.token)
-	for _, mode := range []struct {
-		name string
-		run  func(*testing.B, *fiber.App, []string)
-	}{{"Serial", runSerial}, {"Parallel", runParallel}} {
-		b.Run("Bare/"+mode.name, func(b *testing.B) { mode.run(b, bareApp(), nil) })
-		b.Run("Jwtware/"+mode.name, func(b *testing.B) { mode.run(b, jwtwareApp(), one) })
-		b.Run("JwtwarePool/"+mode.name, func(b *testing.B) { mode.run(b, jwtwareApp(), unseen) })
-		b.Run("JwtwareStrict/"+mode.name, func(b *testing.B) { mode.run(b, jwtwareStrictApp(), one) })
-		b.Run("JwtwareStrictPool/"+mode.name, func(b *testing.B) { mode.run(b, jwtwareStrictApp(), unseen) })
-		b.Run("FiberauthSeen/"+mode.name, func(b *testing.B) { mode.run(b, fiberauthApp(w.auth), one) })
-		b.Run("FiberauthUnseen/"+mode.name, func(b *testing.B) { mode.run(b, fiberauthApp(w.auth), unseen) })
-	}
-}
-
-type atomicCounter struct{ n atomic.Int64 }
-
-func (c *atomicCounter) inc() int { return int(c.n.Add(1) - 1) }
 
 // BenchmarkLoginFlood sends 200 concurrent logins (argon2id at the default
 // parameters) and reports latency percentiles and the peak heap above the

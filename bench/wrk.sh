@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End to end: wrk on GET /api/me (or $ROUTE) of the example (fiberauth's middleware,
-# a token it has seen) and of internal/benchapp/jwtware (a minimal Fiber app
+# a token it has seen) and of bench/jwtware (a minimal Fiber app
 # behind jwtware, HS256), on this machine, in alternating rounds.
 #
 #   bash bench/wrk.sh                  # 3 rounds of (example, jwtware), then (jwtware, example), …
@@ -47,7 +47,7 @@ trap cleanup EXIT
 
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') # 64 hex characters
 go build -o "$tmp/example" ./example
-go build -o "$tmp/jwtware" ./internal/benchapp/jwtware
+go build -o "$tmp/jwtware" ./bench/jwtware
 
 wait_up() { # url
 	for _ in $(seq 100); do

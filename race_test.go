@@ -1,0 +1,6 @@
+//go:build race
+
+package fiberauth_test
+
+// raceEnabled: this test binary was built with -race.
+const raceEnabled = true
