@@ -48,7 +48,8 @@ type MiddlewareConfig struct {
 
 	// AuthScheme is the scheme before the token in a header source,
 	// matched case-insensitively; "" for a header that holds the bare
-	// token.
+	// token. A 401's WWW-Authenticate challenge names it (Bearer when it is
+	// "", or with only cookie sources).
 	// Optional. Default: "Bearer" for the Authorization header, "" for
 	// others.
 	AuthScheme *string
@@ -73,11 +74,17 @@ func (a *Auth) Middleware(config ...MiddlewareConfig) fiber.Handler {
 	if err != nil {
 		panic(err)
 	}
+	scheme := challengeScheme(sources)
 	refuse := func(c *fiber.Ctx, err error) error {
-		if cfg.ErrorHandler == nil {
-			return a.writeError(c, err)
-		}
 		status, b := prepareError(c, a.log, err)
+		if scheme != "Bearer" {
+			if h := c.GetRespHeader(fiber.HeaderWWWAuthenticate); h != "" {
+				c.Set(fiber.HeaderWWWAuthenticate, scheme+strings.TrimPrefix(h, "Bearer"))
+			}
+		}
+		if cfg.ErrorHandler == nil {
+			return c.Status(status).JSON(b)
+		}
 		return cfg.ErrorHandler(c, &RequestError{Status: status, Code: b.Error, Reason: b.Reason, Where: b.Where, Message: b.Message, err: err})
 	}
 	return func(c *fiber.Ctx) error {
@@ -243,6 +250,17 @@ type tokenSource struct {
 
 // defaultTokenSources is the Authorization header's bearer token.
 var defaultTokenSources = []tokenSource{{header: fiber.HeaderAuthorization, prefix: "Bearer "}}
+
+// challengeScheme is the scheme a 401's WWW-Authenticate names: that of
+// the first source with one (AuthScheme), else Bearer.
+func challengeScheme(sources []tokenSource) string {
+	for _, s := range sources {
+		if s.prefix != "" {
+			return strings.TrimSpace(s.prefix)
+		}
+	}
+	return "Bearer"
+}
 
 // parseTokenLookup parses MiddlewareConfig.TokenLookup and AuthScheme.
 func parseTokenLookup(lookup string, scheme *string) ([]tokenSource, error) {

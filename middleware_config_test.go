@@ -137,6 +137,13 @@ func TestMiddlewareTokenLookup(t *testing.T) {
 	expectStatus(401, "GET", "/bare", bearer(b.access)...)
 	expectStatus(200, "GET", "/scheme", "X-Api-Token", "token "+b.access)
 	expectStatus(401, "GET", "/scheme", "X-Api-Token", b.access)
+	// The challenge names the scheme the route takes.
+	if res, _ := send(t, app, "GET", "/scheme"); !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), `Token error="invalid_token", error_description="No access token was sent"`) {
+		t.Fatalf("WWW-Authenticate with AuthScheme Token: %q", res.Header.Get("WWW-Authenticate"))
+	}
+	if res, _ := send(t, app, "GET", "/both"); !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), `Bearer error="invalid_token"`) {
+		t.Fatalf("WWW-Authenticate by default: %q", res.Header.Get("WWW-Authenticate"))
+	}
 
 	cookie := "access=" + b.access
 	expectStatus(200, "GET", "/both", "Cookie", cookie)
