@@ -53,3 +53,7 @@ func CurrentSigningKey(a *Auth) *SigningKey {
 // StateJoins reports how many lookups of a's middleware waited for a store
 // read another request had begun, instead of reading themselves.
 func StateJoins(a *Auth) int64 { return a.users.joins.Load() + a.sessions.joins.Load() }
+
+// OpenAPIFor is the OpenAPI document of every endpoint, as a Mount in
+// cookie mode or not at prefix would serve it if it mounted them all.
+func OpenAPIFor(prefix string, cookie bool) ([]byte, error) { return openAPIFor(prefix, cookie, nil) }

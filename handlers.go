@@ -3,6 +3,7 @@ package fiberauth
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -95,37 +96,54 @@ func (m *mount) refresh(c *fiber.Ctx) error {
 	return m.tokens(c, &t, req.ETag)
 }
 
+// tokenRequest is the body of /logout and /revoke: a refresh token, by
+// either name (not read in cookie mode, where the cookie's is).
+type tokenRequest struct {
+	Refresh      string `json:"refresh" limit:"512"`
+	RefreshToken string `json:"refresh_token" limit:"512"`
+}
+
+func (r *tokenRequest) refreshRequest() *refreshRequest {
+	return &refreshRequest{Refresh: r.Refresh, RefreshToken: r.RefreshToken}
+}
+
 // logout ends the family of the Bearer token, or else of the refresh token
-// (the body's, or the cookie's with its CSRF token).
+// (the body's, or the cookie's with its CSRF token). The body is read, and
+// checked, either way. In cookie mode the cookie is expired once the
+// family has ended, not before: a refused logout leaves it to try again.
 func (m *mount) logout(c *fiber.Ctx) error {
-	if c.Get(fiber.HeaderAuthorization) != "" {
-		if m.cookie {
-			clearRefreshCookie(c)
-		}
+	var req tokenRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	var in LogoutInput
+	if hasBearer(c) {
 		p, err := m.a.principal(c)
 		if err != nil {
 			return err
 		}
-		if err := m.a.Logout(c.UserContext(), LogoutInput{Caller: p.claims}); err != nil {
+		in.Caller = p.claims
+	} else {
+		r, err := m.refreshInput(c, req.refreshRequest())
+		if err != nil {
 			return err
 		}
-		return c.JSON(ok)
+		in.Refresh = r
 	}
-	var req refreshRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	in, err := m.refreshInput(c, &req)
-	if err != nil {
-		return err
-	}
-	if err := m.a.Logout(c.UserContext(), LogoutInput{Refresh: in}); err != nil {
+	if err := m.a.Logout(c.UserContext(), in); err != nil {
 		return err
 	}
 	if m.cookie {
 		clearRefreshCookie(c)
 	}
 	return c.JSON(ok)
+}
+
+// hasBearer reports whether the request carries an Authorization header
+// of the Bearer scheme (another scheme is no access token of ours).
+func hasBearer(c *fiber.Ctx) bool {
+	scheme, _, _ := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
+	return strings.EqualFold(scheme, "Bearer")
 }
 
 func (m *mount) logoutAll(c *fiber.Ctx) error {
@@ -142,11 +160,11 @@ func (m *mount) logoutAll(c *fiber.Ctx) error {
 // revoke answers 200 whether or not the token was known (RFC 7009), so it
 // tells nothing.
 func (m *mount) revoke(c *fiber.Ctx) error {
-	var req refreshRequest
+	var req tokenRequest
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	in, err := m.refreshInput(c, &req)
+	in, err := m.refreshInput(c, req.refreshRequest())
 	if errors.Is(err, ErrInvalidGrant) {
 		return c.JSON(ok) // cookie mode without a cookie
 	}
@@ -333,8 +351,13 @@ type stepUpRequest struct {
 
 func (r *stepUpRequest) stepUp() StepUp { return StepUp{Password: r.Password, Code: r.Code} }
 
+// setupRequest is the body of /2fa/setup: the step-up password alone.
+type setupRequest struct {
+	Password string `json:"password" limit:"1024"`
+}
+
 func (m *mount) mfaSetup(c *fiber.Ctx) error {
-	var req stepUpRequest
+	var req setupRequest
 	p, err := m.signedIn(c, &req)
 	if err != nil {
 		return err

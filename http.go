@@ -1,6 +1,7 @@
 package fiberauth
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -149,7 +151,7 @@ func (a *Auth) Mount(r fiber.Router, opts ...MountOption) {
 		mounted = append(mounted, mountedRoute{fiber.MethodGet, jwksPath})
 	}
 	if serve&EndpointsOpenAPI != 0 {
-		m.a.mountOpenAPI(r, mounted)
+		a.mountOpenAPI(r, m.cookie, mounted)
 	}
 }
 
@@ -194,6 +196,9 @@ func decode(c *fiber.Ctx, dst any) error {
 	if !utf8.Valid(body) {
 		return fieldErr("body", "invalid_utf8", "The body must be valid UTF-8.")
 	}
+	if err := checkKeys(body, fieldNames(dst)); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(body, dst); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
@@ -203,6 +208,63 @@ func decode(c *fiber.Ctx, dst any) error {
 	}
 	return checkStrings(dst)
 }
+
+// errNotObject is a body that is not one JSON object.
+var errNotObject = fieldErr("body", "malformed_json", "The body is not a JSON object.")
+
+// checkKeys refuses a body that encoding/json would read otherwise than a
+// JSON Schema validator, a proxy or a WAF in front of the app does: one
+// that is not an object (encoding/json reads null as nothing at all), a
+// key given twice (encoding/json keeps the last), or one of fields spelled
+// in another case (encoding/json matches names case-insensitively). Other
+// keys are ignored.
+func checkKeys(body []byte, fields []string) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return errNotObject
+	}
+	seen := make(map[string]bool, len(fields))
+	for dec.More() {
+		t, err := dec.Token()
+		key, ok := t.(string)
+		if err != nil || !ok {
+			return errNotObject
+		}
+		if seen[key] {
+			return fieldErr(key, "duplicate_field", fmt.Sprintf("The field %q is given more than once.", key))
+		}
+		seen[key] = true
+		for _, f := range fields {
+			if key != f && strings.EqualFold(key, f) {
+				return fieldErr(key, "wrong_case", fmt.Sprintf("Unknown field %q: the field is %q.", key, f))
+			}
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return errNotObject
+		}
+	}
+	return nil
+}
+
+// fieldNames are the JSON names of a request struct's fields.
+func fieldNames(dst any) []string {
+	t := reflect.TypeOf(dst).Elem()
+	if names, ok := fieldNamesOf.Load(t); ok {
+		return names.([]string)
+	}
+	names := make([]string, 0, t.NumField())
+	for f := range t.Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+			names = append(names, name)
+		}
+	}
+	fieldNamesOf.Store(t, names)
+	return names
+}
+
+// fieldNamesOf caches fieldNames by type.
+var fieldNamesOf sync.Map
 
 // isJSON reports whether a Content-Type is JSON: application/json, or
 // another application type whose subtype says json (application/ld+json,

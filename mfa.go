@@ -150,14 +150,13 @@ func (a *Auth) stepUp(ctx context.Context, caller Claims, up StepUp, withCode bo
 	if err := checkPresentedPassword("password", up.Password); err != nil {
 		return User{}, err
 	}
-	if withCode {
-		if err := required("code", up.Code); err != nil {
-			return User{}, err
-		}
-	}
 	u, err := a.verifyPassword(ctx, caller.Subject, up.Password)
 	if err != nil || !withCode || !u.MFAEnabled {
 		return u, err
+	}
+	// Asked for only now: without 2FA on there is no code to give.
+	if err := required("code", up.Code); err != nil {
+		return User{}, err
 	}
 	return u, a.checkedCode(ctx, u.ID, purposeMFA, func() error {
 		if len(up.Code) == totpDigits {

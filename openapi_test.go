@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,43 +29,49 @@ import (
 // openAPIFile is the OpenAPI document of Mount's endpoints.
 const openAPIFile = "docs/openapi.json"
 
-// The harness mounts fiberauth at these prefixes (newHarnessOn).
-var harnessPrefixes = []string{"/auth", "/web/auth"}
-
 var openAPI struct {
-	once   sync.Once
-	router routers.Router
-	err    error
+	once         sync.Once
+	body, cookie routers.Router
+	err          error
 }
 
-// openAPIRouter finds the operations of docs/openapi.json, served from the
-// harness's prefixes.
-func openAPIRouter(t testing.TB) routers.Router {
+// openAPIRouter finds the operations of the document a Mount at path's
+// prefix serves, as the harness mounts them (newHarnessOn): /web/auth in
+// cookie mode, /auth (and any other) without.
+func openAPIRouter(t testing.TB, path string) routers.Router {
 	t.Helper()
 	openAPI.once.Do(func() {
-		loader := openapi3.NewLoader()
-		doc, err := loader.LoadFromFile(openAPIFile)
-		if err != nil {
-			openAPI.err = err
-			return
-		}
-		if err := doc.Validate(context.Background()); err != nil {
-			openAPI.err = err
-			return
-		}
 		// What the handlers read as JSON besides application/json and
 		// +json types (the document's application/* says so).
 		openapi3filter.RegisterBodyDecoder("application/x-amz-json-1.1", openapi3filter.JSONBodyDecoder)
-		doc.Servers = nil
-		for _, p := range harnessPrefixes {
-			doc.Servers = append(doc.Servers, &openapi3.Server{URL: p})
+		openAPI.body, openAPI.err = loadOpenAPIRouter("/auth", false)
+		if openAPI.err == nil {
+			openAPI.cookie, openAPI.err = loadOpenAPIRouter("/web/auth", true)
 		}
-		openAPI.router, openAPI.err = gorillamux.NewRouter(doc)
 	})
 	if openAPI.err != nil {
 		t.Fatalf("%s: %v", openAPIFile, openAPI.err)
 	}
-	return openAPI.router
+	if strings.HasPrefix(path, "/web/auth/") {
+		return openAPI.cookie
+	}
+	return openAPI.body
+}
+
+func loadOpenAPIRouter(prefix string, cookie bool) (routers.Router, error) {
+	raw, err := fiberauth.OpenAPIFor(prefix, cookie)
+	if err != nil {
+		return nil, err
+	}
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		return nil, err
+	}
+	return gorillamux.NewRouter(doc)
 }
 
 // openAPIOptions check everything but the credentials themselves, which
@@ -81,7 +89,7 @@ var openAPIOptions = &openapi3filter.Options{
 // the app has not mounted (the host's own, Fiber's 404s), are not checked.
 func checkOpenAPI(t testing.TB, mounted func(method, path string) bool, req *http.Request, status int, header http.Header, raw []byte) {
 	t.Helper()
-	route, params, err := openAPIRouter(t).FindRoute(req)
+	route, params, err := openAPIRouter(t, req.URL.Path).FindRoute(req)
 	if err != nil {
 		return // not an operation of the document
 	}
@@ -96,6 +104,23 @@ func checkOpenAPI(t testing.TB, mounted func(method, path string) bool, req *htt
 	out.SetBodyBytes(raw)
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 		t.Errorf("%s %s answered %d, which the OpenAPI document does not allow: %v\nbody: %s", req.Method, req.URL.Path, status, err, raw)
+		return
+	}
+	// The validator checks the headers the document declares, and ignores
+	// the others: fiberauth's own must all be declared.
+	if ref := route.Operation.Responses.Status(status); ref != nil && ref.Value != nil {
+		for _, name := range []string{"Cache-Control", "Pragma", "Set-Cookie", "WWW-Authenticate", "Retry-After"} {
+			if header.Get(name) == "" {
+				continue
+			}
+			declared := false
+			for k := range ref.Value.Headers {
+				declared = declared || strings.EqualFold(k, name)
+			}
+			if !declared {
+				t.Errorf("%s %s answered %d with %s, which the OpenAPI document does not declare for it", req.Method, req.URL.Path, status, name)
+			}
+		}
 	}
 }
 
@@ -108,19 +133,23 @@ func openAPIRequest(method, path string, body []byte, header http.Header) *http.
 
 func TestOpenAPIDocumentValid(t *testing.T) {
 	t.Parallel()
-	openAPIRouter(t) // loads and validates it
-	raw, err := os.ReadFile(openAPIFile)
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile(openAPIFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(raw), `"openapi": "3.1.0"`) {
-		t.Fatal("the document is not OpenAPI 3.1")
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Fatal(err)
 	}
+	if !doc.IsOpenAPI31OrLater() {
+		t.Fatalf("the document is OpenAPI %s, want 3.1", doc.OpenAPI)
+	}
+	openAPIRouter(t, "/auth/login") // and each transport's copy
 }
 
 // Mount serves the document of what it mounted, and of nothing else, with
 // its group's prefix as the server; each operation as the repository's
-// document has it.
+// document has it, and the token response as its transport sends it.
 func TestOpenAPIServed(t *testing.T) {
 	t.Parallel()
 	full := map[string]any{}
@@ -132,6 +161,7 @@ func TestOpenAPIServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	fullPaths := full["paths"].(map[string]any)
+	fullSchemas := full["components"].(map[string]any)["schemas"].(map[string]any)
 
 	h := newHarness(t)
 	// Through the harness, so that the answer is checked against the
@@ -144,9 +174,10 @@ func TestOpenAPIServed(t *testing.T) {
 	h.auth.Mount(app.Group("/all"))
 	h.auth.Mount(app.Group("/some"), fiberauth.WithEndpoints(fiberauth.EndpointsSignIn|fiberauth.EndpointsOpenAPI))
 	h.auth.Mount(app.Group("/none"), fiberauth.WithEndpoints(fiberauth.EndpointsSignIn))
+	h.auth.Mount(app.Group("/cookie"), fiberauth.WithCookieTransport())
 	keyed.auth.Mount(app.Group("/keyed"), fiberauth.WithEndpoints(fiberauth.EndpointsSessions|fiberauth.EndpointsOpenAPI))
 
-	for _, prefix := range []string{"/all", "/some", "/keyed"} {
+	for _, prefix := range []string{"/all", "/some", "/keyed", "/cookie"} {
 		res, err := app.Test(httptest.NewRequest("GET", prefix+"/openapi.json", nil), -1)
 		if err != nil {
 			t.Fatal(err)
@@ -182,6 +213,22 @@ func TestOpenAPIServed(t *testing.T) {
 			}
 		}
 		slices.Sort(ops)
+		// The schemas are the file's, but for the token response, which
+		// says what its transport sends.
+		schemas := served["components"].(map[string]any)["schemas"].(map[string]any)
+		for name, schema := range schemas {
+			if name != "TokenResponse" && !reflect.DeepEqual(schema, fullSchemas[name]) {
+				t.Errorf("%s: schema %s differs from %s", prefix, name, openAPIFile)
+			}
+		}
+		tokens := schemas["TokenResponse"].(map[string]any)
+		props, required := tokens["properties"].(map[string]any), fmt.Sprint(tokens["required"])
+		_, hasRefresh := props["refresh_token"]
+		_, hasCSRF := props["csrf_token"]
+		if cookie := prefix == "/cookie"; hasRefresh == cookie || hasCSRF != cookie ||
+			strings.Contains(required, "refresh_token") == cookie || strings.Contains(required, "csrf_token") != cookie {
+			t.Errorf("%s: token response %v, required %s", prefix, slices.Sorted(maps.Keys(props)), required)
+		}
 		var routes []string
 		for _, r := range mounted(app, prefix) {
 			m, p, _ := strings.Cut(r, " ")

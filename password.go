@@ -55,7 +55,7 @@ func passwordTooLong(field string) error {
 // limit), so that a stolen access token cannot guess it:
 // ErrInvalidCredentials when wrong, ErrRateLimited over the limit.
 func (a *Auth) verifyPassword(ctx context.Context, userID, password string) (User, error) {
-	u, err := a.userByID(ctx, userID)
+	u, err := a.callerUser(ctx, userID)
 	if err != nil {
 		return User{}, err
 	}

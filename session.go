@@ -533,7 +533,7 @@ func (a *Auth) Me(ctx context.Context, caller Claims) (_ User, _ Session, err er
 	if err != nil {
 		return User{}, Session{}, err
 	}
-	u, err := a.userByID(ctx, caller.Subject)
+	u, err := a.callerUser(ctx, caller.Subject)
 	if err != nil {
 		return User{}, Session{}, err
 	}

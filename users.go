@@ -112,6 +112,17 @@ func (a *Auth) userByID(ctx context.Context, id string) (User, error) {
 	return u, storeErr("user by id", err)
 }
 
+// callerUser is the user of a signed-in caller. One the store no longer
+// has (deleted after the token was let in, within CacheTTL) ends the
+// caller's access as the middleware would: 401 invalid_token, revoked.
+func (a *Auth) callerUser(ctx context.Context, id string) (User, error) {
+	u, err := a.userByID(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return User{}, fmt.Errorf("%w: %w: user gone", ErrInvalidToken, errTokenRevoked)
+	}
+	return u, err
+}
+
 // UserByEmail returns the user with that email (any case), or ErrNotFound.
 func (a *Auth) UserByEmail(ctx context.Context, email string) (_ User, err error) {
 	ctx, end := a.trace(ctx, "UserByEmail")

@@ -369,7 +369,13 @@ $("logout-btn").addEventListener("click", async () => {
   try {
     await call("POST", AUTH + "/logout", null, { auth: true });
   } catch (e) {
-    // Signed out either way; the cookie is dead or will be refused.
+    // The access token was refused (expired, say): end the session by the
+    // refresh cookie instead, which the server expires only once it has.
+    try {
+      await call("POST", AUTH + "/logout", null, { csrf: true });
+    } catch (e2) {
+      // Signed out here either way; the cookie is dead or will be refused.
+    }
   }
   signedOut();
   say("You are signed out.");
