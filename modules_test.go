@@ -1,13 +1,17 @@
 package fiberauth_test
 
 import (
+	"context"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // workspaceModules are the repository's modules besides fiberauth itself
@@ -17,35 +21,60 @@ import (
 // `go test ./...` stops at a module's boundary, so this test runs theirs.
 var workspaceModules = []string{"example", "bench"}
 
-// TestWorkspaceModules runs the tests of the other modules with the flags
-// of this run that matter (-race, -short), and reports their skips. The go
-// command caches this test's result like any other: it has read every
-// file of those modules, so a change to one runs it again.
+// forwardedFlags are the flags of this run that the other modules' tests
+// get too (-timeout becomes what is left of this test's deadline).
+var forwardedFlags = []string{"count", "failfast", "shuffle", "cpu", "short"}
+
+// TestWorkspaceModules runs the tests of the other modules, with -race
+// when this binary has it and the flags of forwardedFlags given to this
+// run, and logs what they skipped and why (go test -v shows it). The go
+// command caches this test's result by the files and environment it read:
+// it reads every file of the packages those tests build, and the
+// environment variables they look at, so that a change to any of them runs
+// it again.
 func TestWorkspaceModules(t *testing.T) {
 	t.Parallel() // beside this package's other tests: the browser waits a lot
-	if _, err := os.Stat("go.work"); err != nil {
-		t.Skipf("no go.work (GOWORK=off, or fiberauth used as a dependency): the example and bench modules are not tested from here")
+	for _, v := range []string{"GOWORK", "GOFLAGS", "CGO_ENABLED", "PATH", "CI",
+		"FIBERAUTH_TEST_POSTGRES_DSN", "CHROMIUM", "FIBERAUTH_SCREENSHOT_DIR"} {
+		_ = os.Getenv(v)
 	}
+	work, err := filepath.Abs("go.work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("go", "env", "GOWORK").Output(); err != nil || strings.TrimSpace(string(out)) != work {
+		t.Skipf("not in this repository's workspace (GOWORK=off, or fiberauth used as a dependency): the example and bench modules are not tested from here")
+	}
+	var patterns []string
+	for _, dir := range workspaceModules {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+			t.Skipf("no module %s here: %v", dir, err)
+		}
+		patterns = append(patterns, "./"+dir+"/...")
+	}
+	readInputs(t, patterns)
+
+	ctx := context.Background()
 	args := []string{"test", "-json"}
+	if deadline, ok := t.Deadline(); ok {
+		left := time.Until(deadline) - 10*time.Second // to report a timeout of theirs
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+		args = append(args, "-timeout", left.Round(time.Second).String())
+	}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	if testing.Short() {
-		args = append(args, "-short")
-	}
-	for _, dir := range workspaceModules {
-		readTree(t, dir)
-		args = append(args, "./"+dir+"/...")
-	}
-	readTree(t, "interop") // the example's interop test drives a client there
-	// And what decides which of their tests run (PostgreSQL; Chromium,
-	// Node, curl and jq found on PATH), so that a change to it is not
-	// answered from the cache either.
-	for _, v := range []string{"FIBERAUTH_TEST_POSTGRES_DSN", "PATH", "CI"} {
-		_ = os.Getenv(v)
-	}
-	cmd := exec.Command("go", args...)
-	cmd.Env = append(os.Environ(), "GOFLAGS=") // flags meant for this run only
+	flag.Visit(func(f *flag.Flag) {
+		for _, name := range forwardedFlags {
+			if f.Name == "test."+name {
+				args = append(args, fmt.Sprintf("-%s=%s", name, f.Value))
+			}
+		}
+	})
+	args = append(args, patterns...)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	out, runErr := cmd.Output()
 	// Say what failed or was skipped, and why, as `go test` would for a
 	// package of this module.
@@ -66,12 +95,12 @@ func TestWorkspaceModules(t *testing.T) {
 			if o := strings.TrimRight(e.Output, "\n"); !strings.HasPrefix(o, "=== ") && !strings.HasPrefix(o, "--- ") {
 				said[key] = append(said[key], o)
 			}
+		case "build-output":
+			other = append(other, strings.TrimRight(e.Output, "\n"))
 		case "skip":
 			if e.Test != "" {
 				t.Logf("skipped %s: %s", key, strings.TrimSpace(strings.Join(said[key], " ")))
 			}
-		case "build-output":
-			other = append(other, strings.TrimRight(e.Output, "\n"))
 		case "fail":
 			t.Errorf("failed %s:\n%s", key, strings.Join(said[key], "\n"))
 		}
@@ -85,21 +114,48 @@ func TestWorkspaceModules(t *testing.T) {
 	}
 }
 
-// readTree reads every file under dir (but node_modules), so that the go
-// command counts them among this test's inputs.
-func readTree(t *testing.T, dir string) {
+// readInputs reads what the tests of patterns depend on in this
+// repository, so that the go command counts it among this test's inputs:
+// every file of the packages they build from the workspace's modules (the
+// example builds packages of fiberauth this test binary does not import,
+// such as metrics), the modules' go.mod and go.sum files, and the JS
+// clients under interop/.
+func readInputs(t *testing.T, patterns []string) {
 	t.Helper()
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	args := append([]string{"list", "-deps", "-test", "-f", "{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}"}, patterns...)
+	out, err := exec.Command("go", args...).Output()
+	if err != nil {
+		t.Fatalf("go %s: %v", strings.Join(args, " "), err)
+	}
+	dirs := strings.Fields(string(out))
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Type().IsRegular() {
+				if _, err := os.ReadFile(filepath.Join(dir, e.Name())); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	for _, f := range []string{"go.work", "go.work.sum", "go.mod", "go.sum", "example/go.mod", "example/go.sum", "bench/go.mod", "bench/go.sum"} {
+		if _, err := os.ReadFile(f); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	err = filepath.WalkDir("interop", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() {
-			if d.Name() == "node_modules" {
-				return filepath.SkipDir
-			}
-			return nil
+		if d.IsDir() && d.Name() == "node_modules" {
+			return filepath.SkipDir
 		}
-		_, err = os.ReadFile(path)
+		if !d.IsDir() {
+			_, err = os.ReadFile(path)
+		}
 		return err
 	})
 	if err != nil {

@@ -2,7 +2,7 @@
 // (jwtware), the middleware its users come from: the guard benchmarks
 // (guards_test.go), and the jwtware app that bench/wrk.sh runs beside the
 // example. It is a module of its own so that jwtware is no requirement of
-// fiberauth's users; go.work at the repository's root puts it in every
-// `go test ./...` run from there. BENCHMARKS.md has the figures and the
-// commands.
+// fiberauth's users; go.work at the repository's root joins it to the
+// others, and the root package's TestWorkspaceModules runs its tests from
+// `go test ./...` there. BENCHMARKS.md has the figures and the commands.
 package bench

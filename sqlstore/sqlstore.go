@@ -174,14 +174,14 @@ func WithPollInterval(d time.Duration) Option {
 // migrates it. Close closes it. sqlite.Open and postgres.Open are this with
 // their Dialect.
 func Open(ctx context.Context, d Dialect, dsn string, opts ...Option) (*Store, error) {
-	if d == nil || d.Driver() == nil {
-		return nil, errNoDialect
+	drv, err := driverOf(d)
+	if err != nil {
+		return nil, err
 	}
 	o, err := newOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	drv := d.Driver()
 	db, err := sql.Open(drv.SQLDriver, drv.DSN(dsn, o.timeout))
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open: %w", err)
@@ -201,8 +201,6 @@ func Open(ctx context.Context, d Dialect, dsn string, opts ...Option) (*Store, e
 	return s, nil
 }
 
-var errNoDialect = errors.New("sqlstore: no dialect; use sqlite.Dialect or postgres.Dialect")
-
 // New uses a database the caller opened with d's driver, and migrates it;
 // Close leaves db open. For SQLite, open it with sqlite.DSN, which sets
 // what Open sets (WAL, busy_timeout as long as the query timeout,
@@ -210,8 +208,9 @@ var errNoDialect = errors.New("sqlstore: no dialect; use sqlite.Dialect or postg
 // stays correct (SQLite transactions are serializable), but concurrent
 // calls may fail with SQLITE_BUSY instead of waiting their turn.
 func New(db *sql.DB, d Dialect, opts ...Option) (*Store, error) {
-	if d == nil || d.Driver() == nil {
-		return nil, errNoDialect
+	drv, err := driverOf(d)
+	if err != nil {
+		return nil, err
 	}
 	o, err := newOptions(opts)
 	if err != nil {
@@ -219,7 +218,7 @@ func New(db *sql.DB, d Dialect, opts ...Option) (*Store, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return newStore(ctx, db, d.Driver(), o)
+	return newStore(ctx, db, drv, o)
 }
 
 func newOptions(opts []Option) (options, error) {

@@ -89,6 +89,29 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := sqlstore.Open(context.Background(), nil, "x"); err == nil {
 		t.Fatal("no dialect was accepted")
 	}
+	var wrapped struct{ sqlstore.Dialect } // wraps none: no panic
+	if _, err := sqlstore.Open(context.Background(), wrapped, "x"); err == nil {
+		t.Fatal("a dialect wrapping none was accepted")
+	}
+	if _, err := sqlstore.New(nil, wrapped); err == nil {
+		t.Fatal("New: a dialect wrapping none was accepted")
+	}
+	// The shared dialect is not the caller's to change.
+	d := sqlite.Dialect.Driver()
+	d.MaxConns = 1
+	if sqlite.Dialect.Driver().MaxConns == 1 {
+		t.Fatal("a caller changed sqlite.Dialect for everyone")
+	}
+	for _, path := range []string{"", ":memory:", "file::memory:", "file:x?mode=memory"} {
+		if _, err := sqlite.Open(context.Background(), path); err == nil || !strings.Contains(err.Error(), "in-memory") {
+			t.Fatalf("sqlite.Open(%q): %v, want an in-memory refusal", path, err)
+		}
+	}
+	s, err := sqlite.Open(context.Background(), "file::memory:?cache=shared")
+	if err != nil {
+		t.Fatalf("a shared in-memory database: %v", err)
+	}
+	s.Close()
 	if _, err := sqlstore.Open(context.Background(), sqlite.Dialect, filepath.Join(t.TempDir(), "no", "such", "dir", "x.db")); err == nil {
 		t.Fatal("an unreachable SQLite path was accepted")
 	}

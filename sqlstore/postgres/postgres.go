@@ -27,7 +27,9 @@ const maxConns = 16
 
 // Dialect is PostgreSQL through pgx's database/sql driver ("pgx"), for
 // sqlstore.New with a pool the caller opened (sql.Open("pgx", dsn)).
-var Dialect sqlstore.Dialect = &driver.Driver{
+var Dialect sqlstore.Dialect = dialect
+
+var dialect = &driver.Driver{
 	Name:      "postgres",
 	Postgres:  true,
 	SQLDriver: "pgx",

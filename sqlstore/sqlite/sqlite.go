@@ -26,7 +26,9 @@ const maxConns = 8
 // Dialect is SQLite through modernc.org/sqlite's database/sql driver
 // ("sqlite"), for sqlstore.New with a database the caller opened: open it
 // with DSN.
-var Dialect sqlstore.Dialect = &driver.Driver{
+var Dialect sqlstore.Dialect = dialect
+
+var dialect = &driver.Driver{
 	Name:      "sqlite",
 	SQLDriver: "sqlite",
 	DSN:       DSN,
@@ -40,9 +42,23 @@ var Dialect sqlstore.Dialect = &driver.Driver{
 
 // Open opens (creating it if need be) the SQLite database at path, a file
 // path or file: URI, optionally with query parameters, with the pragmas DSN
-// adds, and migrates it. The Store's Close closes it.
+// adds, and migrates it. The Store's Close closes it. A private in-memory
+// database ("", ":memory:", mode=memory) is refused: each connection of
+// the pool would have one of its own (use memstore, or a shared cache:
+// file::memory:?cache=shared).
 func Open(ctx context.Context, path string, opts ...sqlstore.Option) (*sqlstore.Store, error) {
+	if privateMemory(path) {
+		return nil, fmt.Errorf("sqlstore/sqlite: %q is an in-memory database private to each connection of the pool; use a file, memstore, or file::memory:?cache=shared", path)
+	}
 	return sqlstore.Open(ctx, Dialect, path, opts...)
+}
+
+// privateMemory reports whether path names an in-memory database that is
+// not shared between connections.
+func privateMemory(path string) bool {
+	name, query, _ := strings.Cut(path, "?")
+	memory := name == "" || name == ":memory:" || name == "file::memory:" || name == "file:" || strings.Contains(query, "mode=memory")
+	return memory && !strings.Contains(query, "cache=shared")
 }
 
 // pragmas are applied to every connection, in this order:
@@ -65,7 +81,8 @@ const pragmas = "_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=sync
 // optionally with query parameters): fiberauth's pragmas added, with
 // busy_timeout set to queryTimeout (sqlstore.WithQueryTimeout; Open passes
 // sqlstore.DefaultQueryTimeout unless told otherwise). Open a database with
-// it to hand to sqlstore.New.
+// it to hand to sqlstore.New. (As with Open, a private in-memory database
+// is one per connection of the pool.)
 func DSN(path string, queryTimeout time.Duration) string {
 	path, query, _ := strings.Cut(path, "?")
 	if !strings.HasPrefix(path, "file:") {

@@ -41,8 +41,9 @@ type Driver struct {
 // String returns the driver's name.
 func (d *Driver) String() string { return d.Name }
 
-// Driver returns d: it makes a *Driver a sqlstore.Dialect.
-func (d *Driver) Driver() *Driver { return d }
+// Driver returns a copy of d: it makes a *Driver a sqlstore.Dialect whose
+// settings a program cannot change for every other user of it.
+func (d *Driver) Driver() Driver { return *d }
 
 // Listen opens a connection that listens on channel.
 type Listen func(ctx context.Context, channel string) (Listening, error)
