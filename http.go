@@ -1,13 +1,13 @@
 package fiberauth
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"mime"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -216,35 +216,122 @@ var errNotObject = fieldErr("body", "malformed_json", "The body is not a JSON ob
 // JSON Schema validator, a proxy or a WAF in front of the app does: one
 // that is not an object (encoding/json reads null as nothing at all), a
 // key given twice (encoding/json keeps the last), or one of fields spelled
-// in another case (encoding/json matches names case-insensitively). Other
-// keys are ignored.
+// in another case (encoding/json matches names case-insensitively, with
+// Unicode's simple folding: ſ is s). Other keys are ignored.
 func checkKeys(body []byte, fields []string) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	if !json.Valid(body) {
 		return errNotObject
 	}
-	seen := make(map[string]bool, len(fields))
-	for dec.More() {
-		t, err := dec.Token()
-		key, ok := t.(string)
-		if err != nil || !ok {
-			return errNotObject
-		}
-		if seen[key] {
+	var small [8]string // the keys seen, without a map for a usual body
+	seen := small[:0]
+	var many map[string]bool
+	isObject, err := objectKeys(body, func(key string) error {
+		dup := many[key] || many == nil && slices.Contains(seen, key)
+		if dup {
 			return fieldErr(key, "duplicate_field", fmt.Sprintf("The field %q is given more than once.", key))
 		}
-		seen[key] = true
+		if many != nil {
+			many[key] = true
+		} else if seen = append(seen, key); len(seen) > len(small) {
+			many = make(map[string]bool, 2*len(seen))
+			for _, k := range seen {
+				many[k] = true
+			}
+		}
 		for _, f := range fields {
 			if key != f && strings.EqualFold(key, f) {
 				return fieldErr(key, "wrong_case", fmt.Sprintf("Unknown field %q: the field is %q.", key, f))
 			}
 		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return errNotObject
-		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !isObject {
+		return errNotObject
 	}
 	return nil
+}
+
+// objectKeys calls fn with each key of the top-level object of body, in
+// order and unescaped, and reports whether body is an object at all. body
+// must be valid JSON (json.Valid): the scan relies on it, and so needs to
+// know only where strings and nested values end.
+func objectKeys(body []byte, fn func(key string) error) (bool, error) {
+	i := skipSpace(body, 0)
+	if body[i] != '{' {
+		return false, nil
+	}
+	i = skipSpace(body, i+1)
+	for body[i] != '}' {
+		if body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
+		end := stringEnd(body, i)
+		key := string(body[i+1 : end-1])
+		if strings.IndexByte(key, '\\') >= 0 {
+			if err := json.Unmarshal(body[i:end], &key); err != nil {
+				return true, errNotObject
+			}
+		}
+		if err := fn(key); err != nil {
+			return true, err
+		}
+		i = skipSpace(body, end) // at the colon
+		i = skipSpace(body, valueEnd(body, skipSpace(body, i+1)))
+	}
+	return true, nil
+}
+
+// skipSpace is the index of the first byte at or after i that is not JSON
+// whitespace.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd is the index just past the string that begins at b[i] (a
+// quote).
+func stringEnd(b []byte, i int) int {
+	for i++; ; i++ {
+		switch b[i] {
+		case '\\':
+			i++ // the escaped byte (of \uXXXX, the u: the digits are plain)
+		case '"':
+			return i + 1
+		}
+	}
+}
+
+// valueEnd is the index just past the value that begins at b[i].
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for {
+			switch b[i] {
+			case '"':
+				i = stringEnd(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+	}
+	for i < len(b) && !strings.ContainsRune(",}] \t\n\r", rune(b[i])) {
+		i++ // a number, true, false or null
+	}
+	return i
 }
 
 // fieldNames are the JSON names of a request struct's fields.
