@@ -219,7 +219,7 @@ var errNotObject = fieldErr("body", "malformed_json", "The body is not a JSON ob
 // in another case (encoding/json matches names case-insensitively, with
 // Unicode's simple folding: ſ is s). Other keys are ignored.
 func checkKeys(body []byte, fields []string) error {
-	if !json.Valid(body) {
+	if !utf8.Valid(body) || !json.Valid(body) {
 		return errNotObject
 	}
 	var small [8]string // the keys seen, without a map for a usual body
@@ -256,8 +256,9 @@ func checkKeys(body []byte, fields []string) error {
 
 // objectKeys calls fn with each key of the top-level object of body, in
 // order and unescaped, and reports whether body is an object at all. body
-// must be valid JSON (json.Valid): the scan relies on it, and so needs to
-// know only where strings and nested values end.
+// must be valid UTF-8 and valid JSON (json.Valid, which passes invalid
+// UTF-8 in strings): the scan relies on it, and so needs to know only
+// where strings and nested values end.
 func objectKeys(body []byte, fn func(key string) error) (bool, error) {
 	i := skipSpace(body, 0)
 	if body[i] != '{' {
