@@ -83,7 +83,7 @@ func totpStep(secret, code string, now time.Time) (int64, bool) {
 }
 
 // useTOTP checks code against the user's secret and uses its step up: each
-// code works once.
+// code works once (errTOTPReplay for a right code of a used step).
 func (a *Auth) useTOTP(ctx context.Context, u *User, code string) (bool, error) {
 	secret, err := a.openTOTP(u.ID, u.TOTPSecret)
 	if err != nil {
@@ -95,10 +95,17 @@ func (a *Auth) useTOTP(ctx context.Context, u *User, code string) (bool, error) 
 	}
 	err = a.totpSteps.UseTOTPStep(ctx, u.ID, step)
 	if errors.Is(err, ErrStepUsed) {
-		return false, nil // a replay
+		return false, errTOTPReplay
 	}
 	return err == nil, storeErr("use totp step", err)
 }
+
+// errTOTPReplay is a right code of a time step already used: a replay, or
+// the loser of two submissions of one code at once. Unlike a wrong code it
+// is no guess, so it does not count against a challenge (which the winner
+// is about to spend); it counts under the limit on wrong codes all the
+// same.
+var errTOTPReplay = fmt.Errorf("%w: TOTP step already used", ErrInvalidGrant)
 
 // --- recovery codes ---
 
