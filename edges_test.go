@@ -127,8 +127,8 @@ func TestLogoutBodies(t *testing.T) {
 }
 
 // In cookie mode a logout whose access token is refused keeps the refresh
-// cookie (the client can still end the session with it), and a refused
-// refresh expires it (its token is dead).
+// cookie (the client can still end the session with it), and a refresh or
+// logout refused for the cookie's own token expires it (it is dead).
 func TestCookieKeptUntilLogout(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -145,10 +145,12 @@ func TestCookieKeptUntilLogout(t *testing.T) {
 	if !strings.Contains(r.header.Get("Set-Cookie"), fiberauth.RefreshCookie+"=;") {
 		t.Fatalf("logout did not expire the cookie: %q", r.header.Get("Set-Cookie"))
 	}
-	r = h.post("/web/auth/refresh", b.cookie, b.csrf, nil)
-	expect(t, r, 401, "invalid_grant")
-	if !strings.Contains(r.header.Get("Set-Cookie"), fiberauth.RefreshCookie+"=;") {
-		t.Fatalf("a refused refresh did not expire the cookie: %q", r.header.Get("Set-Cookie"))
+	for _, path := range []string{"/web/auth/refresh", "/web/auth/logout"} {
+		r = h.post(path, b.cookie, b.csrf, nil)
+		expect(t, r, 401, "invalid_grant")
+		if !strings.Contains(r.header.Get("Set-Cookie"), fiberauth.RefreshCookie+"=;") {
+			t.Fatalf("%s refused a dead cookie without expiring it: %q", path, r.header.Get("Set-Cookie"))
+		}
 	}
 }
 

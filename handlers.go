@@ -110,27 +110,33 @@ func (r *tokenRequest) refreshRequest() *refreshRequest {
 // logout ends the family of the Bearer token, or else of the refresh token
 // (the body's, or the cookie's with its CSRF token). The body is read, and
 // checked, either way. In cookie mode the cookie is expired once the
-// family has ended, not before: a refused logout leaves it to try again.
+// family has ended, or when its token is dead (invalid_grant), not before:
+// a logout refused for its access token leaves it to try again.
 func (m *mount) logout(c *fiber.Ctx) error {
 	var req tokenRequest
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	var in LogoutInput
 	if hasBearer(c) {
 		p, err := m.a.principal(c)
 		if err != nil {
 			return err
 		}
-		in.Caller = p.claims
-	} else {
-		r, err := m.refreshInput(c, req.refreshRequest())
-		if err != nil {
-			return err
-		}
-		in.Refresh = r
+		return m.loggedOut(c, m.a.Logout(c.UserContext(), LogoutInput{Caller: p.claims}))
 	}
-	if err := m.a.Logout(c.UserContext(), in); err != nil {
+	in, err := m.refreshInput(c, req.refreshRequest())
+	if err == nil {
+		err = m.a.Logout(c.UserContext(), LogoutInput{Refresh: in})
+	}
+	if m.cookie && errors.Is(err, ErrInvalidGrant) {
+		clearRefreshCookie(c) // its token is dead
+	}
+	return m.loggedOut(c, err)
+}
+
+// loggedOut answers a logout that ended with err.
+func (m *mount) loggedOut(c *fiber.Ctx, err error) error {
+	if err != nil {
 		return err
 	}
 	if m.cookie {
