@@ -188,6 +188,11 @@ func (r *keyRing) keyFunc(t *jwt.Token) (any, error) {
 	if err := checkHeader(t); err != nil {
 		return nil, err
 	}
+	return r.keyOf(t)
+}
+
+// keyOf is the key of t's kid, which must be of t's algorithm.
+func (r *keyRing) keyOf(t *jwt.Token) (any, error) {
 	kid, _ := t.Header["kid"].(string)
 	if kid == "" {
 		return nil, errNoKID

@@ -236,6 +236,16 @@ func (s *tokenSigner) sign(userID, sessionID, etag string, now time.Time) (strin
 			return signed, claims, nil
 		}
 	}
+	signed, err := s.signJWT(claims, accessTokenType, now)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: signing access token: %w", ErrUnavailable, err)
+	}
+	return signed, claims, nil
+}
+
+// signJWT signs claims with the key that signs at now (the secret, HS256,
+// or the ring's key, with its kid), with typ in the header.
+func (s *tokenSigner) signJWT(claims jwt.Claims, typ string, now time.Time) (string, error) {
 	var (
 		t      *jwt.Token
 		signer any = s.key
@@ -248,12 +258,8 @@ func (s *tokenSigner) sign(userID, sessionID, etag string, now time.Time) (strin
 	} else {
 		t = jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
 	}
-	t.Header["typ"] = accessTokenType
-	signed, err := t.SignedString(signer)
-	if err != nil {
-		return "", nil, fmt.Errorf("%w: signing access token: %w", ErrUnavailable, err)
-	}
-	return signed, claims, nil
+	t.Header["typ"] = typ
+	return t.SignedString(signer)
 }
 
 // verify checks the signature, algorithm, typ, crit, iss, aud, exp, nbf, iat
