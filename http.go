@@ -28,8 +28,44 @@ const MaxBodySize = 16 << 10
 type MountOption func(*mountConfig)
 
 type mountConfig struct {
-	cookie    bool      // WithCookieTransport
-	endpoints Endpoints // EndpointsAll, or WithEndpoints's set
+	cookie    bool                                 // WithCookieTransport
+	endpoints Endpoints                            // EndpointsAll, or WithEndpoints's set
+	profile   Profile                              // WithProfile
+	userShape func(u *User, fields map[string]any) // WithUserShape
+}
+
+// Profile is the shape of the API a Mount serves: fiberauth's own, or that
+// of one of the APIs fiberauth follows, for clients written for it
+// (docs/profiles.md). Every profile is a transport over the same service
+// calls: one Auth's profiles share users, sessions, limits and the
+// middleware.
+type Profile int
+
+const (
+	// ProfileDefault is fiberauth's own API (docs/api.md).
+	ProfileDefault Profile = iota
+	// ProfileMisaka is the Misaka v3 session API: /login, /login/2fa,
+	// /refresh, /logout, /change-password, /confirm-email, /me, with
+	// {"detail": …} errors.
+	ProfileMisaka
+)
+
+// WithProfile serves profile's paths and shapes instead of fiberauth's
+// own. WithEndpoints still chooses among the groups the profile has; the
+// OpenAPI document describes ProfileDefault only and is not served by
+// another profile.
+func WithProfile(profile Profile) MountOption {
+	return func(c *mountConfig) { c.profile = profile }
+}
+
+// WithUserShape sets the fields a profile's user object has beyond id,
+// email, username and display_name (Misaka's first_name, last_name,
+// avatar_url, country, is_staff, …): shape adds them to fields. By default
+// each of the user's Attributes is a string field of its name; a host
+// with typed fields (is_staff as a boolean) shapes them itself. It must not
+// add a secret.
+func WithUserShape(shape func(u *User, fields map[string]any)) MountOption {
+	return func(c *mountConfig) { c.userShape = shape }
 }
 
 // Endpoints is a set of Mount's endpoint groups, for WithEndpoints.
@@ -115,12 +151,19 @@ func (a *Auth) Mount(r fiber.Router, opts ...MountOption) {
 	if a.cfg.SendCode == nil {
 		serve &^= needsSendCode
 	}
+	if m.profile != ProfileDefault {
+		for _, route := range m.profileRoutes() {
+			if serve&route.group != 0 {
+				r.Add(route.method, route.path, m.handler(route.fn))
+			}
+		}
+		if a.tokens.ring != nil {
+			r.Get(jwksPath, a.serveJWKS)
+		}
+		return
+	}
 	var mounted []mountedRoute
-	for _, route := range []struct {
-		group        Endpoints
-		method, path string
-		fn           func(*fiber.Ctx) error
-	}{
+	for _, route := range []route{
 		{EndpointsSignIn, fiber.MethodPost, "/login", m.login},
 		{EndpointsSignIn, fiber.MethodPost, "/login/2fa", m.loginMFA},
 		{EndpointsSignIn, fiber.MethodPost, "/login/new-password", m.loginNewPassword},
@@ -155,6 +198,32 @@ func (a *Auth) Mount(r fiber.Router, opts ...MountOption) {
 	}
 }
 
+// route is one endpoint of a Mount: its group (WithEndpoints), method,
+// path and handler.
+type route struct {
+	group        Endpoints
+	method, path string
+	fn           func(*fiber.Ctx) error
+}
+
+// profileRoutes are the endpoints of the mount's profile.
+func (m *mount) profileRoutes() []route {
+	switch m.profile {
+	case ProfileMisaka:
+		return m.misakaRoutes()
+	}
+	return nil
+}
+
+// writeError answers err in the mount's profile.
+func (m *mount) writeError(c *fiber.Ctx, err error) error {
+	switch m.profile {
+	case ProfileMisaka:
+		return m.misakaError(c, err)
+	}
+	return m.a.writeError(c, err)
+}
+
 // handler wraps every fiberauth handler: no caching of anything that may
 // hold a token or a code (RFC 6749 §5.1), the body limit, the origin check
 // of cookie mode, the request's Client in its context, and errors written
@@ -165,16 +234,16 @@ func (m *mount) handler(fn func(c *fiber.Ctx) error) fiber.Handler {
 		c.Set(fiber.HeaderPragma, "no-cache")
 		// The raw body: Ctx.Body would inflate a compressed one first.
 		if len(c.Request().Body()) > MaxBodySize {
-			return m.a.writeError(c, ErrPayloadTooLarge)
+			return m.writeError(c, ErrPayloadTooLarge)
 		}
 		if m.cookie {
 			if err := m.a.checkOrigin(c); err != nil {
-				return m.a.writeError(c, err)
+				return m.writeError(c, err)
 			}
 		}
 		c.SetUserContext(WithClient(c.UserContext(), m.a.client(c)))
 		if err := fn(c); err != nil {
-			return m.a.writeError(c, err)
+			return m.writeError(c, err)
 		}
 		return nil
 	}

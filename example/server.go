@@ -100,6 +100,8 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 	})
 	auth.Mount(app.Group("/auth"))
 	auth.Mount(app.Group("/web/auth"), fiberauth.WithCookieTransport())
+	// Drop-in profiles (docs/profiles.md in the repository).
+	auth.Mount(app.Group("/v3/session"), fiberauth.WithProfile(fiberauth.ProfileMisaka))
 
 	api := app.Group("/api", auth.Middleware())
 	// The caller as the middleware checked it, with no store read: the
