@@ -240,6 +240,14 @@ func routeMatches(route, path string) bool {
 	return true
 }
 
+// keep adds secrets the logs must never hold (the check when the test
+// ends); safe beside the code deliveries, which run in the background.
+func (h *harness) keep(secrets ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.secrets = append(h.secrets, secrets...)
+}
+
 func bearer(access string) []string { return []string{"Authorization", "Bearer " + access} }
 
 // expect fails unless r has status and, for errors, the error code.

@@ -48,6 +48,11 @@ const (
 	// /refresh, /logout, /change-password, /confirm-email, /me, with
 	// {"detail": …} errors.
 	ProfileMisaka
+	// ProfileHaltman is haltman's cookie sessions: /login, /login/2fa,
+	// /refresh, /logout answering {"ok", "action", "refreshed",
+	// "session"}, the tokens in the __Host-refresh and __Host-access
+	// cookies (cookie mode, whatever WithCookieTransport says).
+	ProfileHaltman
 )
 
 // WithProfile serves profile's paths and shapes instead of fiberauth's
@@ -147,6 +152,9 @@ func (a *Auth) Mount(r fiber.Router, opts ...MountOption) {
 	for _, o := range opts {
 		o(&m.mountConfig)
 	}
+	if m.profile == ProfileHaltman {
+		m.cookie = true // its tokens are cookies
+	}
 	serve := m.endpoints
 	if a.cfg.SendCode == nil {
 		serve &^= needsSendCode
@@ -211,6 +219,8 @@ func (m *mount) profileRoutes() []route {
 	switch m.profile {
 	case ProfileMisaka:
 		return m.misakaRoutes()
+	case ProfileHaltman:
+		return m.haltmanRoutes()
 	}
 	return nil
 }

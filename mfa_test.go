@@ -53,9 +53,7 @@ func (h *harness) challenge(email, password, kind string) string {
 			h.t.Fatalf("a challenge carries %q: %s", k, r.raw)
 		}
 	}
-	h.mu.Lock()
-	h.secrets = append(h.secrets, r.str("session"))
-	h.mu.Unlock()
+	h.keep(r.str("session"))
 	return r.str("session")
 }
 
@@ -93,7 +91,7 @@ func TestMFAEnrolAndLogin(t *testing.T) {
 		seen := map[any]bool{}
 		for _, c := range codes {
 			seen[c] = true
-			h.secrets = append(h.secrets, c.(string))
+			h.keep(c.(string))
 		}
 		if len(codes) != 10 || len(seen) != 10 {
 			t.Fatalf("recovery codes: %s", r.raw)
@@ -306,7 +304,7 @@ func TestMFARegenerateRecoveryCodes(t *testing.T) {
 			t.Fatalf("new recovery codes: %s", r.raw)
 		}
 		for _, c := range codes {
-			h.secrets = append(h.secrets, c.(string))
+			h.keep(c.(string))
 		}
 		session := h.challenge("ada@example.com", goodPassword, fiberauth.ChallengeMFA)
 		expect(t, h.do("POST", "/auth/login/2fa", map[string]any{"session": session, "code": old[0]}), 401, "invalid_grant")
@@ -336,7 +334,7 @@ func TestNewPasswordRequired(t *testing.T) {
 	if _, err := h.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "new@example.com", Username: "newbie", Password: temp, TemporaryPassword: true, Verified: true}); err != nil {
 		t.Fatal(err)
 	}
-	h.secrets = append(h.secrets, temp, real)
+	h.keep(temp, real)
 	session := h.challenge("new@example.com", temp, fiberauth.ChallengeNewPassword)
 
 	np := func(body map[string]any) response { return h.do("POST", "/auth/login/new-password", body) }
@@ -364,7 +362,7 @@ func TestTemporaryPasswordExpires(t *testing.T) {
 	if _, err := h.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "new@example.com", Password: temp, TemporaryPassword: true, Verified: true}); err != nil {
 		t.Fatal(err)
 	}
-	h.secrets = append(h.secrets, temp)
+	h.keep(temp)
 	h.clock.Advance(7*24*time.Hour - time.Minute)
 	h.challenge("new@example.com", temp, fiberauth.ChallengeNewPassword)
 	h.clock.Advance(time.Minute)
@@ -377,7 +375,7 @@ func TestChallengeBoundToUserState(t *testing.T) {
 	onEveryStore(t, func(t *testing.T, store fiberauth.Store) {
 		h := newHarnessOn(t, store, testEpoch)
 		const temp = "temporary secret 1"
-		h.secrets = append(h.secrets, temp)
+		h.keep(temp)
 		if _, err := h.auth.CreateUser(context.Background(), fiberauth.NewUser{Email: "new@example.com", Password: temp, TemporaryPassword: true, Verified: true}); err != nil {
 			t.Fatal(err)
 		}

@@ -103,7 +103,7 @@ func TestProfileMisaka(t *testing.T) {
 	if got := keysOf(r.body); r.status != 200 || got != "access,refresh,user,user_etag" {
 		t.Fatalf("change-password: %d %s", r.status, r.raw)
 	}
-	h.secrets = append(h.secrets, "a new long password")
+	h.keep("a new long password")
 	r = h.do("POST", "/v3/session/logout", nil, bearer(r.str("access"))...)
 	if r.status != 200 || keysOf(r.body) != "detail" {
 		t.Fatalf("logout: %d %s", r.status, r.raw)
@@ -128,7 +128,7 @@ func TestProfileMisakaTwoFactorAndConfirm(t *testing.T) {
 	}
 
 	expect(t, h.do("POST", "/auth/signup", map[string]any{"email": "bob@example.com", "password": "bob's long password"}), 202, "")
-	h.secrets = append(h.secrets, "bob's long password")
+	h.keep("bob's long password")
 	code := h.lastCode("bob@example.com", "email_confirm")
 	expectDetail(t, h.do("POST", "/v3/session/confirm-email", map[string]any{"email": "bob@example.com", "code": "wrong"}), 401)
 	r = h.do("POST", "/v3/session/confirm-email", map[string]any{"email": "bob@example.com", "code": code})

@@ -100,12 +100,20 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 	})
 	auth.Mount(app.Group("/auth"))
 	auth.Mount(app.Group("/web/auth"), fiberauth.WithCookieTransport())
-	// Drop-in profiles (docs/profiles.md in the repository).
+	// Drop-in profiles (docs/profiles.md in the repository). haltman's is
+	// mounted before the /api group, whose middleware would otherwise
+	// guard its login too (Fiber runs handlers in the order they are
+	// added).
 	auth.Mount(app.Group("/v3/session"), fiberauth.WithProfile(fiberauth.ProfileMisaka))
+	auth.Mount(app.Group("/api/auth"), fiberauth.WithProfile(fiberauth.ProfileHaltman))
 
-	api := app.Group("/api", auth.Middleware())
+	// The API takes an access token as a Bearer header, or in haltman's
+	// HttpOnly cookie (then with the CSRF header on unsafe methods).
+	api := app.Group("/api", auth.Middleware(fiberauth.MiddlewareConfig{
+		TokenLookup: "header:Authorization,cookie:" + fiberauth.AccessCookie,
+	}))
 	// The caller as the middleware checked it, with no store read: the
-	// route bench/wrk.sh loads, and internal/benchapp/jwtware serves too.
+	// route bench/wrk.sh loads, and bench/jwtware serves too.
 	api.Get("/me", func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"user_id": fiberauth.UserIDFrom(c)})
 	})
