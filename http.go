@@ -573,8 +573,11 @@ func secondsUntil(t, now time.Time) int {
 }
 
 // signIn answers a sign-in step: a challenge as it is, tokens in the mount's
-// transport.
+// transport (or in the shape of a profile that shares these handlers).
 func (m *mount) signIn(c *fiber.Ctx, res SignIn) error {
+	if m.profile == ProfileHaltman {
+		return m.haltmanSignIn(c, res)
+	}
 	if ch := res.Challenge; ch != nil {
 		return c.JSON(challengeResponse{ChallengeName: ch.Name, Session: ch.Session, ExpiresIn: secondsUntil(ch.ExpiresAt, m.a.now())})
 	}

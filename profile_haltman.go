@@ -26,35 +26,12 @@ const CSRFCookie = "__Host-csrf"
 
 func (m *mount) haltmanRoutes() []route {
 	return []route{
-		{EndpointsSignIn, fiber.MethodPost, "/login", m.haltmanLogin},
-		{EndpointsSignIn, fiber.MethodPost, "/login/2fa", m.haltmanLoginMFA},
+		// fiberauth's own handlers, whose signIn answers in this profile.
+		{EndpointsSignIn, fiber.MethodPost, "/login", m.login},
+		{EndpointsSignIn, fiber.MethodPost, "/login/2fa", m.loginMFA},
 		{EndpointsSignIn, fiber.MethodPost, "/refresh", m.haltmanRefresh},
 		{EndpointsSignIn, fiber.MethodPost, "/logout", m.haltmanLogout},
 	}
-}
-
-func (m *mount) haltmanLogin(c *fiber.Ctx) error {
-	var req loginRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	res, err := m.a.Login(c.UserContext(), LoginInput{Name: accountName(req.Username, req.Email), Password: req.Password, Sliding: req.Sliding})
-	if err != nil {
-		return err
-	}
-	return m.haltmanSignIn(c, res)
-}
-
-func (m *mount) haltmanLoginMFA(c *fiber.Ctx) error {
-	var req mfaLoginRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	res, err := m.a.CompleteChallenge(c.UserContext(), ChallengeInput{Challenge: ChallengeMFA, Session: req.Session, Code: req.Code})
-	if err != nil {
-		return err
-	}
-	return m.haltmanSignIn(c, res)
 }
 
 // haltmanSignIn answers a sign-in step: a challenge (its session is no
