@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"mime"
+	"net/http"
 	"reflect"
 	"slices"
 	"strconv"
@@ -53,6 +54,12 @@ const (
 	// "session"}, the tokens in the __Host-refresh and __Host-access
 	// cookies (cookie mode, whatever WithCookieTransport says).
 	ProfileHaltman
+	// ProfileCognito is the Cognito-style v1 API: /login, /token-refresh,
+	// /token-revoke, /forgot-password, /forgot-password-confirm,
+	// /change-password, /new-password-required, answering ID tokens, with
+	// a refresh token that does not rotate and {"message", "status"}
+	// errors.
+	ProfileCognito
 )
 
 // WithProfile serves profile's paths and shapes instead of fiberauth's
@@ -221,6 +228,8 @@ func (m *mount) profileRoutes() []route {
 		return m.misakaRoutes()
 	case ProfileHaltman:
 		return m.haltmanRoutes()
+	case ProfileCognito:
+		return m.cognitoRoutes()
 	}
 	return nil
 }
@@ -229,9 +238,33 @@ func (m *mount) profileRoutes() []route {
 func (m *mount) writeError(c *fiber.Ctx, err error) error {
 	switch m.profile {
 	case ProfileMisaka:
-		return m.misakaError(c, err)
+		return m.profileError(c, err, func(_ int, message string) fiber.Map { return fiber.Map{"detail": message} })
+	case ProfileCognito:
+		return m.profileError(c, err, func(status int, message string) fiber.Map {
+			return fiber.Map{"message": message, "status": status}
+		})
 	}
 	return m.a.writeError(c, err)
+}
+
+// profileError answers err in a profile's shape, with the status and
+// headers fiberauth's own answer would have; for a refused access token
+// the message says why (never anything about keys or signatures).
+func (m *mount) profileError(c *fiber.Ctx, err error, shape func(status int, message string) fiber.Map) error {
+	status, body := prepareError(c, m.a.log, err)
+	if status == http.StatusUnauthorized && body.Error == "invalid_token" {
+		body.Message = refusalDetail(body.Reason)
+	}
+	return c.Status(status).JSON(shape(status, body.Message))
+}
+
+// refusalDetail is what a refused access token's detail says: the reason,
+// in words (never anything about keys or signatures).
+func refusalDetail(reason string) string {
+	if d, ok := refusalDescriptions[reason]; ok {
+		return d + "."
+	}
+	return "The access token is missing, invalid or expired."
 }
 
 // handler wraps every fiberauth handler: no caching of anything that may

@@ -94,6 +94,10 @@ func (a *Auth) rehash(ctx context.Context, userID, password string) {
 type PasswordChangeInput struct {
 	PreviousPassword string
 	ProposedPassword string
+	// KeepRefresh keeps the caller's refresh token (the non-rotating policy
+	// of RefreshInput.Keep): the answer has a new access token, with the
+	// new etag, and no refresh token.
+	KeepRefresh bool
 }
 
 // ChangePassword sets the caller's user's new password once the previous
@@ -124,12 +128,23 @@ func (a *Auth) ChangePassword(ctx context.Context, caller Claims, in PasswordCha
 	if err != nil {
 		return Tokens{}, err
 	}
+	now := a.now()
+	if in.KeepRefresh {
+		u, err = a.modifyUser(ctx, u.ID, userChange{revoke: true, keep: s.ID}, func(u *User) error {
+			u.PasswordHash = hash
+			return nil
+		})
+		if err != nil {
+			return Tokens{}, err
+		}
+		a.emit(ctx, Event{Type: EventPasswordChanged, UserID: u.ID, SessionID: s.ID})
+		return a.accessFor(&u, &s, now)
+	}
 	var (
 		rot  Rotation
 		pair issuedPair
 		res  UpdateResult
 	)
-	now := a.now()
 	u, err = a.modifyUser(ctx, u.ID, userChange{revoke: true, keep: s.ID, rotate: &rot, result: &res}, func(u *User) error {
 		u.PasswordHash = hash
 		// The family as it is now: a refresh since the last read moved it

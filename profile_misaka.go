@@ -1,7 +1,6 @@
 package fiberauth
 
 import (
-	"net/http"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
@@ -196,23 +195,4 @@ func (m *mount) profileUser(u *User) map[string]any {
 	}
 	fields["id"], fields["email"], fields["username"], fields["display_name"] = u.ID, u.Email, u.Username, u.DisplayName
 	return fields
-}
-
-// misakaError answers err as Misaka does: {"detail": "…"}, with the status
-// and headers fiberauth's own answer would have.
-func (m *mount) misakaError(c *fiber.Ctx, err error) error {
-	status, body := prepareError(c, m.a.log, err)
-	if status == http.StatusUnauthorized && body.Error == "invalid_token" {
-		body.Message = refusalDetail(body.Reason)
-	}
-	return c.Status(status).JSON(fiber.Map{"detail": body.Message})
-}
-
-// refusalDetail is what a refused access token's detail says: the reason,
-// in words (never anything about keys or signatures).
-func refusalDetail(reason string) string {
-	if d, ok := refusalDescriptions[reason]; ok {
-		return d + "."
-	}
-	return "The access token is missing, invalid or expired."
 }

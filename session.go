@@ -125,6 +125,13 @@ type RefreshInput struct {
 	// with ErrCSRF and changes nothing, not even a reuse revocation.
 	RequireCSRF bool
 	CSRFToken   string
+	// Keep is the non-rotating policy (ProfileCognito's): the answer has a
+	// new access token and no new refresh token, which stays the family's
+	// until the family expires or is revoked. A token that is not the
+	// family's current one is refused with ErrInvalidGrant and ends
+	// nothing: there is no reuse detection. A sliding family does not
+	// slide on such a refresh (nothing is written).
+	Keep bool
 }
 
 // maxRefreshTokenLength bounds the refresh tokens and challenge sessions
@@ -154,6 +161,9 @@ func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (_ Tokens, err erro
 	sid, gen, err := a.refreshTokenOf(in)
 	if err != nil {
 		return Tokens{}, err
+	}
+	if in.Keep {
+		return a.refreshKept(ctx, in, sid)
 	}
 	if t, done, err := a.refreshCached(ctx, in, sid, gen); done {
 		return t, err
@@ -216,6 +226,52 @@ func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (_ Tokens, err erro
 	}
 	a.emit(ctx, Event{Type: EventRefreshReused, UserID: s.UserID, SessionID: s.ID})
 	return Tokens{}, ErrRefreshTokenReused
+}
+
+// refreshKept is Refresh under the non-rotating policy (RefreshInput.Keep):
+// the family's current token answers a new access token for the user as
+// they are now; nothing is written.
+func (a *Auth) refreshKept(ctx context.Context, in RefreshInput, sid string) (Tokens, error) {
+	s, err := a.readSession(ctx, sid)
+	if errors.Is(err, ErrNotFound) {
+		return Tokens{}, ErrInvalidGrant
+	}
+	if err != nil {
+		return Tokens{}, storeErr("session by id", err)
+	}
+	if err := a.checkCSRF(&s, in); err != nil {
+		return Tokens{}, err
+	}
+	now := a.now()
+	if !s.Live(now) || !equalHash(s.TokenHash, hashToken(in.RefreshToken)) {
+		return Tokens{}, ErrInvalidGrant
+	}
+	u, err := a.readUser(ctx, a.store.UserByID, s.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return Tokens{}, ErrInvalidGrant
+	}
+	if err != nil {
+		return Tokens{}, storeErr("user by id", err)
+	}
+	if u.Disabled {
+		return Tokens{}, ErrInvalidGrant
+	}
+	t, err := a.accessFor(&u, &s, now)
+	if err != nil {
+		return Tokens{}, err
+	}
+	a.emit(ctx, Event{Type: EventRefresh, UserID: u.ID, SessionID: s.ID})
+	return t, nil
+}
+
+// accessFor is a new access token of family s for u, with no new refresh
+// token (Tokens.RefreshToken is "": the client keeps its own).
+func (a *Auth) accessFor(u *User, s *Session, now time.Time) (Tokens, error) {
+	access, claims, err := a.tokens.sign(u.ID, s.ID, u.ETag, now)
+	if err != nil {
+		return Tokens{}, err
+	}
+	return Tokens{AccessToken: access, AccessExpiresAt: claims.Expiry(), User: *u, Session: *s}, nil
 }
 
 // refreshCached is Refresh on the word of this instance's caches, when the

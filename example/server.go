@@ -106,6 +106,7 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 	// added).
 	auth.Mount(app.Group("/v3/session"), fiberauth.WithProfile(fiberauth.ProfileMisaka))
 	auth.Mount(app.Group("/api/auth"), fiberauth.WithProfile(fiberauth.ProfileHaltman))
+	auth.Mount(app.Group("/v1"), fiberauth.WithProfile(fiberauth.ProfileCognito))
 
 	// The API takes an access token as a Bearer header, or in haltman's
 	// HttpOnly cookie (then with the CSRF header on unsafe methods).
