@@ -33,6 +33,15 @@ type mountConfig struct {
 	endpoints Endpoints                            // EndpointsAll, or WithEndpoints's set
 	profile   Profile                              // WithProfile
 	userShape func(u *User, fields map[string]any) // WithUserShape
+	idTokens  bool                                 // WithIDTokens
+}
+
+// WithIDTokens adds an "id_token" (IssueIDToken) to every answer that signs
+// a user in or refreshes, in fiberauth's own shape and ProfileMisaka's
+// (ProfileCognito's answers always carry one; ProfileHaltman's carry no
+// token at all).
+func WithIDTokens() MountOption {
+	return func(c *mountConfig) { c.idTokens = true }
 }
 
 // Profile is the shape of the API a Mount serves: fiberauth's own, or that
@@ -586,6 +595,7 @@ type tokenResponse struct {
 	User         *PublicUser `json:"user,omitempty"`
 	Session      sessionJSON `json:"session"`
 	CSRFToken    string      `json:"csrf_token,omitempty"` // cookie mode only
+	IDToken      string      `json:"id_token,omitempty"`   // WithIDTokens only
 }
 
 type challengeResponse struct {
@@ -640,6 +650,13 @@ func (m *mount) tokens(c *fiber.Ctx, t *Tokens, clientETag string) error {
 		setRefreshCookie(c, t.RefreshToken, r.Session.RefreshExpiresAt)
 		r.Refresh, r.RefreshToken = "", ""
 		r.CSRFToken = m.a.csrfToken(t.Session.ID)
+	}
+	if m.idTokens {
+		id, err := m.a.idToken(&t.User, m.a.now())
+		if err != nil {
+			return err
+		}
+		r.IDToken = id
 	}
 	return c.JSON(r)
 }

@@ -77,12 +77,26 @@ func (m *mount) misakaSignIn(c *fiber.Ctx, res SignIn, sliding bool) error {
 	if sliding {
 		slidingToken = &t.RefreshToken
 	}
-	return c.JSON(fiber.Map{
+	out := fiber.Map{
 		"user": m.profileUser(&t.User), "user_etag": t.User.ETag,
 		"access": t.AccessToken, "access_token": t.AccessToken,
 		"refresh": t.RefreshToken, "refresh_token": t.RefreshToken,
 		"sliding_token": slidingToken,
-	})
+	}
+	if err := m.addIDToken(out, &t.User); err != nil {
+		return err
+	}
+	return c.JSON(out)
+}
+
+// addIDToken adds an ID token of u to out, with WithIDTokens.
+func (m *mount) addIDToken(out fiber.Map, u *User) error {
+	if !m.idTokens {
+		return nil
+	}
+	id, err := m.a.idToken(u, m.a.now())
+	out["id_token"] = id
+	return err
 }
 
 type misakaRefreshRequest struct {
@@ -99,7 +113,11 @@ func (m *mount) misakaRefresh(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(m.misakaPair(&t, req.ETag))
+	out := m.misakaPair(&t, req.ETag)
+	if err := m.addIDToken(out, &t.User); err != nil {
+		return err
+	}
+	return c.JSON(out)
 }
 
 // misakaPair is Misaka's refresh answer: the user only when the client's

@@ -137,6 +137,33 @@ func TestProfileMisakaTwoFactorAndConfirm(t *testing.T) {
 	}
 }
 
+// WithIDTokens: fiberauth's own answers and Misaka's carry an ID token of
+// the user signed in, at login and refresh; without it they carry none.
+func TestWithIDTokens(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.auth.Mount(h.app.Group("/idt"), fiberauth.WithIDTokens())
+	h.auth.Mount(h.app.Group("/idm"), fiberauth.WithProfile(fiberauth.ProfileMisaka), fiberauth.WithIDTokens())
+	u := h.createUser("ada@example.com")
+	check := func(what string, r response) {
+		t.Helper()
+		expect(t, r, 200, "")
+		c, err := h.auth.VerifyIDToken(r.str("id_token"))
+		if err != nil || c.Subject != u.ID {
+			t.Fatalf("%s: id_token %v %v in %s", what, c, err, r.raw)
+		}
+	}
+	r := h.do("POST", "/idt/login", map[string]any{"email": "ada@example.com", "password": goodPassword})
+	check("login", r)
+	check("refresh", h.do("POST", "/idt/refresh", map[string]any{"refresh_token": r.str("refresh_token")}))
+	r = h.do("POST", "/idm/login", map[string]any{"email": "ada@example.com", "password": goodPassword})
+	check("Misaka login", r)
+	check("Misaka refresh", h.do("POST", "/idm/refresh", map[string]any{"refresh": r.str("refresh")}))
+	if r := h.do("POST", "/auth/login", map[string]any{"email": "ada@example.com", "password": goodPassword}); r.body["id_token"] != nil {
+		t.Fatalf("an ID token without WithIDTokens: %s", r.raw)
+	}
+}
+
 // One Auth, one set of sessions: signed in through Misaka, signed out
 // through fiberauth's own API, and the other way round.
 func TestProfilesShareSessions(t *testing.T) {
@@ -154,4 +181,41 @@ func TestProfilesShareSessions(t *testing.T) {
 	r = h.do("POST", "/v3/session/logout", map[string]any{"refresh": p.refresh})
 	expect(t, r, 200, "")
 	expectRefused(t, h.do("GET", "/auth/me", nil, bearer(p.access)...), "revoked")
+}
+
+// Every profile on one Auth: a session started through one is the same
+// session in the others, and ended through one, it is ended for all.
+func TestProfilesShareSessionsAll(t *testing.T) {
+	t.Parallel()
+	h := misakaHarness(t)
+	h.auth.Mount(h.app.Group("/halt"), fiberauth.WithProfile(fiberauth.ProfileHaltman))
+	h.auth.Mount(h.app.Group("/v1"), fiberauth.WithProfile(fiberauth.ProfileCognito))
+	u := h.createUser("ada@example.com")
+
+	// Cognito signs in; Misaka and fiberauth's own API see the session;
+	// haltman's logout (its refresh cookie) ends it; Cognito's refresh fails.
+	r := h.do("POST", "/v1/login", map[string]any{"username": "ada@example.com", "password": goodPassword})
+	expect(t, r, 200, "")
+	access, refresh := r.str("access_token"), r.str("refresh_token")
+	h.keep(refresh)
+	me := h.do("GET", "/v3/session/me", nil, bearer(access)...)
+	if me.status != 200 || me.obj("user")["id"] != u.ID {
+		t.Fatalf("Misaka /me with Cognito's token: %s", me.raw)
+	}
+	own := h.do("GET", "/auth/me", nil, bearer(access)...)
+	expect(t, own, 200, "")
+	sid := own.obj("session")["session_family_id"].(string)
+	if me.str("session_family_id") != sid {
+		t.Fatalf("two sessions: %s and %s", me.str("session_family_id"), sid)
+	}
+	csrf := h.do("POST", "/web/auth/refresh", nil, "Cookie", fiberauth.RefreshCookie+"="+refresh)
+	expect(t, csrf, 403, "csrf_failed") // a cookie needs its CSRF token, which only a sign-in in cookie mode hands out
+	b := h.cookieLogin("ada@example.com")
+	r = h.do("POST", "/halt/logout", nil, "Cookie", fiberauth.RefreshCookie+"="+b.cookie, fiberauth.CSRFHeader, b.csrf)
+	expect(t, r, 200, "")
+	expectRefused(t, h.do("GET", "/auth/me", nil, bearer(b.access)...), "revoked")
+
+	expect(t, h.do("POST", "/v3/session/logout", map[string]any{"refresh": refresh}), 200, "")
+	expectMessage(t, h.do("POST", "/v1/token-refresh", map[string]any{"username": "ada@example.com", "refresh_token": refresh}), 401)
+	expectRefused(t, h.do("GET", "/auth/me", nil, bearer(access)...), "revoked")
 }
