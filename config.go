@@ -37,6 +37,14 @@ type Config struct {
 	// Optional. Default: Audience.
 	ClientID string
 
+	// IDTokenAudience is the "aud" of ID tokens (IssueIDToken; the
+	// Cognito profile's answers): the client that reads them (OpenID
+	// Connect Core §2). It must differ from Audience, so that a verifier
+	// of access tokens that checks the audience but not the typ cannot take
+	// an ID token for one.
+	// Optional. Default: Audience + "#id".
+	IDTokenAudience string
+
 	// SigningKeys are the host's own asymmetric keys for access tokens
 	// (GenerateSigningKey, ParseSigningKeyPEM, ParseSigningKeyJWK): the
 	// first signs, with its kid in each token's header; the others only
@@ -287,6 +295,12 @@ func configDefault(cfg Config) (Config, error) {
 	}
 	if cfg.Audience == "" {
 		cfg.Audience = d.Audience
+	}
+	if cfg.IDTokenAudience == "" {
+		cfg.IDTokenAudience = cfg.Audience + "#id"
+	}
+	if cfg.IDTokenAudience == cfg.Audience {
+		return cfg, errors.New("fiberauth: Config.IDTokenAudience must differ from Config.Audience, or an ID token would pass for an access token wherever typ is not checked")
 	}
 	if cfg.ClientID == "" {
 		cfg.ClientID = cfg.Audience

@@ -56,7 +56,7 @@ var errNotIDToken = errors.New("not an ID token (typ JWT, token_use id)")
 func (a *Auth) idToken(u *User, now time.Time) (string, error) {
 	s := &a.tokens
 	c := &IDClaims{
-		Issuer: s.issuer, Subject: u.ID, Audience: s.audience,
+		Issuer: s.issuer, Subject: u.ID, Audience: Audience{s.idAudience},
 		IssuedAt: now.Unix(), ExpiresAt: now.Add(s.ttl).Unix(), TokenUse: "id",
 		Email: u.Email, EmailVerified: u.EmailVerified, PreferredUsername: u.Username, Name: u.DisplayName,
 	}
@@ -91,8 +91,15 @@ func (a *Auth) VerifyIDToken(raw string) (*IDClaims, error) {
 		return s.key, nil
 	}
 	c := new(IDClaims)
-	if _, err := s.parser.ParseWithClaims(raw, c, keyFunc); err != nil {
+	t, err := s.idParser.ParseWithClaims(raw, c, keyFunc)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if s.ring != nil {
+		// A retired key verifies no more ID tokens than access tokens.
+		if k := s.ring.verifiedBy(t); k == nil || !k.live(s.ring.now()) {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidToken, errKeyRetired)
+		}
 	}
 	if c.TokenUse != "id" || c.Subject == "" || c.IssuedAt == 0 {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, errNotIDToken)

@@ -96,7 +96,7 @@ func (m *mount) cognitoRefresh(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if name := foldName(req.Username); name != t.User.Username && name != t.User.Email {
+	if name := foldName(req.Username); name == "" || name != t.User.Username && name != t.User.Email {
 		return ErrInvalidGrant // nothing was written: the token stays as it was
 	}
 	now := m.a.now()

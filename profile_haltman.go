@@ -24,6 +24,11 @@ const AccessCookie = "__Host-access"
 // readable by the page's scripts, and by no other site's).
 const CSRFCookie = "__Host-csrf"
 
+// haltmanAccessSource is where haltman's logout finds an access token
+// without a refresh cookie: the access cookie (whose CSRF check the
+// middleware's cookie source applies).
+var haltmanAccessSource = []tokenSource{{cookie: AccessCookie}}
+
 func (m *mount) haltmanRoutes() []route {
 	return []route{
 		// fiberauth's own handlers, whose signIn answers in this profile.
@@ -51,29 +56,41 @@ func (m *mount) haltmanRefresh(c *fiber.Ctx) error {
 		return err
 	}
 	in, err := m.refreshInput(c, req.refreshRequest())
-	if err != nil {
-		return err
+	var t Tokens
+	if err == nil {
+		t, err = m.a.Refresh(c.UserContext(), in)
 	}
-	t, err := m.a.Refresh(c.UserContext(), in)
 	if err != nil {
 		if !errors.Is(err, ErrCSRF) && !errors.Is(err, ErrUnavailable) {
-			clearHaltmanCookies(c) // the cookie's token is dead
+			clearHaltmanCookies(c) // the cookie's token is dead, or there is none
 		}
 		return err
 	}
 	return m.haltmanTokens(c, &t, "refresh")
 }
 
-// haltmanLogout ends the family of the refresh cookie (with its CSRF
-// token) and expires the cookies.
+// haltmanLogout ends the family of the refresh cookie, or without one of
+// the access cookie (with the CSRF token either way), and expires the
+// cookies.
 func (m *mount) haltmanLogout(c *fiber.Ctx) error {
 	var req tokenRequest
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	in, err := m.refreshInput(c, req.refreshRequest())
-	if err == nil {
-		err = m.a.Logout(c.UserContext(), LogoutInput{Refresh: in})
+	var err error
+	if c.Cookies(RefreshCookie) == "" && c.Cookies(AccessCookie) != "" {
+		var p *principal
+		if p, err = m.a.principalFrom(c, haltmanAccessSource); err == nil {
+			err = m.a.Logout(c.UserContext(), LogoutInput{Caller: p.claims})
+		}
+		if err != nil {
+			return err // the cookies stay: the session may be live
+		}
+	} else {
+		var in RefreshInput
+		if in, err = m.refreshInput(c, req.refreshRequest()); err == nil {
+			err = m.a.Logout(c.UserContext(), LogoutInput{Refresh: in})
+		}
 	}
 	if errors.Is(err, ErrInvalidGrant) {
 		clearHaltmanCookies(c) // dead already

@@ -1,6 +1,9 @@
 package fiberauth
 
 import (
+	"maps"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
@@ -184,7 +187,11 @@ func (m *mount) misakaChangePassword(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(m.misakaPair(&t, ""))
+	out := m.misakaPair(&t, "")
+	if err := m.addIDToken(out, &t.User); err != nil {
+		return err
+	}
+	return c.JSON(out)
 }
 
 // emailConfirmDetail confirms an email and answers {"detail": …}.
@@ -201,14 +208,24 @@ func (m *mount) emailConfirmDetail(c *fiber.Ctx) error {
 
 // profileUser is the user object of the profiles: id, email, username,
 // display_name, and what the mount's user shape adds (by default each
-// attribute, as a string); the shape cannot replace those four.
+// attribute, as a string). The shape gets a copy without secrets, and
+// cannot replace those four fields, in any case of their names.
 func (m *mount) profileUser(u *User) map[string]any {
 	fields := map[string]any{}
 	if m.userShape != nil {
-		m.userShape(u, fields)
+		c := *u
+		c.PasswordHash, c.TOTPSecret, c.RecoveryCodes = "", nil, nil
+		c.Roles, c.Attributes = slices.Clone(u.Roles), maps.Clone(u.Attributes)
+		m.userShape(&c, fields)
 	} else {
 		for k, v := range u.Attributes {
 			fields[k] = v
+		}
+	}
+	for k := range fields {
+		switch strings.ToLower(k) {
+		case "id", "email", "username", "display_name":
+			delete(fields, k)
 		}
 	}
 	fields["id"], fields["email"], fields["username"], fields["display_name"] = u.ID, u.Email, u.Username, u.DisplayName

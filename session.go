@@ -127,10 +127,10 @@ type RefreshInput struct {
 	CSRFToken   string
 	// Keep is the non-rotating policy (ProfileCognito's): the answer has a
 	// new access token and no new refresh token, which stays the family's
-	// until the family expires or is revoked. A token that is not the
-	// family's current one is refused with ErrInvalidGrant and ends
-	// nothing: there is no reuse detection. A sliding family does not
-	// slide on such a refresh (nothing is written).
+	// until the family expires or is revoked. An older token of the family
+	// (rotated meanwhile by a refresh without Keep: a copy was used) ends
+	// the family with ErrRefreshTokenReused, grace or not. A sliding
+	// family does not slide on such a refresh (nothing is written).
 	Keep bool
 }
 
@@ -163,7 +163,7 @@ func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (_ Tokens, err erro
 		return Tokens{}, err
 	}
 	if in.Keep {
-		return a.refreshKept(ctx, in, sid)
+		return a.refreshKept(ctx, in, sid, gen)
 	}
 	if t, done, err := a.refreshCached(ctx, in, sid, gen); done {
 		return t, err
@@ -230,8 +230,11 @@ func (a *Auth) Refresh(ctx context.Context, in RefreshInput) (_ Tokens, err erro
 
 // refreshKept is Refresh under the non-rotating policy (RefreshInput.Keep):
 // the family's current token answers a new access token for the user as
-// they are now; nothing is written.
-func (a *Auth) refreshKept(ctx context.Context, in RefreshInput, sid string) (Tokens, error) {
+// they are now; nothing is written. A token the family has moved on from
+// (someone rotated it on another mount: a kept client never does) is
+// reuse, as on the rotating path, grace or not: the family ends, so that
+// neither the client nor whoever rotated its copy goes on.
+func (a *Auth) refreshKept(ctx context.Context, in RefreshInput, sid string, gen int64) (Tokens, error) {
 	s, err := a.readSession(ctx, sid)
 	if errors.Is(err, ErrNotFound) {
 		return Tokens{}, ErrInvalidGrant
@@ -243,8 +246,18 @@ func (a *Auth) refreshKept(ctx context.Context, in RefreshInput, sid string) (To
 		return Tokens{}, err
 	}
 	now := a.now()
-	if !s.Live(now) || !equalHash(s.TokenHash, hashToken(in.RefreshToken)) {
+	if !s.Live(now) {
 		return Tokens{}, ErrInvalidGrant
+	}
+	if !equalHash(s.TokenHash, hashToken(in.RefreshToken)) {
+		if gen >= s.Generation {
+			return Tokens{}, ErrInvalidGrant // ours, never handed out
+		}
+		if err := a.revokeSession(ctx, s.ID); err != nil {
+			return Tokens{}, err
+		}
+		a.emit(ctx, Event{Type: EventRefreshReused, UserID: s.UserID, SessionID: s.ID})
+		return Tokens{}, ErrRefreshTokenReused
 	}
 	u, err := a.readUser(ctx, a.store.UserByID, s.UserID)
 	if errors.Is(err, ErrNotFound) {

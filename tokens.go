@@ -109,7 +109,10 @@ type tokenSigner struct {
 	// Leeway, rounded up. fiberauth signs no longer-lived token.
 	maxLife int64
 	parser  *jwt.Parser
-	keyFunc jwt.Keyfunc
+	// idParser verifies ID tokens: as parser, with their audience.
+	idParser   *jwt.Parser
+	idAudience string
+	keyFunc    jwt.Keyfunc
 	// ring, when set, holds the asymmetric keys that sign and verify
 	// instead of key (keyring.go).
 	ring *keyRing
@@ -128,6 +131,8 @@ func newTokenSigner(cfg Config) tokenSigner {
 	}
 	opts := strictOptions([]string{jwt.SigningMethodHS256.Alg()}, cfg.Issuer, cfg.Audience, cfg.Leeway, cfg.Now)
 	s.parser = jwt.NewParser(opts...)
+	s.idAudience = cfg.IDTokenAudience
+	s.idParser = jwt.NewParser(strictOptions([]string{jwt.SigningMethodHS256.Alg()}, cfg.Issuer, cfg.IDTokenAudience, cfg.Leeway, cfg.Now)...)
 	s.hs = newHSVerifier(&cfg)
 	var key any = s.key // boxed once, not on every parse
 	s.keyFunc = func(t *jwt.Token) (any, error) {
@@ -145,6 +150,7 @@ func (s *tokenSigner) useKeys(r *keyRing, cfg Config) {
 	s.ring = r
 	s.hs = nil
 	s.parser = jwt.NewParser(strictOptions(asymmetricAlgs, cfg.Issuer, cfg.Audience, cfg.Leeway, cfg.Now)...)
+	s.idParser = jwt.NewParser(strictOptions(asymmetricAlgs, cfg.Issuer, cfg.IDTokenAudience, cfg.Leeway, cfg.Now)...)
 	s.keyFunc = r.keyFunc
 }
 
