@@ -184,6 +184,64 @@ type TOTPStore interface {
 	UseTOTPStep(ctx context.Context, userID string, step int64) error
 }
 
+// Passkey is a user's WebAuthn credential (a passkey), as registration
+// left it and sign-ins keep it: what verifying an assertion needs, and
+// what the user sees of it.
+type Passkey struct {
+	// ID is the credential id the authenticator chose (raw bytes, at most
+	// 1023): unique across every user.
+	ID     []byte
+	UserID string
+	// PublicKey is the credential's public key, as the authenticator
+	// registered it (COSE).
+	PublicKey []byte
+	// SignCount is the authenticator's signature counter at the last use;
+	// 0 for authenticators that keep none.
+	SignCount uint32
+	// Transports are how the client may reach the authenticator ("usb",
+	// "internal", "hybrid", …), as registration said.
+	Transports []string
+	// AAGUID names the authenticator's model (16 bytes; zeros for none).
+	AAGUID []byte
+	// BackupEligible and BackupState are the authenticator's flags: a
+	// synced passkey is both.
+	BackupEligible, BackupState bool
+	// AttestationType is the attestation's format ("none", "packed", …).
+	AttestationType string
+	// Name is what the user calls it.
+	Name       string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+}
+
+// PasskeyStore is the optional capability of keeping users' passkeys.
+type PasskeyStore interface {
+	// AddPasskey stores p. ErrConflict if a passkey with p.ID exists (of
+	// any user), ErrNotFound if p.UserID names no user; nothing is
+	// written then.
+	AddPasskey(ctx context.Context, p Passkey) error
+	// PasskeyByID returns the passkey with that credential id, or
+	// ErrNotFound.
+	PasskeyByID(ctx context.Context, id []byte) (Passkey, error)
+	// PasskeysOf returns the user's passkeys, oldest first: an empty list
+	// for a user with none (and for an unknown user).
+	PasskeysOf(ctx context.Context, userID string) ([]Passkey, error)
+	// UsePasskey must be atomic: it records count as the passkey's sign
+	// count, and at as its LastUsedAt, only if count is greater than the
+	// count recorded, or both are 0 (an authenticator that keeps no
+	// counter); ErrNotCurrent otherwise, a counter that went back (a
+	// cloned authenticator, or a replayed assertion), and nothing is
+	// written. Of concurrent calls with one count, at most one succeeds
+	// unless the count is 0. ErrNotFound for an unknown passkey.
+	UsePasskey(ctx context.Context, id []byte, count uint32, at time.Time) error
+	// RenamePasskey sets the name of the user's passkey id: ErrNotFound if
+	// the user has no passkey with that id (another user's included).
+	RenamePasskey(ctx context.Context, userID string, id []byte, name string) error
+	// DeletePasskey removes the user's passkey id: ErrNotFound if the user
+	// has none with that id (another user's included).
+	DeletePasskey(ctx context.Context, userID string, id []byte) error
+}
+
 // KeyStore is the optional capability of keeping the asymmetric signing
 // keys fiberauth generates (Config.SigningAlgorithm), sealed, so that every
 // instance sharing the store signs with the same keys and verifies the

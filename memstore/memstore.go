@@ -27,6 +27,7 @@ var (
 	_ fiberauth.ChallengeStore = (*Store)(nil)
 	_ fiberauth.AttemptStore   = (*Store)(nil)
 	_ fiberauth.TOTPStore      = (*Store)(nil)
+	_ fiberauth.PasskeyStore   = (*Store)(nil)
 	_ fiberauth.Cleaner        = (*Store)(nil)
 	_ fiberauth.Notifier       = (*Store)(nil)
 
@@ -57,6 +58,8 @@ type Store struct {
 	attempts *attempts.Windows
 	// keys are the generated signing keys, by generation (keys.go).
 	keys []fiberauth.StoredSigningKey
+	// passkeys are the users' passkeys by credential id (passkeys.go).
+	passkeys map[string]*fiberauth.Passkey
 
 	subs subscribers // Notifier
 }
@@ -74,6 +77,7 @@ func New() *Store {
 		codes:      map[codeKey]*fiberauth.Code{},
 		challenges: map[string]*fiberauth.Challenge{},
 		attempts:   attempts.New(attempts.DefaultMaxKeys),
+		passkeys:   map[string]*fiberauth.Passkey{},
 	}
 }
 
@@ -104,6 +108,10 @@ func (m *Store) Clone() *Store {
 	}
 	c.attempts = m.attempts.Clone()
 	c.keys = copyKeys(m.keys)
+	for id, p := range m.passkeys {
+		cp := copyPasskey(p)
+		c.passkeys[id] = &cp
+	}
 	return c
 }
 

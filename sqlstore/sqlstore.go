@@ -7,9 +7,10 @@
 //	store, err := postgres.Open(ctx, "postgres://app@db/app") // sqlstore/postgres
 //
 // Besides the core Store, a *Store has every optional capability: CodeStore,
-// ChallengeStore, AttemptStore, TOTPStore, KeyStore, Cleaner and Notifier,
-// so one-time codes, login challenges, throttling counters, TOTP replay
-// protection and generated signing keys are shared by every instance on the
+// ChallengeStore, AttemptStore, TOTPStore, PasskeyStore, KeyStore, Cleaner
+// and Notifier, so one-time codes, login challenges, throttling counters,
+// TOTP replay protection, passkeys and generated signing keys are shared by
+// every instance on the
 // database and survive a restart, and every instance hears at once of a
 // logout or user change made through another (notify.go: LISTEN/NOTIFY on
 // PostgreSQL, a polled change log on SQLite). Its only background work is
@@ -49,6 +50,7 @@ var (
 	_ fiberauth.ChallengeStore = (*Store)(nil)
 	_ fiberauth.AttemptStore   = (*Store)(nil)
 	_ fiberauth.TOTPStore      = (*Store)(nil)
+	_ fiberauth.PasskeyStore   = (*Store)(nil)
 	_ fiberauth.Cleaner        = (*Store)(nil)
 	_ fiberauth.Notifier       = (*Store)(nil)
 

@@ -20,6 +20,7 @@ type FullStore interface {
 	fiberauth.ChallengeStore
 	fiberauth.AttemptStore
 	fiberauth.TOTPStore
+	fiberauth.PasskeyStore
 	fiberauth.Cleaner
 	fiberauth.SessionUserReader
 	fiberauth.UserRotator
@@ -270,4 +271,52 @@ func (f *Faulty) DeleteExpired(ctx context.Context, now time.Time) error {
 		return err
 	}
 	return f.inner.DeleteExpired(ctx, now)
+}
+
+// AddPasskey implements fiberauth.PasskeyStore.
+func (f *Faulty) AddPasskey(ctx context.Context, p fiberauth.Passkey) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.inner.AddPasskey(ctx, p)
+}
+
+// PasskeyByID implements fiberauth.PasskeyStore.
+func (f *Faulty) PasskeyByID(ctx context.Context, id []byte) (fiberauth.Passkey, error) {
+	if err := f.fault(); err != nil {
+		return fiberauth.Passkey{}, err
+	}
+	return f.inner.PasskeyByID(ctx, id)
+}
+
+// PasskeysOf implements fiberauth.PasskeyStore.
+func (f *Faulty) PasskeysOf(ctx context.Context, userID string) ([]fiberauth.Passkey, error) {
+	if err := f.fault(); err != nil {
+		return nil, err
+	}
+	return f.inner.PasskeysOf(ctx, userID)
+}
+
+// UsePasskey implements fiberauth.PasskeyStore.
+func (f *Faulty) UsePasskey(ctx context.Context, id []byte, count uint32, at time.Time) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.inner.UsePasskey(ctx, id, count, at)
+}
+
+// RenamePasskey implements fiberauth.PasskeyStore.
+func (f *Faulty) RenamePasskey(ctx context.Context, userID string, id []byte, name string) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.inner.RenamePasskey(ctx, userID, id, name)
+}
+
+// DeletePasskey implements fiberauth.PasskeyStore.
+func (f *Faulty) DeletePasskey(ctx context.Context, userID string, id []byte) error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.inner.DeletePasskey(ctx, userID, id)
 }

@@ -82,6 +82,7 @@ func TestFaultyEveryMethod(t *testing.T) {
 			"PutCode":         m.PutCode(ctx, c),
 			"CreateChallenge": m.CreateChallenge(ctx, ch),
 			"UseTOTPStep":     m.UseTOTPStep(ctx, "u1", 10),
+			"AddPasskey":      m.AddPasskey(ctx, fiberauth.Passkey{ID: []byte("k1"), UserID: "u1", SignCount: 3, Name: "phone", CreatedAt: at}),
 		} {
 			if err != nil {
 				t.Fatalf("%s: %v", call, err)
@@ -113,6 +114,9 @@ func TestFaultyEveryMethod(t *testing.T) {
 			if ok, _, err := m.ReserveAttempt(ctx, "k", 2, at, time.Hour); err != nil || ok != want {
 				t.Fatalf("ReserveAttempt %d = %v, %v; want %v", i+1, ok, err, want)
 			}
+		}
+		if got, err := m.PasskeyByID(ctx, []byte("k1")); err != nil || got.SignCount != 3 || got.Name != "phone" {
+			t.Fatalf("passkey: %+v, %v", got, err)
 		}
 		if err := m.UseTOTPStep(ctx, "u1", 11); err != nil {
 			t.Fatalf("UseTOTPStep(11): %v", err)
@@ -174,6 +178,14 @@ func TestFaultyEveryMethod(t *testing.T) {
 		{"ReleaseAttempt", func(f *storetest.Faulty) error { return f.ReleaseAttempt(ctx, "k", at) }},
 		{"ResetAttempts", func(f *storetest.Faulty) error { return f.ResetAttempts(ctx, "k") }},
 		{"UseTOTPStep", func(f *storetest.Faulty) error { return f.UseTOTPStep(ctx, "u1", 11) }},
+		{"AddPasskey", func(f *storetest.Faulty) error {
+			return f.AddPasskey(ctx, fiberauth.Passkey{ID: []byte("k2"), UserID: "u1", CreatedAt: at})
+		}},
+		{"PasskeyByID", func(f *storetest.Faulty) error { _, err := f.PasskeyByID(ctx, []byte("k1")); return err }},
+		{"PasskeysOf", func(f *storetest.Faulty) error { _, err := f.PasskeysOf(ctx, "u1"); return err }},
+		{"UsePasskey", func(f *storetest.Faulty) error { return f.UsePasskey(ctx, []byte("k1"), 4, at) }},
+		{"RenamePasskey", func(f *storetest.Faulty) error { return f.RenamePasskey(ctx, "u1", []byte("k1"), "laptop") }},
+		{"DeletePasskey", func(f *storetest.Faulty) error { return f.DeletePasskey(ctx, "u1", []byte("k1")) }},
 		{"DeleteExpired", func(f *storetest.Faulty) error { return f.DeleteExpired(ctx, at.Add(2*time.Hour)) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

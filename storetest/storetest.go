@@ -14,7 +14,7 @@
 // The core Store is always tested (subtests under "Store/"). Each optional
 // capability is tested only when the store has it, as testing/fstest.TestFS
 // tests fs.ReadFileFS only when a file system implements it: CodeStore,
-// ChallengeStore, AttemptStore, TOTPStore, KeyStore, Cleaner, Notifier,
+// ChallengeStore, AttemptStore, TOTPStore, PasskeyStore, KeyStore, Cleaner, Notifier,
 // SessionUserReader and UserRotator each have subtests under their name, and Cleaner's
 // check the expiry of only those records whose capabilities the store has.
 // Run logs which capabilities it found ("store offers: ..."), so a run
@@ -108,6 +108,7 @@ var (
 	challengeCap   = &capability{name: "ChallengeStore", has: implements[fiberauth.ChallengeStore], tests: challengeTests}
 	attemptCap     = &capability{name: "AttemptStore", has: implements[fiberauth.AttemptStore], tests: attemptTests}
 	totpCap        = &capability{name: "TOTPStore", has: implements[fiberauth.TOTPStore], tests: totpTests}
+	passkeyCap     = &capability{name: "PasskeyStore", has: implements[fiberauth.PasskeyStore], tests: passkeyTests}
 	keyCap         = &capability{name: "KeyStore", has: implements[fiberauth.KeyStore], tests: keyTests}
 	cleanerCap     = &capability{name: "Cleaner", has: implements[fiberauth.Cleaner], tests: cleanerTests}
 	notifierCap    = &capability{name: "Notifier", has: implements[fiberauth.Notifier], tests: notifierTests}
@@ -115,7 +116,7 @@ var (
 	userRotatorCap = &capability{name: "UserRotator", has: implements[fiberauth.UserRotator], tests: userRotatorTests}
 	// capabilities is every optional capability, in the order they are
 	// logged and run.
-	capabilities = []*capability{codeCap, challengeCap, attemptCap, totpCap, keyCap, cleanerCap, notifierCap, sessionUserCap, userRotatorCap}
+	capabilities = []*capability{codeCap, challengeCap, attemptCap, totpCap, passkeyCap, keyCap, cleanerCap, notifierCap, sessionUserCap, userRotatorCap}
 )
 
 // offers lists the names of the optional capabilities s has.
