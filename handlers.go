@@ -333,14 +333,20 @@ type confirmRequest struct {
 }
 
 func (m *mount) emailConfirm(c *fiber.Ctx) error {
+	if err := m.confirmEmail(c); err != nil {
+		return err
+	}
+	return c.JSON(ok)
+}
+
+// confirmEmail decodes {email, code} and confirms the email, for every
+// profile's endpoint.
+func (m *mount) confirmEmail(c *fiber.Ctx) error {
 	var req confirmRequest
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	if err := m.a.ConfirmEmail(c.UserContext(), ConfirmEmailInput{Email: req.Email, Code: req.Code}); err != nil {
-		return err
-	}
-	return c.JSON(ok)
+	return m.a.ConfirmEmail(c.UserContext(), ConfirmEmailInput{Email: req.Email, Code: req.Code})
 }
 
 type mfaSetupResponse struct {

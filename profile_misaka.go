@@ -196,11 +196,7 @@ func (m *mount) misakaChangePassword(c *fiber.Ctx) error {
 
 // emailConfirmDetail confirms an email and answers {"detail": …}.
 func (m *mount) emailConfirmDetail(c *fiber.Ctx) error {
-	var req confirmRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	if err := m.a.ConfirmEmail(c.UserContext(), ConfirmEmailInput{Email: req.Email, Code: req.Code}); err != nil {
+	if err := m.confirmEmail(c); err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"detail": "Email confirmed."})
