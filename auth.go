@@ -25,6 +25,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+
+	"github.com/go-webauthn/webauthn/webauthn"
 )
 
 // Auth is one configured authentication service. It is safe for concurrent
@@ -67,6 +69,11 @@ type Auth struct {
 	refreshMACs sync.Pool   // hash.Hash: HMACs under refreshKey, reused (refreshTag)
 	replayKey   []byte      // salt of the keys that seal grace-window replays
 	totp        cipher.AEAD // seals TOTP secrets at rest
+
+	// Passkeys (passkeys.go), with Config.Passkeys only: nil otherwise.
+	passkeys   PasskeyStore
+	webauthn   *webauthn.WebAuthn
+	passkeyKey []byte // HMAC key of user handles and derived challenges
 
 	hasher  *passwordHasher
 	proxies []netip.Prefix // Config.TrustedProxies
@@ -125,6 +132,9 @@ func New(cfg Config) (*Auth, error) {
 		return nil, err
 	}
 	if err := a.useSigningKeys(); err != nil {
+		return nil, err
+	}
+	if err := a.usePasskeys(); err != nil {
 		return nil, err
 	}
 	if cfg.SendCode == nil {
@@ -268,8 +278,17 @@ const (
 	EventRecoveryCodesRegenerated EventType = "recovery_codes_regenerated"
 	// EventThrottled: a request went over a limit (429, or a code not
 	// sent); Reason names the limit: login_account, login_ip, code,
-	// code_ip, code_sends, reset_ip or signup_ip.
+	// code_ip, code_sends, reset_ip, signup_ip, passkey_ip (passkey
+	// sign-ins begun) or passkey_account (passkey registrations begun).
 	EventThrottled EventType = "throttled"
+	// EventPasskeyAdded and EventPasskeyRemoved: a user's passkeys
+	// changed.
+	EventPasskeyAdded   EventType = "passkey_added"
+	EventPasskeyRemoved EventType = "passkey_removed"
+	// EventPasskeyRefused: a passkey's signature counter went back
+	// (Reason "sign_count"): a cloned authenticator or a replayed
+	// answer. The sign-in is refused.
+	EventPasskeyRefused EventType = "passkey_refused"
 	// EventChallenge: a login's first step answered a challenge instead of
 	// tokens; Reason is its name (ChallengeMFA, ChallengeNewPassword). A
 	// challenge answered right is then EventLoginSucceeded, a wrong code

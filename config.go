@@ -245,6 +245,13 @@ type Config struct {
 	// (a histogram's Observe). Optional. Default: none.
 	OnHashWait func(wait time.Duration)
 
+	// Passkeys turns on passkeys (WebAuthn): registering them, signing in
+	// with one, and answering the second-factor challenge with one
+	// (passkeys.go, docs/api.md). The Store must have PasskeyStore, and
+	// New refuses a relying party without origins or with an origin
+	// outside its domain. Optional. Default: off.
+	Passkeys *PasskeyConfig
+
 	// cheapHashing replaces PasswordHashParams with parameters far below
 	// OWASP's, for tests that are not about the hasher (export_test.go).
 	cheapHashing bool

@@ -1,6 +1,7 @@
 package fiberauth
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -35,6 +36,8 @@ func (m *mount) login(c *fiber.Ctx) error {
 type mfaLoginRequest struct {
 	Session string `json:"session" limit:"512"`
 	Code    string `json:"code" limit:"64"`
+	// Credential answers with a passkey instead (ChallengeWebAuthn).
+	Credential json.RawMessage `json:"credential"`
 }
 
 func (m *mount) loginMFA(c *fiber.Ctx) error {
@@ -42,7 +45,14 @@ func (m *mount) loginMFA(c *fiber.Ctx) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	res, err := m.a.CompleteChallenge(c.UserContext(), ChallengeInput{Challenge: ChallengeMFA, Session: req.Session, Code: req.Code})
+	in := ChallengeInput{Challenge: ChallengeMFA, Session: req.Session, Code: req.Code}
+	if len(req.Credential) > 0 && string(req.Credential) != "null" {
+		if req.Code != "" {
+			return fieldErr("credential", "conflict", "Send a code or a credential, not both.")
+		}
+		in.Challenge, in.Code, in.Credential = ChallengeWebAuthn, "", req.Credential
+	}
+	res, err := m.a.CompleteChallenge(c.UserContext(), in)
 	if err != nil {
 		return err
 	}

@@ -114,10 +114,15 @@ const (
 	// EndpointsOpenAPI: GET /openapi.json, the OpenAPI 3.1 document of the
 	// endpoints this Mount serves (openapi.go).
 	EndpointsOpenAPI
+	// EndpointsPasskeys: POST /login/passkey/options, /login/passkey,
+	// /login/2fa/passkey/options, /passkeys/register/options,
+	// /passkeys/register; GET /passkeys; PATCH and DELETE /passkeys/:id.
+	// Mounted only with Config.Passkeys.
+	EndpointsPasskeys
 
 	// EndpointsAll is every group: what Mount serves unless told
 	// otherwise.
-	EndpointsAll = EndpointsSignIn | EndpointsSessions | EndpointsPasswordChange | EndpointsPasswordReset | EndpointsSignup | EndpointsTwoFactor | EndpointsOpenAPI
+	EndpointsAll = EndpointsSignIn | EndpointsSessions | EndpointsPasswordChange | EndpointsPasswordReset | EndpointsSignup | EndpointsTwoFactor | EndpointsOpenAPI | EndpointsPasskeys
 )
 
 // WithEndpoints mounts only the endpoint groups in set (a union of the
@@ -175,6 +180,9 @@ func (a *Auth) Mount(r fiber.Router, opts ...MountOption) {
 	if a.cfg.SendCode == nil {
 		serve &^= needsSendCode
 	}
+	if a.webauthn == nil {
+		serve &^= EndpointsPasskeys
+	}
 	if m.profile != ProfileDefault {
 		for _, route := range m.profileRoutes() {
 			if serve&route.group != 0 {
@@ -187,7 +195,7 @@ func (a *Auth) Mount(r fiber.Router, opts ...MountOption) {
 		return
 	}
 	var mounted []mountedRoute
-	for _, route := range []route{
+	for _, route := range append([]route{
 		{EndpointsSignIn, fiber.MethodPost, "/login", m.login},
 		{EndpointsSignIn, fiber.MethodPost, "/login/2fa", m.loginMFA},
 		{EndpointsSignIn, fiber.MethodPost, "/login/new-password", m.loginNewPassword},
@@ -207,7 +215,7 @@ func (a *Auth) Mount(r fiber.Router, opts ...MountOption) {
 		{EndpointsTwoFactor, fiber.MethodPost, "/2fa/enable", m.mfaEnable},
 		{EndpointsTwoFactor, fiber.MethodPost, "/2fa/disable", m.mfaDisable},
 		{EndpointsTwoFactor, fiber.MethodPost, "/2fa/recovery-codes", m.recoveryCodes},
-	} {
+	}, m.passkeyRoutes()...) {
 		if serve&route.group != 0 {
 			r.Add(route.method, route.path, m.handler(route.fn))
 			mounted = append(mounted, mountedRoute{route.method, route.path})
@@ -599,9 +607,10 @@ type tokenResponse struct {
 }
 
 type challengeResponse struct {
-	ChallengeName string `json:"challenge_name"`
-	Session       string `json:"session"`
-	ExpiresIn     int    `json:"expires_in"`
+	ChallengeName string   `json:"challenge_name"`
+	Session       string   `json:"session"`
+	ExpiresIn     int      `json:"expires_in"`
+	Available     []string `json:"available_challenges"`
 }
 
 type okResponse struct {
@@ -622,7 +631,11 @@ func (m *mount) signIn(c *fiber.Ctx, res SignIn) error {
 		return m.haltmanSignIn(c, res)
 	}
 	if ch := res.Challenge; ch != nil {
-		return c.JSON(challengeResponse{ChallengeName: ch.Name, Session: ch.Session, ExpiresIn: secondsUntil(ch.ExpiresAt, m.a.now())})
+		available := ch.Available
+		if len(available) == 0 {
+			available = []string{ch.Name}
+		}
+		return c.JSON(challengeResponse{ChallengeName: ch.Name, Session: ch.Session, ExpiresIn: secondsUntil(ch.ExpiresAt, m.a.now()), Available: available})
 	}
 	return m.tokens(c, res.Tokens, "")
 }

@@ -27,6 +27,9 @@ type PendingChallenge struct {
 	Name      string // ChallengeMFA or ChallengeNewPassword
 	Session   string // opaque and single use; CompleteChallenge presents it
 	ExpiresAt time.Time
+	// Available are the ways to answer it: Name, and ChallengeWebAuthn
+	// for a ChallengeMFA of a user with a passkey (BeginPasskeyChallenge).
+	Available []string
 }
 
 // LoginInput is a password login.
@@ -146,11 +149,17 @@ func (a *Auth) checkCredentials(ctx context.Context, u *User, found bool, passwo
 // another step, tokens otherwise. A password alone never yields tokens for
 // an account with a second factor or a temporary password.
 func (a *Auth) signIn(ctx context.Context, u *User, sliding bool) (SignIn, error) {
+	return a.signInWith(ctx, u, sliding, false)
+}
+
+// signInWith is signIn after a first step that was two factors already
+// (twoFactors: a passkey that verified the user), which needs no second.
+func (a *Auth) signInWith(ctx context.Context, u *User, sliding, twoFactors bool) (SignIn, error) {
 	kind := ""
 	switch {
 	case u.PasswordTemporary:
 		kind = ChallengeNewPassword
-	case u.MFAEnabled:
+	case u.MFAEnabled && !twoFactors:
 		kind = ChallengeMFA
 	}
 	if kind != "" {
@@ -161,7 +170,17 @@ func (a *Auth) signIn(ctx context.Context, u *User, sliding bool) (SignIn, error
 		}
 		a.maybeSweep()
 		a.emit(ctx, Event{Type: EventChallenge, UserID: u.ID, Reason: kind})
-		return SignIn{Challenge: &PendingChallenge{Name: kind, Session: token, ExpiresAt: ch.ExpiresAt}}, nil
+		pending := &PendingChallenge{Name: kind, Session: token, ExpiresAt: ch.ExpiresAt, Available: []string{kind}}
+		if kind == ChallengeMFA && a.passkeys != nil {
+			keys, err := a.passkeys.PasskeysOf(ctx, u.ID)
+			if err != nil {
+				return SignIn{}, storeErr("passkeys of", err)
+			}
+			if len(keys) > 0 {
+				pending.Available = append(pending.Available, ChallengeWebAuthn)
+			}
+		}
+		return SignIn{Challenge: pending}, nil
 	}
 	t, err := a.startSession(ctx, u, sliding)
 	if err != nil {
@@ -179,12 +198,17 @@ func (a *Auth) signedIn(ctx context.Context, t Tokens) SignIn {
 // ChallengeInput answers a PendingChallenge.
 type ChallengeInput struct {
 	// Challenge is the challenge being answered, as Login named it:
-	// ChallengeMFA or ChallengeNewPassword. A session of another kind fails.
+	// ChallengeMFA or ChallengeNewPassword, or ChallengeWebAuthn to answer
+	// a ChallengeMFA with a passkey. A session of another kind fails.
 	Challenge string
 	// Session is PendingChallenge.Session.
 	Session string
 	// Code answers ChallengeMFA: a TOTP code or a recovery code.
 	Code string
+	// Credential answers ChallengeMFA as ChallengeWebAuthn: the browser's
+	// answer to BeginPasskeyChallenge's options, the
+	// PublicKeyCredential's JSON.
+	Credential []byte
 	// Name and NewPassword answer ChallengeNewPassword: the account's email
 	// or username, and the password that replaces the temporary one.
 	Name        string
@@ -204,6 +228,8 @@ func (a *Auth) CompleteChallenge(ctx context.Context, in ChallengeInput) (_ Sign
 	switch in.Challenge {
 	case ChallengeMFA:
 		return a.answerMFA(ctx, in)
+	case ChallengeWebAuthn:
+		return a.answerWebAuthn(ctx, in)
 	case ChallengeNewPassword:
 		return a.answerNewPassword(ctx, in)
 	}
@@ -216,21 +242,11 @@ func (a *Auth) answerMFA(ctx context.Context, in ChallengeInput) (SignIn, error)
 	if err := required("code", in.Code); err != nil {
 		return SignIn{}, err
 	}
-	ch, err := a.openChallenge(ctx, in.Session, ChallengeMFA)
+	ch, u, err := a.openMFA(ctx, in.Session)
 	if err != nil {
 		return SignIn{}, err
 	}
-	u, err := a.readUser(ctx, a.store.UserByID, ch.UserID)
-	if errors.Is(err, ErrNotFound) {
-		return SignIn{}, ErrInvalidGrant
-	}
-	if err != nil {
-		return SignIn{}, storeErr("user by id", err)
-	}
-	if u.ETag != ch.ETag {
-		return SignIn{}, a.endChallenge(ctx, &ch)
-	}
-	if u.Disabled || !u.MFAEnabled || len(in.Code) > maxCodeLength {
+	if len(in.Code) > maxCodeLength {
 		return SignIn{}, a.failChallenge(ctx, &ch)
 	}
 	// The code first, under the limit on wrong second-factor codes; then
@@ -265,6 +281,30 @@ func (a *Auth) answerMFA(ctx context.Context, in ChallengeInput) (SignIn, error)
 		return SignIn{}, err
 	}
 	return a.signedIn(ctx, t), nil
+}
+
+// openMFA returns the live ChallengeMFA behind session and its user, who
+// must not have changed since (else the challenge ends) and must still
+// have 2FA on (else the answer counts as wrong).
+func (a *Auth) openMFA(ctx context.Context, session string) (Challenge, User, error) {
+	ch, err := a.openChallenge(ctx, session, ChallengeMFA)
+	if err != nil {
+		return ch, User{}, err
+	}
+	u, err := a.readUser(ctx, a.store.UserByID, ch.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return ch, User{}, ErrInvalidGrant
+	}
+	if err != nil {
+		return ch, User{}, storeErr("user by id", err)
+	}
+	if u.ETag != ch.ETag {
+		return ch, User{}, a.endChallenge(ctx, &ch)
+	}
+	if u.Disabled || !u.MFAEnabled {
+		return ch, User{}, a.failChallenge(ctx, &ch)
+	}
+	return ch, u, nil
 }
 
 // signInWithRecoveryCode spends the recovery code with hash h and starts a

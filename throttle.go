@@ -26,6 +26,8 @@ func sendKey(userID string) string          { return "send:" + userID }
 func sendEmailKey(email string) string      { return "send:email:" + email }
 func resetNetKey(ip string) string          { return "reset:net:" + network(ip) }
 func signupNetKey(ip string) string         { return "signup:net:" + network(ip) }
+func passkeyNetKey(ip string) string        { return "passkey:net:" + network(ip) }
+func passkeyUserKey(userID string) string   { return "passkey:user:" + userID }
 
 // limitName is the name of the limit a throttling key counts under, for
 // EventThrottled: never the account name or address in the key.
@@ -34,6 +36,7 @@ func limitName(key string) string {
 		{"login:net:", "login_ip"}, {"login:", "login_account"},
 		{"code:net:", "code_ip"}, {"code:", "code"},
 		{"send:", "code_sends"}, {"reset:net:", "reset_ip"}, {"signup:net:", "signup_ip"},
+		{"passkey:net:", "passkey_ip"}, {"passkey:user:", "passkey_account"},
 	} {
 		if strings.HasPrefix(key, l.prefix) {
 			return l.name
