@@ -51,17 +51,22 @@ func startServer(t *testing.T, opts options) string {
 // for what it does after answering.
 func startServerAuth(t *testing.T, opts options) (string, *fiberauth.Auth) {
 	t.Helper()
-	srv, err := newServer(context.Background(), opts, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	base := "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
+	if opts.origin == "" {
+		opts.origin = base // as parseOptions makes it for a loopback address
+	}
+	srv, err := newServer(context.Background(), opts, slog.New(slog.DiscardHandler))
+	if err != nil {
+		_ = ln.Close()
+		t.Fatal(err)
+	}
 	go func() { _ = srv.app.Listener(ln) }()
 	t.Cleanup(func() { _ = srv.app.Shutdown(); _ = srv.close() })
-	return "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:"), srv.auth
+	return base, srv.auth
 }
 
 // TestBrowserSession drives the example's web app in headless Chromium: sign
@@ -74,87 +79,8 @@ func TestBrowserSession(t *testing.T) {
 	exe := chromium(t)
 	base := startServer(t, options{store: "memory", dev: true})
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(900, 1100),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints"),
-	)
-	defer cancelAlloc()
-	browser, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	// The browser lives as long as the context of its first run: start it
-	// without a timeout, then bound each step.
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	// Read from here on what the page writes to the console.
-	nextConsole, stopConsole := iter.Pull2(chromedp.Console(browser))
-	defer stopConsole()
-	step := func() (context.Context, context.CancelFunc) { return context.WithTimeout(browser, 20*time.Second) }
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := step()
-		defer cancel()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(id string) string {
-		t.Helper()
-		do("wait for "+id, chromedp.WaitVisible(chromedp.ID(id)))
-		ctx, cancel := step()
-		defer cancel()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID(id)))
-		if err != nil {
-			t.Fatalf("read %s: %v", id, err)
-		}
-		return s
-	}
-	eval := func(expr string) any {
-		t.Helper()
-		ctx, cancel := step()
-		defer cancel()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](expr))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", expr, err)
-		}
-		return v
-	}
-
-	// consoleErrors returns the errors the page wrote to the console (a
-	// failed request is one) since the last call: it writes a mark there and
-	// reads up to it.
-	marks := 0
-	consoleErrors := func() []string {
-		t.Helper()
-		marks++
-		mark := fmt.Sprintf("test mark %d", marks)
-		eval(fmt.Sprintf("console.log(%q), true", mark))
-		var errs []string
-		for {
-			m, err, ok := nextConsole()
-			if !ok || err != nil {
-				t.Fatalf("read the console: %v", err)
-			}
-			if m.Type == chromedp.ConsoleLog && m.Text == mark {
-				return errs
-			}
-			if m.Type == chromedp.ConsoleError || m.IsException() {
-				errs = append(errs, m.String()+" "+m.URL)
-			}
-		}
-	}
+	b := openBrowser(t, exe)
+	do, text, eval, step, consoleErrors := b.do, b.text, b.eval, b.step, b.consoleErrors
 
 	const email, password = "ada@example.com", "correct horse battery"
 	do("open the page and sign up",
@@ -444,6 +370,111 @@ func refreshStatus(t *testing.T, base, token string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// browser is a headless Chromium for one test, with the helpers its steps
+// use; it closes when the test ends.
+type browser struct {
+	t           *testing.T
+	ctx         context.Context
+	nextConsole func() (chromedp.ConsoleMessage, error, bool)
+	marks       int
+}
+
+// openBrowser starts Chromium (exe) for t.
+func openBrowser(t *testing.T, exe string) *browser {
+	t.Helper()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(900, 1100),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints"),
+	)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancel)
+	// The browser lives as long as the context of its first run: start it
+	// without a timeout, then bound each step.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	// Read from here on what the page writes to the console.
+	next, stop := iter.Pull2(chromedp.Console(ctx))
+	t.Cleanup(stop)
+	return &browser{t: t, ctx: ctx, nextConsole: next}
+}
+
+// step is the context of one step: 20 seconds at most.
+func (b *browser) step() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(b.ctx, 20*time.Second)
+}
+
+// do runs steps, failing the test with what on an error.
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// text is the text of the element with id, once it is visible.
+func (b *browser) text(id string) string {
+	b.t.Helper()
+	b.do("wait for "+id, chromedp.WaitVisible(chromedp.ID(id)))
+	ctx, cancel := b.step()
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID(id)))
+	if err != nil {
+		b.t.Fatalf("read %s: %v", id, err)
+	}
+	return s
+}
+
+// eval is the value of a JavaScript expression on the page.
+func (b *browser) eval(expr string) any {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[any](expr))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// consoleErrors returns the errors the page wrote to the console (a failed
+// request is one) since the last call: it writes a mark there and reads up
+// to it.
+func (b *browser) consoleErrors() []string {
+	b.t.Helper()
+	b.marks++
+	mark := fmt.Sprintf("test mark %d", b.marks)
+	b.eval(fmt.Sprintf("console.log(%q), true", mark))
+	var errs []string
+	for {
+		m, err, ok := b.nextConsole()
+		if !ok || err != nil {
+			b.t.Fatalf("read the console: %v", err)
+		}
+		if m.Type == chromedp.ConsoleLog && m.Text == mark {
+			return errs
+		}
+		if m.Type == chromedp.ConsoleError || m.IsException() {
+			errs = append(errs, m.String()+" "+m.URL)
+		}
+	}
 }
 
 // saveScreenshot saves the page as name in the test's directory (and in

@@ -116,6 +116,9 @@ type options struct {
 	addr, store, dsn, secret  string
 	signingKey                string // a PEM file, "generate", or "" (HS256)
 	adminEmail, adminPassword string
+	// origin is the page's origin as browsers reach it, for passkeys;
+	// parseOptions makes it http://localhost:PORT for a loopback address.
+	origin string
 	// dev serves the development outbox at /dev/outbox. parseOptions turns
 	// it on by default for a loopback address only.
 	dev bool
@@ -145,11 +148,17 @@ func parseOptions(args []string, getenv func(string) string, out io.Writer) (opt
 	fs.StringVar(&o.signingKey, "signing-key", env("FIBERAUTH_SIGNING_KEY", ""), "sign access tokens with this PKCS#8 PEM private key (Ed25519 or P-256),\nor \"generate\": Ed25519 keys made and rotated by fiberauth, kept in the store;\ndefault HS256 with the secret (FIBERAUTH_SIGNING_KEY)")
 	fs.StringVar(&o.adminEmail, "admin-email", env("ADMIN_EMAIL", ""), "make sure this admin user exists (ADMIN_EMAIL)")
 	fs.StringVar(&o.adminPassword, "admin-password", env("ADMIN_PASSWORD", ""), "the admin's password (ADMIN_PASSWORD)")
+	fs.StringVar(&o.origin, "origin", env("ORIGIN", ""), "the page's origin as browsers reach it (https://example.com), for passkeys;\ndefault http://localhost:PORT when -addr is a loopback address, else passkeys are off (ORIGIN)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if (o.adminEmail == "") != (o.adminPassword == "") {
 		return o, errors.New("-admin-email and -admin-password go together")
+	}
+	if o.origin == "" && isLoopback(o.addr) {
+		if _, port, err := net.SplitHostPort(o.addr); err == nil && port != "0" {
+			o.origin = "http://localhost:" + port
+		}
 	}
 	devSet := false
 	fs.Visit(func(f *flag.Flag) { devSet = devSet || f.Name == "dev" })
@@ -235,7 +244,13 @@ func logStart(log *slog.Logger, opts options, listening string) {
 			log.Warn("-dev on a non-loopback address: anyone who can reach the server can read every confirmation and password reset code at /dev/outbox", "addr", opts.addr)
 		}
 	}
-	log.Info("fiberauth example listening", "addr", listening, "dev_outbox", dev)
+	open, passkeys := "http://"+listening, "off"
+	if opts.origin != "" {
+		// Passkeys work on the page at this origin only (a browser
+		// refuses them on http://127.0.0.1).
+		open, passkeys = opts.origin, "on"
+	}
+	log.Info("fiberauth example listening", "addr", listening, "open", open, "dev_outbox", dev, "passkeys", passkeys)
 }
 
 // signingKeys sets cfg to sign access tokens as -signing-key says: with

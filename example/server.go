@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -76,7 +77,10 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 		return nil, err
 	}
 	m.Instrument(&cfg)
-	err = signingKeys(&cfg, opts.signingKey)
+	cfg.Passkeys, err = passkeys(opts.origin)
+	if err == nil {
+		err = signingKeys(&cfg, opts.signingKey)
+	}
 	var auth *fiberauth.Auth
 	if err == nil {
 		auth, err = fiberauth.New(cfg)
@@ -164,7 +168,7 @@ func newServer(ctx context.Context, opts options, log *slog.Logger) (*server, er
 		}
 		return c.JSON(fiber.Map{"ok": true})
 	})
-	page := indexPage(box != nil)
+	page := indexPage(box != nil, cfg.Passkeys != nil)
 	app.Get("/", securityHeaders, func(c *fiber.Ctx) error {
 		c.Type("html", "utf-8")
 		return c.Send(page)
@@ -358,13 +362,31 @@ var (
 )
 
 // indexPage is the web app's page. It tells the script whether the dev
-// outbox is there to read codes from: index.html says data-outbox="off", and
-// with the outbox the server serves it as "on".
-func indexPage(outbox bool) []byte {
-	if !outbox {
-		return indexHTML
+// outbox is there to read codes from, and whether passkeys are on:
+// index.html says data-outbox="off" and data-passkeys="off", and the server
+// serves "on" for what it has.
+func indexPage(outbox, passkeys bool) []byte {
+	page := indexHTML
+	if outbox {
+		page = bytes.Replace(page, []byte(`data-outbox="off"`), []byte(`data-outbox="on"`), 1)
 	}
-	return bytes.Replace(indexHTML, []byte(`data-outbox="off"`), []byte(`data-outbox="on"`), 1)
+	if passkeys {
+		page = bytes.Replace(page, []byte(`data-passkeys="off"`), []byte(`data-passkeys="on"`), 1)
+	}
+	return page
+}
+
+// passkeys is the relying party of the page at origin (-origin): its host
+// is the relying party id. No origin, no passkeys.
+func passkeys(origin string) (*fiberauth.PasskeyConfig, error) {
+	if origin == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Hostname() == "" {
+		return nil, fmt.Errorf("-origin %q is not an origin (http://localhost:3000, https://example.com)", origin)
+	}
+	return &fiberauth.PasskeyConfig{RPID: u.Hostname(), RPName: "fiberauth example", Origins: []string{origin}}, nil
 }
 
 // securityHeaders keeps the page's scripts to its own: no inline script, no

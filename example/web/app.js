@@ -11,6 +11,9 @@ const CSRF_KEY = "fiberauth.csrf";
 // development outbox (/dev/outbox); otherwise codes come by email, and the
 // page never asks for the outbox.
 const OUTBOX = document.documentElement.dataset.outbox === "on";
+// data-passkeys="on": the server has passkeys (WebAuthn) on for this page's
+// origin.
+const PASSKEYS = document.documentElement.dataset.passkeys === "on" && !!window.PublicKeyCredential;
 
 let access = null;          // the access token, in memory only
 let refreshTimer = null;
@@ -44,7 +47,22 @@ const REASONS = {
   invalid: "is not valid",
 };
 
+// Words for why a passkey's answer was refused (where "credential").
+const PASSKEY_REASONS = {
+  challenge_unknown: "That passkey request expired or was already used. Please try again.",
+  credential_unknown: "This passkey is not registered here (it may have been removed). Sign in with your password.",
+  origin_mismatch: "This passkey request came from another site.",
+  rp_id_mismatch: "This passkey belongs to another site.",
+  verification_failed: "The passkey could not be verified. Please try again.",
+  sign_count: "This passkey was refused: it may have been copied. Sign in with your password.",
+  user_verification_required: "Your account has two-factor authentication: use a passkey that asks for your PIN, fingerprint or face.",
+  already_registered: "This passkey is already registered.",
+  too_many: "You have the most passkeys allowed: remove one first.",
+};
+
 function describe(data, status) {
+  if (data && data.where === "credential" && PASSKEY_REASONS[data.reason]) return PASSKEY_REASONS[data.reason];
+  if (data && data.where === "password" && data.reason === "step_up_required") return "Enter your current password (and a code from your app, with two-factor authentication on), then try again.";
   if (data && data.error === "invalid_request" && data.where) {
     const field = data.where.replace(/_/g, " ");
     return `The ${field} ${REASONS[data.reason] || "is not valid"}.`;
@@ -116,6 +134,7 @@ function signedOut(why) {
 async function afterLogin(data, email) {
   if (data.challenge_name === "SOFTWARE_TOKEN_MFA") {
     challenge = { session: data.session, email };
+    $("mfa-passkey").hidden = !(PASSKEYS && (data.available_challenges || []).includes("WEB_AUTHN"));
     show("mfa");
     $("mfa-code").focus();
     return;
@@ -138,6 +157,7 @@ async function home() {
     $("profile-id").textContent = p.user_id;
     await loadSessions();
     await loadMFA();
+    if (PASSKEYS) await loadPasskeys();
   } catch (e) {
     if (e.status === 401 && (await refresh())) return home();
     say(e.message, true);
@@ -254,6 +274,149 @@ async function enableMFA() {
   }
 }
 
+// --- passkeys (WebAuthn) ---
+
+const b64u = {
+  decode: (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0)).buffer,
+  encode: (buf) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, ""),
+};
+
+// creationOptions and requestOptions turn the server's JSON options into
+// what navigator.credentials takes (the browser's own parser if it has one).
+function creationOptions(o) {
+  if (PublicKeyCredential.parseCreationOptionsFromJSON) return PublicKeyCredential.parseCreationOptionsFromJSON(o);
+  return {
+    ...o, challenge: b64u.decode(o.challenge), user: { ...o.user, id: b64u.decode(o.user.id) },
+    excludeCredentials: (o.excludeCredentials || []).map((c) => ({ ...c, id: b64u.decode(c.id) })),
+  };
+}
+
+function requestOptions(o) {
+  if (PublicKeyCredential.parseRequestOptionsFromJSON) return PublicKeyCredential.parseRequestOptionsFromJSON(o);
+  return { ...o, challenge: b64u.decode(o.challenge), allowCredentials: (o.allowCredentials || []).map((c) => ({ ...c, id: b64u.decode(c.id) })) };
+}
+
+// credentialJSON is a new credential or an assertion as the server takes it.
+function credentialJSON(c) {
+  if (c.toJSON) return c.toJSON();
+  const r = c.response, out = { id: c.id, rawId: b64u.encode(c.rawId), type: c.type, clientExtensionResults: c.getClientExtensionResults(), response: { clientDataJSON: b64u.encode(r.clientDataJSON) } };
+  if (r.attestationObject) {
+    out.response.attestationObject = b64u.encode(r.attestationObject);
+    out.response.transports = r.getTransports ? r.getTransports() : [];
+  } else {
+    Object.assign(out.response, { authenticatorData: b64u.encode(r.authenticatorData), signature: b64u.encode(r.signature), userHandle: r.userHandle ? b64u.encode(r.userHandle) : undefined });
+  }
+  return out;
+}
+
+// ask runs a WebAuthn ceremony, with words for a person when the browser
+// gives up (the user cancelled, or it timed out).
+async function ask(how, publicKey) {
+  try {
+    return await navigator.credentials[how]({ publicKey });
+  } catch (e) {
+    throw new Error(e.name === "NotAllowedError" ? "The passkey request was cancelled or timed out." :
+      e.name === "InvalidStateError" ? "This device already has a passkey for your account." :
+      "Your browser could not use a passkey here: " + e.message);
+  }
+}
+
+// signInWithPasskey signs in with a passkey the browser offers.
+async function signInWithPasskey() {
+  const o = await call("POST", AUTH + "/login/passkey/options", {});
+  const cred = await ask("get", requestOptions(o.publicKey));
+  const data = await call("POST", AUTH + "/login/passkey", { credential: credentialJSON(cred), sliding: $("login-sliding").checked });
+  await afterLogin(data, "");
+}
+
+// answerWithPasskey answers the two-step challenge with a passkey.
+async function answerWithPasskey() {
+  const o = await call("POST", AUTH + "/login/2fa/passkey/options", { session: challenge.session });
+  const cred = await ask("get", requestOptions(o.publicKey));
+  await afterLogin(await call("POST", AUTH + "/login/2fa", { session: challenge.session, credential: credentialJSON(cred) }), challenge.email);
+}
+
+// stepUp is the password and code typed for changing passkeys: none
+// while the sign-in is fresh.
+function stepUp() {
+  const up = {}, password = $("passkey-password").value, code = $("passkey-code").value.trim();
+  if (password) up.password = password;
+  if (code) up.code = code;
+  return up;
+}
+
+// withStepUp runs fn, and shows the password field when the server asks
+// for it.
+async function withStepUp(fn) {
+  try {
+    await fn();
+    $("passkey-password").value = "";
+    $("passkey-code").value = "";
+    $("passkey-stepup").hidden = true;
+  } catch (e) {
+    if (e.status === 400 || e.code === "invalid_credentials") $("passkey-stepup").hidden = false;
+    throw e;
+  }
+}
+
+async function loadPasskeys() {
+  const data = await call("GET", AUTH + "/passkeys", null, { auth: true });
+  const list = $("passkeys");
+  list.replaceChildren();
+  for (const k of data.passkeys) {
+    const li = document.createElement("li");
+    li.dataset.id = k.id;
+    const name = Object.assign(document.createElement("input"), { value: k.name, maxLength: 64, className: "passkey-name" });
+    name.setAttribute("aria-label", "Passkey name");
+    const rename = Object.assign(document.createElement("button"), { type: "button", className: "small rename", textContent: "Rename" });
+    rename.addEventListener("click", () => act(() => renamePasskey(k.id, name.value)));
+    const remove = Object.assign(document.createElement("button"), { type: "button", className: "end remove", textContent: "Remove" });
+    remove.addEventListener("click", () => act(() => removePasskey(k.id, k.name)));
+    const info = Object.assign(document.createElement("span"), { className: "when",
+      textContent: `Added ${when(k.created_at)}` + (k.last_used_at ? ` · last used ${when(k.last_used_at)}` : " · not used yet") + (k.backed_up ? " · synced" : "") });
+    li.append(name, rename, remove, info);
+    list.append(li);
+  }
+  $("passkeys-none").hidden = data.passkeys.length > 0;
+}
+
+// act runs a click's work, saying what went wrong.
+async function act(fn) {
+  try {
+    await fn();
+  } catch (e) {
+    say(e.message, true);
+  }
+}
+
+async function addPasskey() {
+  await withStepUp(async () => {
+    const o = await call("POST", AUTH + "/passkeys/register/options", stepUp(), { auth: true });
+    const cred = await ask("create", creationOptions(o.publicKey));
+    await call("POST", AUTH + "/passkeys/register", { credential: credentialJSON(cred), name: $("passkey-name").value.trim() }, { auth: true });
+  });
+  $("passkey-name").value = "";
+  // The account changed (its etag): a fresh access token first.
+  if (await refresh()) {
+    await loadPasskeys();
+    say("Passkey added. You can sign in with it from now on.");
+  }
+}
+
+async function renamePasskey(id, name) {
+  await call("PATCH", AUTH + "/passkeys/" + encodeURIComponent(id), { name: name.trim() }, { auth: true });
+  await loadPasskeys();
+  say("Passkey renamed.");
+}
+
+async function removePasskey(id, name) {
+  await withStepUp(() => call("DELETE", AUTH + "/passkeys/" + encodeURIComponent(id), stepUp(), { auth: true }));
+  if (await refresh()) {
+    await loadPasskeys();
+    say(`Passkey “${name}” removed.`);
+  }
+}
+
 // signOutOthers ends every session but this one.
 async function signOutOthers() {
   try {
@@ -339,6 +502,10 @@ form("newpw-form", async () => {
 });
 
 form("mfa-setup-form", setupMFA);
+form("passkey-add-form", addPasskey);
+$("passkey-login-btn").addEventListener("click", () => act(signInWithPasskey));
+$("mfa-passkey-btn").addEventListener("click", () => act(answerWithPasskey));
+for (const el of document.querySelectorAll(".passkey-only")) el.hidden = !PASSKEYS;
 form("mfa-enable-form", async () => {
   try {
     await enableMFA();
