@@ -155,6 +155,13 @@ type mount struct {
 //	GET    /sessions           POST /2fa/recovery-codes
 //	DELETE /sessions/:id       GET  /openapi.json
 //
+// with Config.Passkeys also
+//
+//	POST   /login/passkey/options      POST /passkeys/register/options
+//	POST   /login/passkey              POST /passkeys/register
+//	POST   /login/2fa/passkey/options  GET  /passkeys
+//	PATCH  /passkeys/:id               DELETE /passkeys/:id
+//
 // and, when access tokens are signed with asymmetric keys (SigningKeys,
 // SigningAlgorithm), GET /.well-known/jwks.json: their public keys.
 // GET /openapi.json is the OpenAPI 3.1 document (docs/openapi.json in the
