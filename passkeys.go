@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,10 @@ type PasskeyConfig struct {
 const (
 	kindPasskeyRegister = "passkey_register"
 	kindPasskeyLogin    = "passkey_login"
+	// kindPasskeyLoginNamed is a sign-in begun with a name: only a passkey
+	// of the user it names (UserID; none for a name without an account)
+	// finishes it.
+	kindPasskeyLoginNamed = "passkey_login_named"
 )
 
 // ChallengeWebAuthn names the answer to a ChallengeMFA with a passkey
@@ -238,6 +243,7 @@ func passkeyRefusal(reason, msg string) error {
 }
 
 var (
+	errTooManyPasskeys  = fieldErr("credential", "too_many", fmt.Sprintf("A user may have at most %d passkeys: remove one first.", maxPasskeys))
 	errPasskeyMalformed = fieldErr("credential", "malformed", "The passkey response is not a WebAuthn credential in JSON (PublicKeyCredential.toJSON()).")
 	errPasskeyChallenge = passkeyRefusal("challenge_unknown", "The passkey response answers no current challenge: it expired, was used already, or was issued for something else. Start again.")
 	errPasskeyUnknown   = passkeyRefusal("credential_unknown", "This passkey is not registered here.")
@@ -316,7 +322,7 @@ func (a *Auth) BeginPasskeyRegistration(ctx context.Context, caller Claims, up S
 		return PasskeyOptions{}, storeErr("passkeys of", err)
 	}
 	if len(keys) >= maxPasskeys {
-		return PasskeyOptions{}, fieldErr("credential", "too_many", fmt.Sprintf("A user may have at most %d passkeys: remove one first.", maxPasskeys))
+		return PasskeyOptions{}, errTooManyPasskeys
 	}
 	if _, err := a.reserve(ctx, limit{passkeyUserKey(u.ID), a.cfg.MaxLoginFailuresPerAccount, a.cfg.ThrottleWindow}); err != nil {
 		return PasskeyOptions{}, err
@@ -381,7 +387,7 @@ func (a *Auth) FinishPasskeyRegistration(ctx context.Context, caller Claims, in 
 	if err != nil {
 		return Passkey{}, errPasskeyMalformed
 	}
-	ch, err := a.openCeremony(ctx, parsed.Response.CollectedClientData.Challenge, kindPasskeyRegister, caller.Subject)
+	ch, err := a.openCeremony(ctx, parsed.Response.CollectedClientData.Challenge, caller.Subject, kindPasskeyRegister)
 	if err != nil {
 		return Passkey{}, err
 	}
@@ -391,6 +397,13 @@ func (a *Auth) FinishPasskeyRegistration(ctx context.Context, caller Claims, in 
 	}
 	if u.ETag != ch.ETag {
 		return Passkey{}, errPasskeyChallenge // the user changed since: begin again
+	}
+	keys, err := a.passkeys.PasskeysOf(ctx, u.ID)
+	if err != nil {
+		return Passkey{}, storeErr("passkeys of", err)
+	}
+	if len(keys) >= maxPasskeys {
+		return Passkey{}, errTooManyPasskeys
 	}
 	handle := a.userHandle(u.ID)
 	cred, err := a.webauthn.CreateCredential(a.passkeyUserOf(&u, nil), a.webauthnSession(ch.token, handle, true), parsed)
@@ -403,15 +416,18 @@ func (a *Auth) FinishPasskeyRegistration(ctx context.Context, caller Claims, in 
 		AAGUID: cred.Authenticator.AAGUID, BackupEligible: cred.Flags.BackupEligible, BackupState: cred.Flags.BackupState,
 		AttestationType: cred.AttestationFormat, Name: name, CreatedAt: now,
 	}
-	for _, t := range cred.Transport {
-		p.Transports = append(p.Transports, string(t))
-	}
+	p.Transports = knownTransports(cred.Transport)
 	if len(p.ID) == 0 || len(p.ID) > 1023 {
 		return Passkey{}, a.verifyRefusal(parsed.Response.CollectedClientData.Origin, nil, true)
 	}
-	// The etag first: a failure after it leaves a needless etag change,
-	// never a passkey added without one.
-	if _, err := a.modifyUser(ctx, u.ID, userChange{}, func(*User) error { return nil }); err != nil {
+	// The etag first, and only from the etag the ceremony began at: of
+	// registrations finished at once one goes on (so the limit holds), and
+	// a failure after it leaves a needless etag change, never a passkey
+	// added without one.
+	if _, err := a.modifyUser(ctx, u.ID, userChange{ifETag: ch.ETag}, func(*User) error { return nil }); err != nil {
+		if errors.Is(err, ErrInvalidGrant) {
+			return Passkey{}, errPasskeyChallenge
+		}
 		return Passkey{}, err
 	}
 	switch err := a.passkeys.AddPasskey(ctx, p); {
@@ -434,16 +450,19 @@ type ceremony struct {
 	token string
 }
 
-// openCeremony spends the live challenge of kind behind token, issued for
-// userID ("" for any user). Of concurrent responses to one challenge, one
-// goes on.
-func (a *Auth) openCeremony(ctx context.Context, token, kind, userID string) (ceremony, error) {
-	ch, err := a.openChallenge(ctx, token, kind)
-	if errors.Is(err, ErrInvalidGrant) {
+// openCeremony spends the live challenge behind token, of one of kinds,
+// issued for userID ("" for any user). Of concurrent responses to one
+// challenge, one goes on.
+func (a *Auth) openCeremony(ctx context.Context, token, userID string, kinds ...string) (ceremony, error) {
+	if len(token) > maxRefreshTokenLength {
+		return ceremony{}, errPasskeyChallenge
+	}
+	ch, err := a.challenges.ChallengeByHash(ctx, hashToken(token), a.now())
+	if errors.Is(err, ErrNotFound) || err == nil && !slices.Contains(kinds, ch.Kind) {
 		return ceremony{}, errPasskeyChallenge
 	}
 	if err != nil {
-		return ceremony{}, err
+		return ceremony{}, storeErr("challenge by hash", err)
 	}
 	if ch.UserID != "" && userID != "" && ch.UserID != userID {
 		return ceremony{}, errPasskeyChallenge // someone else's: left alone
@@ -463,6 +482,22 @@ func (a *Auth) releaseCeremony(ctx context.Context, key string, ch *ceremony) {
 	if err := a.attempts.ReleaseAttempt(ctx, key, ch.ExpiresAt.Add(-challengeTTL)); err != nil {
 		a.log.Warn("fiberauth: giving back a passkey ceremony's attempt failed", "err", err)
 	}
+}
+
+// knownTransports are the transports of ts that WebAuthn defines, each
+// once: what a client says is only a hint for browsers, and anything else
+// is dropped.
+func knownTransports(ts []protocol.AuthenticatorTransport) []string {
+	var out []string
+	for _, t := range ts {
+		switch t {
+		case protocol.USB, protocol.NFC, protocol.BLE, protocol.SmartCard, protocol.Hybrid, protocol.Internal:
+			if !slices.Contains(out, string(t)) {
+				out = append(out, string(t))
+			}
+		}
+	}
+	return out
 }
 
 func passkeyName(name string) (string, error) {
@@ -555,9 +590,10 @@ func (a *Auth) DeletePasskey(ctx context.Context, caller Claims, id []byte, up S
 // navigator.credentials.get, whose answer FinishPasskeyLogin takes within 5
 // minutes. Without name the browser offers the passkeys it has for the
 // site (discoverable credentials). With name (an email or username) the
-// options list that account's passkeys; a name without an account, or an
-// account without passkeys, gets a made-up one that stays the same for
-// the name, so the answer does not tell whether the account exists. Each
+// options list that account's passkeys (without transports), and only
+// they finish it; a name without an account, or an account without
+// passkeys, gets one or two made-up ones that stay the same for the name,
+// so the answer does not tell whether the account exists. Each
 // call counts under the client network's limit on failed logins until a
 // sign-in with it succeeds.
 func (a *Auth) BeginPasskeyLogin(ctx context.Context, name string) (_ PasskeyOptions, err error) {
@@ -569,24 +605,32 @@ func (a *Auth) BeginPasskeyLogin(ctx context.Context, name string) (_ PasskeyOpt
 	var (
 		u     *User
 		allow []protocol.CredentialDescriptor
+		kind  = kindPasskeyLogin
 	)
 	if name != "" {
 		if name, err = normalizeName(name); err != nil {
 			return PasskeyOptions{}, err
 		}
+		kind = kindPasskeyLoginNamed
 		found, err := a.userByName(ctx, name)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return PasskeyOptions{}, err
 		}
+		var keys []Passkey
 		if err == nil {
-			keys, err := a.passkeys.PasskeysOf(ctx, found.ID)
-			if err != nil {
+			if keys, err = a.passkeys.PasskeysOf(ctx, found.ID); err != nil {
 				return PasskeyOptions{}, storeErr("passkeys of", err)
 			}
-			u, allow = &found, descriptors(keys)
+			u = &found
+		}
+		// Without transports (a made-up credential has none to show), and
+		// made up when there is none.
+		allow = descriptors(keys)
+		for i := range allow {
+			allow[i].Transport = nil
 		}
 		if len(allow) == 0 {
-			allow = []protocol.CredentialDescriptor{{Type: protocol.PublicKeyCredentialType, CredentialID: a.decoyCredential(name)}}
+			allow = a.decoyCredentials(name)
 		}
 	}
 	if ip := ClientFrom(ctx).IP; ip != "" {
@@ -598,16 +642,23 @@ func (a *Auth) BeginPasskeyLogin(ctx context.Context, name string) (_ PasskeyOpt
 	if err != nil {
 		return PasskeyOptions{}, fmt.Errorf("%w: passkey login options: %w", ErrUnavailable, err)
 	}
-	return a.storeCeremony(ctx, session.Challenge, u, kindPasskeyLogin, assertion.Response)
+	return a.storeCeremony(ctx, session.Challenge, u, kind, assertion.Response)
 }
 
-// decoyCredential is the credential id the options list for a name with
-// no passkeys.
-func (a *Auth) decoyCredential(name string) []byte {
+// decoyCredentials are the credentials the options list for a name with
+// no passkeys: one or two (as most users have), the same ones for the
+// name every time.
+func (a *Auth) decoyCredentials(name string) []protocol.CredentialDescriptor {
 	m := hmac.New(sha256.New, a.passkeyKey)
 	m.Write([]byte("decoy\x00"))
 	m.Write([]byte(name))
-	return m.Sum(nil)
+	sum := m.Sum(nil)
+	d := []protocol.CredentialDescriptor{{Type: protocol.PublicKeyCredentialType, CredentialID: sum}}
+	if sum[0]&1 == 1 {
+		m.Write([]byte{1})
+		d = append(d, protocol.CredentialDescriptor{Type: protocol.PublicKeyCredentialType, CredentialID: m.Sum(nil)})
+	}
+	return d
 }
 
 // PasskeyLogin finishes a sign-in with a passkey.
@@ -674,13 +725,13 @@ func (a *Auth) FinishPasskeyLogin(ctx context.Context, in PasskeyLogin) (_ SignI
 // checkPasskeyLogin spends the challenge parsed answers and verifies it:
 // the passkey's user (as far as known when it fails) and the challenge.
 func (a *Auth) checkPasskeyLogin(ctx context.Context, parsed *protocol.ParsedCredentialAssertionData) (User, ceremony, error) {
-	ch, err := a.openCeremony(ctx, parsed.Response.CollectedClientData.Challenge, kindPasskeyLogin, "")
+	ch, err := a.openCeremony(ctx, parsed.Response.CollectedClientData.Challenge, "", kindPasskeyLogin, kindPasskeyLoginNamed)
 	if err != nil {
 		return User{}, ch, err
 	}
 	p, err := a.passkeys.PasskeyByID(ctx, parsed.RawID)
-	if errors.Is(err, ErrNotFound) || err == nil && ch.UserID != "" && p.UserID != ch.UserID {
-		return User{}, ch, errPasskeyUnknown
+	if errors.Is(err, ErrNotFound) || err == nil && ch.Kind == kindPasskeyLoginNamed && p.UserID != ch.UserID {
+		return User{}, ch, errPasskeyUnknown // a named sign-in takes the name's passkeys only
 	}
 	if err != nil {
 		return User{}, ch, storeErr("passkey by id", err)
@@ -692,24 +743,30 @@ func (a *Auth) checkPasskeyLogin(ctx context.Context, parsed *protocol.ParsedCre
 	if err != nil {
 		return User{}, ch, err
 	}
-	if err := a.verifyAssertion(ctx, &u, &p, ch.token, parsed); err != nil {
-		return u, ch, err
-	}
-	if u.Disabled {
-		return u, ch, passkeyRefusal("disabled", "This account is disabled.")
-	}
-	if u.MFAEnabled && !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
-		return u, ch, errPasskeyUV
-	}
-	return u, ch, nil
+	err = a.verifyAssertion(ctx, &u, &p, ch.token, parsed, func() error {
+		if u.Disabled {
+			return passkeyRefusal("disabled", "This account is disabled.")
+		}
+		if u.MFAEnabled && !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
+			return errPasskeyUV
+		}
+		return nil
+	})
+	return u, ch, err
 }
 
 // verifyAssertion verifies parsed, an answer to challenge, as made by the
-// user's passkey p, and records the use (its sign count).
-func (a *Auth) verifyAssertion(ctx context.Context, u *User, p *Passkey, challenge string, parsed *protocol.ParsedCredentialAssertionData) error {
+// user's passkey p, then asks accept (nil: always) whether it is enough,
+// and only then records the use (its sign count).
+func (a *Auth) verifyAssertion(ctx context.Context, u *User, p *Passkey, challenge string, parsed *protocol.ParsedCredentialAssertionData, accept func() error) error {
 	cred, err := a.webauthn.ValidateLogin(a.passkeyUserOf(u, []Passkey{*p}), a.webauthnSession(challenge, a.userHandle(u.ID), false), parsed)
 	if err != nil {
 		return a.verifyRefusal(parsed.Response.CollectedClientData.Origin, parsed.Response.AuthenticatorData.RPIDHash, false)
+	}
+	if accept != nil {
+		if err := accept(); err != nil {
+			return err
+		}
 	}
 	count := parsed.Response.AuthenticatorData.Counter
 	if cred.Authenticator.CloneWarning {
@@ -815,7 +872,7 @@ func (a *Auth) answerWebAuthn(ctx context.Context, in ChallengeInput) (SignIn, e
 		if err != nil {
 			return storeErr("passkey by id", err)
 		}
-		if err := a.verifyAssertion(ctx, &u, &p, want, parsed); err != nil {
+		if err := a.verifyAssertion(ctx, &u, &p, want, parsed, nil); err != nil {
 			if errors.Is(err, ErrInvalidGrant) {
 				return a.failedWith(ctx, &ch, err)
 			}

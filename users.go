@@ -217,6 +217,10 @@ type userChange struct {
 	create   *Session  // start this family (fn fills it in)
 	// result, when set, receives what the store did besides the record.
 	result *UpdateResult
+	// ifETag, when set, is the etag the change was decided on: if the user
+	// has another (changed since, or by a concurrent change), the change
+	// is not made and modifyUser answers ErrInvalidGrant.
+	ifETag string
 }
 
 // maxUpdateTries bounds the read-modify-write retries when another request
@@ -236,6 +240,9 @@ func (a *Auth) modifyUser(ctx context.Context, id string, ch userChange, fn func
 			return User{}, storeErr("user by id", err)
 		}
 		old := u.ETag
+		if ch.ifETag != "" && old != ch.ifETag {
+			return User{}, ErrInvalidGrant
+		}
 		if !ch.sameETag {
 			u.ETag = randomID()
 		}
