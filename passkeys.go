@@ -74,10 +74,12 @@ const passkeyHandleSize = 32
 // usePasskeys checks Config.Passkeys and sets passkeys up; without it
 // they stay off.
 func (a *Auth) usePasskeys() error {
-	pc := a.cfg.Passkeys
-	if pc == nil {
+	if a.cfg.Passkeys == nil {
 		return nil
 	}
+	// A copy of its own, checked once: the host's may change after New.
+	pc := &PasskeyConfig{RPID: a.cfg.Passkeys.RPID, RPName: a.cfg.Passkeys.RPName, Origins: slices.Clone(a.cfg.Passkeys.Origins)}
+	a.cfg.Passkeys = pc
 	store, ok := a.store.(PasskeyStore)
 	if !ok {
 		return errors.New("fiberauth: Config.Passkeys needs a Store with the PasskeyStore capability (memstore and sqlstore have it)")
@@ -284,7 +286,11 @@ func (a *Auth) passkeyStepUp(ctx context.Context, caller Claims, up StepUp) (Use
 		return User{}, err
 	}
 	if up.Password != "" || up.Code != "" {
-		return a.stepUp(ctx, caller, up, true)
+		u, err := a.stepUp(ctx, caller, up, true)
+		if err != nil || !u.MFAEnabled || len(up.Code) == totpDigits {
+			return u, err
+		}
+		return a.spendRecoveryCode(ctx, &u, up.Code)
 	}
 	s, err := a.readSession(ctx, caller.SessionID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -298,6 +304,26 @@ func (a *Auth) passkeyStepUp(ctx context.Context, caller Claims, up StepUp) (Use
 			"Enter your password (and a current code, with two-factor authentication on), or sign in again: this needs a sign-in within the last 5 minutes.")
 	}
 	return a.callerUser(ctx, caller.Subject)
+}
+
+// spendRecoveryCode spends the recovery code a step-up was shown, which
+// works once like any other; the etag stays (the ceremony it allows is
+// bound to it).
+func (a *Auth) spendRecoveryCode(ctx context.Context, u *User, code string) (User, error) {
+	h := a.recoveryHash(u.ID, code)
+	nu, err := a.modifyUser(ctx, u.ID, userChange{sameETag: true}, func(u *User) error {
+		i := slices.IndexFunc(u.RecoveryCodes, func(x []byte) bool { return equalHash(x, h) })
+		if i < 0 {
+			return ErrInvalidGrant // spent by a concurrent request
+		}
+		u.RecoveryCodes = slices.Delete(u.RecoveryCodes, i, i+1)
+		return nil
+	})
+	if err != nil {
+		return User{}, err
+	}
+	a.emit(ctx, Event{Type: EventRecoveryCodeUsed, UserID: u.ID})
+	return nu, nil
 }
 
 // BeginPasskeyRegistration starts adding a passkey for the caller's user,
@@ -593,9 +619,10 @@ func (a *Auth) DeletePasskey(ctx context.Context, caller Claims, id []byte, up S
 // options list that account's passkeys (without transports), and only
 // they finish it; a name without an account, or an account without
 // passkeys, gets one or two made-up ones that stay the same for the name,
-// so the answer does not tell whether the account exists. Each
-// call counts under the client network's limit on failed logins until a
-// sign-in with it succeeds.
+// so the answer does not tell whether the account exists. Each call
+// counts under a limit of its own per client network
+// (MaxLoginFailuresPerIP per ThrottleWindow) until a sign-in with it
+// succeeds.
 func (a *Auth) BeginPasskeyLogin(ctx context.Context, name string) (_ PasskeyOptions, err error) {
 	ctx, end := a.trace(ctx, "BeginPasskeyLogin")
 	defer func() { end(err) }()
@@ -820,7 +847,7 @@ func (a *Auth) BeginPasskeyChallenge(ctx context.Context, session string) (_ Pas
 	if err := required("session", session); err != nil {
 		return PasskeyOptions{}, err
 	}
-	ch, err := a.openChallenge(ctx, session, ChallengeMFA)
+	ch, _, err := a.openMFA(ctx, session)
 	if err != nil {
 		return PasskeyOptions{}, err
 	}
@@ -872,7 +899,11 @@ func (a *Auth) answerWebAuthn(ctx context.Context, in ChallengeInput) (SignIn, e
 		if err != nil {
 			return storeErr("passkey by id", err)
 		}
-		if err := a.verifyAssertion(ctx, &u, &p, want, parsed, nil); err != nil {
+		// The challenge is spent before the use is recorded, so that of
+		// one answer sent twice the second is refused as spent, not as a
+		// counter gone back.
+		spend := func() error { return a.consumeChallenge(ctx, &ch) }
+		if err := a.verifyAssertion(ctx, &u, &p, want, parsed, spend); err != nil {
 			if errors.Is(err, ErrInvalidGrant) {
 				return a.failedWith(ctx, &ch, err)
 			}
@@ -880,9 +911,6 @@ func (a *Auth) answerWebAuthn(ctx context.Context, in ChallengeInput) (SignIn, e
 		}
 		return nil
 	}); err != nil {
-		return SignIn{}, err
-	}
-	if err := a.consumeChallenge(ctx, &ch); err != nil {
 		return SignIn{}, err
 	}
 	t, err := a.startSession(ctx, &u, ch.Sliding)
