@@ -317,11 +317,9 @@ func (a *Auth) signInWithRecoveryCode(ctx context.Context, u *User, h []byte, sl
 	)
 	now := a.now()
 	nu, err := a.modifyUser(ctx, u.ID, userChange{create: &sess}, func(u *User) error {
-		i := slices.IndexFunc(u.RecoveryCodes, func(x []byte) bool { return equalHash(x, h) })
-		if i < 0 {
-			return ErrInvalidGrant // spent by a concurrent request
+		if err := removeRecoveryCode(u, h); err != nil {
+			return err
 		}
-		u.RecoveryCodes = slices.Delete(u.RecoveryCodes, i, i+1)
 		var err error
 		sess, pair, err = a.newSession(ctx, u, sliding, now)
 		return err
@@ -331,6 +329,17 @@ func (a *Auth) signInWithRecoveryCode(ctx context.Context, u *User, h []byte, sl
 	}
 	a.emit(ctx, Event{Type: EventRecoveryCodeUsed, UserID: nu.ID})
 	return pair.tokens(&nu, &sess), nil
+}
+
+// removeRecoveryCode takes the recovery code with hash h off u's list:
+// ErrInvalidGrant when it is not there (spent by a concurrent request).
+func removeRecoveryCode(u *User, h []byte) error {
+	i := slices.IndexFunc(u.RecoveryCodes, func(x []byte) bool { return equalHash(x, h) })
+	if i < 0 {
+		return ErrInvalidGrant
+	}
+	u.RecoveryCodes = slices.Delete(u.RecoveryCodes, i, i+1)
+	return nil
 }
 
 // answerNewPassword answers a NEW_PASSWORD_REQUIRED challenge: the user
@@ -396,8 +405,8 @@ func (a *Auth) answerNewPassword(ctx context.Context, in ChallengeInput) (SignIn
 	return a.signedIn(ctx, pair.tokens(&u, &sess)), nil
 }
 
-// openChallenge returns the live challenge of kind behind token.
-func (a *Auth) openChallenge(ctx context.Context, token, kind string) (Challenge, error) {
+// openChallenge returns the live challenge behind token, of one of kinds.
+func (a *Auth) openChallenge(ctx context.Context, token string, kinds ...string) (Challenge, error) {
 	if len(token) > maxRefreshTokenLength {
 		return Challenge{}, ErrInvalidGrant
 	}
@@ -408,7 +417,7 @@ func (a *Auth) openChallenge(ctx context.Context, token, kind string) (Challenge
 	if err != nil {
 		return Challenge{}, storeErr("challenge by hash", err)
 	}
-	if ch.Kind != kind {
+	if !slices.Contains(kinds, ch.Kind) {
 		return Challenge{}, ErrInvalidGrant
 	}
 	return ch, nil

@@ -75,7 +75,7 @@ func passkeyOf(p *Passkey) passkeyJSON {
 // (which no passkey has, so the flows answer 404).
 func passkeyID(c *fiber.Ctx) []byte {
 	s := c.Params("id")
-	if len(s) > 1400 {
+	if len(s) > base64.RawURLEncoding.EncodedLen(maxCredentialID) {
 		return nil
 	}
 	id, err := base64.RawURLEncoding.DecodeString(s)

@@ -68,6 +68,9 @@ const maxPasskeys = 20
 // maxPasskeyName is the longest passkey name, in bytes.
 const maxPasskeyName = 64
 
+// maxCredentialID is the longest credential id WebAuthn allows, in bytes.
+const maxCredentialID = 1023
+
 // passkeyHandleSize is the size of the WebAuthn user handle.
 const passkeyHandleSize = 32
 
@@ -311,14 +314,7 @@ func (a *Auth) passkeyStepUp(ctx context.Context, caller Claims, up StepUp) (Use
 // bound to it).
 func (a *Auth) spendRecoveryCode(ctx context.Context, u *User, code string) (User, error) {
 	h := a.recoveryHash(u.ID, code)
-	nu, err := a.modifyUser(ctx, u.ID, userChange{sameETag: true}, func(u *User) error {
-		i := slices.IndexFunc(u.RecoveryCodes, func(x []byte) bool { return equalHash(x, h) })
-		if i < 0 {
-			return ErrInvalidGrant // spent by a concurrent request
-		}
-		u.RecoveryCodes = slices.Delete(u.RecoveryCodes, i, i+1)
-		return nil
-	})
+	nu, err := a.modifyUser(ctx, u.ID, userChange{sameETag: true}, func(u *User) error { return removeRecoveryCode(u, h) })
 	if err != nil {
 		return User{}, err
 	}
@@ -443,7 +439,7 @@ func (a *Auth) FinishPasskeyRegistration(ctx context.Context, caller Claims, in 
 		AttestationType: cred.AttestationFormat, Name: name, CreatedAt: now,
 	}
 	p.Transports = knownTransports(cred.Transport)
-	if len(p.ID) == 0 || len(p.ID) > 1023 {
+	if len(p.ID) == 0 || len(p.ID) > maxCredentialID {
 		return Passkey{}, a.verifyRefusal(parsed.Response.CollectedClientData.Origin, nil, true)
 	}
 	// The etag first, and only from the etag the ceremony began at: of
@@ -480,15 +476,12 @@ type ceremony struct {
 // issued for userID ("" for any user). Of concurrent responses to one
 // challenge, one goes on.
 func (a *Auth) openCeremony(ctx context.Context, token, userID string, kinds ...string) (ceremony, error) {
-	if len(token) > maxRefreshTokenLength {
-		return ceremony{}, errPasskeyChallenge
-	}
-	ch, err := a.challenges.ChallengeByHash(ctx, hashToken(token), a.now())
-	if errors.Is(err, ErrNotFound) || err == nil && !slices.Contains(kinds, ch.Kind) {
+	ch, err := a.openChallenge(ctx, token, kinds...)
+	if errors.Is(err, ErrInvalidGrant) {
 		return ceremony{}, errPasskeyChallenge
 	}
 	if err != nil {
-		return ceremony{}, storeErr("challenge by hash", err)
+		return ceremony{}, err
 	}
 	if ch.UserID != "" && userID != "" && ch.UserID != userID {
 		return ceremony{}, errPasskeyChallenge // someone else's: left alone
