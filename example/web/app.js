@@ -126,6 +126,10 @@ function signedOut(why) {
   access = null;
   clearTimeout(refreshTimer);
   localStorage.removeItem(CSRF_KEY);
+  // Nothing of the account stays in the page: the next sign-in reads it
+  // afresh.
+  $("sessions").replaceChildren();
+  $("passkeys").replaceChildren();
   show("login");
   if (why) say(why, true);
 }
